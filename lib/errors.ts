@@ -1,0 +1,65 @@
+/**
+ * Every failure a user can see has one stable `code`. The API throws `WhisperServeError`,
+ * the CLI prints `code: message` plus advice, HTTP and RunPod answers carry `{ code, message }`.
+ */
+export const ErrorCodes = {
+  INVALID_ARGUMENT: 'a call was made with a wrong argument',
+  MODEL_NOT_FOUND: 'the model is neither a known name nor an existing file',
+  MODEL_LOAD_FAILED: 'the model file is not a valid whisper ggml model',
+  MODEL_IMPORT_FAILED: 'a model directory could not be converted',
+  MODEL_DISPOSED: 'the model was disposed',
+  NATIVE_ADDON_MISSING: 'the native addon is neither prebuilt nor built',
+  CUDA_NOT_AVAILABLE: 'a GPU was required but CUDA is not usable',
+  OUT_OF_MEMORY: 'a whisper state could not be allocated',
+  EMPTY_AUDIO: 'the audio holds no samples',
+  CORRUPT_AUDIO: 'the audio could not be decoded',
+  UNSUPPORTED_FORMAT: 'the input is not audio, or has no audio stream',
+  FFMPEG_NOT_FOUND: 'no ffmpeg binary was found',
+  DOWNLOAD_FAILED: 'the URL could not be fetched',
+  DOWNLOAD_TOO_LARGE: 'the download is larger than allowed',
+  DOWNLOAD_TIMEOUT: 'the download took too long',
+  URL_BLOCKED: 'the URL points to a private or otherwise blocked address',
+  VAD_FAILED: 'voice activity detection failed',
+  TRANSCRIBE_FAILED: 'whisper.cpp failed on the audio',
+  ABORTED: 'the operation was aborted',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class WhisperServeError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = code === 'ABORTED' ? 'AbortError' : 'WhisperServeError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+/** Model files that cannot be loaded throw this subclass, so callers can catch just that. */
+export class ModelLoadError extends WhisperServeError {
+  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super('MODEL_LOAD_FAILED', message, options);
+    this.name = 'ModelLoadError';
+  }
+}
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && code in ErrorCodes;
+}
+
+/** Wraps anything thrown (native errors carry a `code` property) into a WhisperServeError. */
+export function toWhisperServeError(err: unknown, fallback: ErrorCode = 'TRANSCRIBE_FAILED'): WhisperServeError {
+  if (err instanceof WhisperServeError) return err;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (e?.name === 'AbortError') return new WhisperServeError('ABORTED', message, { cause: err });
+  const code = isErrorCode(e?.code) ? e.code : fallback;
+  return code === 'MODEL_LOAD_FAILED' ? new ModelLoadError(message, { cause: err }) : new WhisperServeError(code, message, { cause: err });
+}

@@ -1,0 +1,167 @@
+/**
+ * The one typed contract between C++ (native/*.cc) and TypeScript. Loads the addon with
+ * node-gyp-build (prebuilds/ first, then build/Release), or from WHISPER_SERVE_ADDON.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WhisperServeError } from '../errors.js';
+
+export interface NativeLoadOptions {
+  useGpu?: boolean;
+  gpuDevice?: number;
+  flashAttn?: boolean;
+  /** Most whisper_states (concurrent windows) this model will hold. */
+  poolSize?: number;
+}
+
+export interface NativeModelInfo {
+  type: string;
+  nVocab: number;
+  nAudioCtx: number;
+  nAudioState: number;
+  nAudioHead: number;
+  nAudioLayer: number;
+  nTextCtx: number;
+  nTextState: number;
+  nTextHead: number;
+  nTextLayer: number;
+  nMels: number;
+  ftype: number;
+  multilingual: boolean;
+  poolSize: number;
+  statesCreated: number;
+}
+
+export interface NativeWindow {
+  /** First sample (16 kHz) of the window, inclusive. */
+  start: number;
+  /** Last sample, exclusive. */
+  end: number;
+}
+
+export interface NativeDecodeParams {
+  threads?: number;
+  maxStates?: number;
+  sequential?: boolean;
+  language?: string;
+  translate?: boolean;
+  initialPrompt?: string;
+  temperature?: number;
+  temperatureIncrement?: number;
+  entropyThreshold?: number;
+  logprobThreshold?: number;
+  noSpeechThreshold?: number;
+  beamSize?: number;
+  bestOf?: number;
+  lengthPenalty?: number;
+  patience?: number;
+  wordTimestamps?: boolean;
+  suppressBlank?: boolean;
+  suppressNonSpeech?: boolean;
+  noTimestamps?: boolean;
+}
+
+export interface NativeToken {
+  id: number;
+  text: string;
+  p: number;
+  /** Seconds from the window's start. */
+  t0: number;
+  t1: number;
+}
+
+export interface NativeSegment {
+  /** Seconds from the window's start. */
+  t0: number;
+  t1: number;
+  text: string;
+  noSpeechProb: number;
+  avgLogprob: number;
+  tokens?: NativeToken[];
+}
+
+export interface NativeTranscription {
+  language: string;
+  languageProbability: number;
+  /** One entry per input window, in input order. */
+  windows: NativeSegment[][];
+}
+
+export interface NativeModel {
+  readonly disposed: boolean;
+  info(): NativeModelInfo;
+  transcribeWindows(
+    pcm: Float32Array,
+    windows: NativeWindow[],
+    params: NativeDecodeParams,
+    onProgress?: (window: number, fraction: number) => void,
+    abortFlag?: Int32Array,
+  ): Promise<NativeTranscription>;
+  dispose(): void;
+}
+
+export interface NativeVadParams {
+  threshold?: number;
+  minSpeechMs?: number;
+  minSilenceMs?: number;
+  maxSpeechSeconds?: number;
+  speechPadMs?: number;
+  samplesOverlap?: number;
+}
+
+export interface NativeVadModel {
+  detect(pcm: Float32Array, params?: NativeVadParams): Promise<Array<{ start: number; end: number }>>;
+  dispose(): void;
+}
+
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'accel' | 'other';
+  freeBytes: number;
+  totalBytes: number;
+}
+
+export interface NativeSystemInfo {
+  whisperVersion: string;
+  features: string;
+  cudaBuild: boolean;
+  backends: string[];
+  devices: NativeDevice[];
+}
+
+export interface NativeBinding {
+  loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
+  VadModel: new (path: string, options?: { threads?: number }) => NativeVadModel;
+  systemInfo(): NativeSystemInfo;
+  /** 0 none, 1 debug, 2 info, 3 warn, 4 error (default). */
+  setLogLevel(level: number): void;
+}
+
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let cached: { binding: NativeBinding; path: string } | undefined;
+
+/** Loads the addon once. Throws NATIVE_ADDON_MISSING with what to do when there is none. */
+export function loadBinding(): { binding: NativeBinding; path: string } {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  let path: string;
+  try {
+    path = process.env.WHISPER_SERVE_ADDON || (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
+  } catch (err) {
+    throw new WhisperServeError(
+      'NATIVE_ADDON_MISSING',
+      'no prebuilt or built whisper-serve addon for this platform: run `npm run build:native` (needs cmake and a C++17 compiler)',
+      { cause: err },
+    );
+  }
+  const binding = require(path) as NativeBinding;
+  cached = { binding, path };
+  return cached;
+}
+
+export function binding(): NativeBinding {
+  return loadBinding().binding;
+}

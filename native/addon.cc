@@ -1,0 +1,20 @@
+// Module entry: registers the native surface declared in lib/native/binding.ts.
+#include <napi.h>
+
+#include "log.h"
+#include "model.h"
+#include "system_info.h"
+#include "vad.h"
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  wserve::installLogCallback();
+  wserve::Model::Init(env, exports);
+  wserve::VadModel::Init(env, exports);
+  exports.Set("systemInfo", Napi::Function::New(env, wserve::SystemInfo, "systemInfo"));
+  exports.Set("setLogLevel", Napi::Function::New(env, wserve::SetLogLevel, "setLogLevel"));
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(whisper_serve, Init)

@@ -1,0 +1,152 @@
+#include "model.h"
+
+#include <string>
+
+#include "errors.h"
+#include "log.h"
+#include "transcribe_job.h"
+#include "whisper.h"
+
+namespace wserve {
+
+namespace {
+
+Napi::FunctionReference* g_constructor = nullptr;
+
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string path, whisper_context_params params, int poolSize)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
+        params_(params), poolSize_(poolSize) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    clearLastNativeError();
+    ctx_ = whisper_init_from_file_with_params_no_state(path_.c_str(), params_);
+    if (ctx_ == nullptr) {
+      std::string why = lastNativeError();
+      SetError(why.empty() ? "whisper.cpp could not load the model" : why);
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(ctx_, poolSize_));
+    ctx_ = nullptr;
+    Napi::Object model = g_constructor->New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
+    delete handle;
+    deferred_.Resolve(model);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(makeError(Env(), "MODEL_LOAD_FAILED", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  whisper_context_params params_;
+  int poolSize_;
+  whisper_context* ctx_ = nullptr;
+};
+
+bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+}
+
+int intOpt(const Napi::Object& o, const char* key, int dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
+}
+
+}  // namespace
+
+ModelHandle::ModelHandle(whisper_context* c, int poolCapacity) : owner{c}, ctx(c), pool(c, poolCapacity) {}
+
+ModelHandle::~ModelHandle() { pool.close(); }
+
+ModelHandle::ContextOwner::~ContextOwner() { whisper_free(ctx); }
+
+Napi::Object Model::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DefineClass(env, "Model",
+                                    {
+                                        InstanceMethod("info", &Model::Info),
+                                        InstanceMethod("transcribeWindows", &Model::TranscribeWindows),
+                                        InstanceMethod("dispose", &Model::Dispose),
+                                        InstanceAccessor("disposed", &Model::IsDisposed, nullptr),
+                                    });
+  g_constructor = new Napi::FunctionReference(Napi::Persistent(ctor));
+  exports.Set("Model", ctor);
+  exports.Set("loadModel", Napi::Function::New(env, &Model::Load, "loadModel"));
+  return exports;
+}
+
+Napi::Value Model::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throwInvalid(env, "loadModel(path, options): path must be a string");
+  Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+  whisper_context_params params = whisper_context_default_params();
+  params.use_gpu = boolOpt(opts, "useGpu", false);
+  params.gpu_device = intOpt(opts, "gpuDevice", 0);
+  params.flash_attn = boolOpt(opts, "flashAttn", params.use_gpu);
+  const int poolSize = intOpt(opts, "poolSize", 1);
+  if (poolSize < 1 || poolSize > 4096) throwInvalid(env, "poolSize must be between 1 and 4096");
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, poolSize);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    throwInvalid(info.Env(), "Model cannot be constructed directly: use loadModel()");
+  }
+  handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+}
+
+Model::~Model() {
+  if (handle_) handle_->disposed = true;
+}
+
+Napi::Value Model::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!handle_) throw makeError(env, "MODEL_DISPOSED", "the model has been disposed");
+  whisper_context* ctx = handle_->ctx;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", whisper_model_type_readable(ctx));
+  o.Set("nVocab", whisper_model_n_vocab(ctx));
+  o.Set("nAudioCtx", whisper_model_n_audio_ctx(ctx));
+  o.Set("nAudioState", whisper_model_n_audio_state(ctx));
+  o.Set("nAudioHead", whisper_model_n_audio_head(ctx));
+  o.Set("nAudioLayer", whisper_model_n_audio_layer(ctx));
+  o.Set("nTextCtx", whisper_model_n_text_ctx(ctx));
+  o.Set("nTextState", whisper_model_n_text_state(ctx));
+  o.Set("nTextHead", whisper_model_n_text_head(ctx));
+  o.Set("nTextLayer", whisper_model_n_text_layer(ctx));
+  o.Set("nMels", whisper_model_n_mels(ctx));
+  o.Set("ftype", whisper_model_ftype(ctx));
+  o.Set("multilingual", whisper_is_multilingual(ctx) != 0);
+  o.Set("poolSize", handle_->pool.capacity());
+  o.Set("statesCreated", handle_->pool.created());
+  return o;
+}
+
+Napi::Value Model::TranscribeWindows(const Napi::CallbackInfo& info) {
+  if (!handle_) throw makeError(info.Env(), "MODEL_DISPOSED", "the model has been disposed");
+  return TranscribeJob::Start(info, handle_);
+}
+
+Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {
+  if (handle_) {
+    handle_->disposed = true;
+    handle_->pool.close();
+    handle_.reset();  // running jobs hold their own reference; memory goes with the last one
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Model::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !handle_); }
+
+}  // namespace wserve

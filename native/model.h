@@ -1,0 +1,49 @@
+// The loaded model: one whisper_context (the weights) and a pool of states on it.
+// JS sees it as `Model`; native jobs keep the handle alive through a shared_ptr, so dispose()
+// while a job runs aborts the job and frees the memory when its last user lets go.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "state_pool.h"
+
+struct whisper_context;
+
+namespace wserve {
+
+struct ModelHandle {
+  ModelHandle(whisper_context* ctx, int poolCapacity);
+  ~ModelHandle();
+  // Declared before the pool: members are destroyed in reverse, so the states go first.
+  struct ContextOwner {
+    whisper_context* ctx;
+    ~ContextOwner();
+  } owner;
+  whisper_context* const ctx;
+  StatePool pool;
+  std::atomic<bool> disposed{false};
+};
+
+class Model : public Napi::ObjectWrap<Model> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports);
+  // loadModel(path, { useGpu, gpuDevice, flashAttn, poolSize }): Promise<Model>
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+  explicit Model(const Napi::CallbackInfo& info);
+  ~Model() override;
+
+  std::shared_ptr<ModelHandle> handle() const { return handle_; }
+
+ private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value TranscribeWindows(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelHandle> handle_;
+};
+
+}  // namespace wserve

@@ -1,0 +1,49 @@
+#include "system_info.h"
+
+#include "ggml-backend.h"
+#include "whisper.h"
+
+namespace wserve {
+
+namespace {
+const char* deviceTypeName(enum ggml_backend_dev_type t) {
+  switch (t) {
+    case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
+    case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
+    case GGML_BACKEND_DEVICE_TYPE_ACCEL: return "accel";
+    default: return "other";
+  }
+}
+}  // namespace
+
+Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("whisperVersion", whisper_version());
+  o.Set("features", whisper_print_system_info());
+#ifdef WHISPER_SERVE_CUDA
+  o.Set("cudaBuild", true);
+#else
+  o.Set("cudaBuild", false);
+#endif
+  Napi::Array backends = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) backends.Set(i, ggml_backend_reg_name(ggml_backend_reg_get(i)));
+  o.Set("backends", backends);
+  Napi::Array devices = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    size_t freeBytes = 0, totalBytes = 0;
+    ggml_backend_dev_memory(dev, &freeBytes, &totalBytes);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    d.Set("type", deviceTypeName(ggml_backend_dev_type(dev)));
+    d.Set("freeBytes", static_cast<double>(freeBytes));
+    d.Set("totalBytes", static_cast<double>(totalBytes));
+    devices.Set(i, d);
+  }
+  o.Set("devices", devices);
+  return o;
+}
+
+}  // namespace wserve

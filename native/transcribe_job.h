@@ -1,0 +1,101 @@
+// One call of Model.transcribeWindows: PCM and a list of windows in, segments per window out.
+// Windows run on their own threads, one per borrowed whisper_state (not the libuv pool, whose
+// 4 threads the rest of Node needs). Progress and completion reach JS through one
+// ThreadSafeFunction; an Int32Array flag from JS (or dispose) aborts through ggml's abort hook.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model.h"
+
+struct whisper_state;
+
+namespace wserve {
+
+struct DecodeParams {
+  int threads = 1;
+  int maxStates = 1;  // concurrency cap for this job (the pool may be larger)
+  bool sequential = false;
+  std::string language = "en";  // or "auto"
+  bool translate = false;
+  std::string initialPrompt;
+  float temperature = 0.0f;
+  float temperatureIncrement = 0.2f;
+  float entropyThreshold = 2.4f;
+  float logprobThreshold = -1.0f;
+  float noSpeechThreshold = 0.6f;
+  int beamSize = 1;
+  int bestOf = 1;
+  float lengthPenalty = -1.0f;
+  float patience = -1.0f;
+  bool wordTimestamps = false;
+  bool suppressBlank = true;
+  bool suppressNonSpeech = false;
+  bool noTimestamps = false;
+};
+
+struct TokenResult {
+  int id;
+  std::string text;
+  float p;
+  double t0, t1;
+};
+
+struct SegmentResult {
+  double t0, t1;  // seconds from the window's start
+  std::string text;
+  float noSpeechProb;
+  float avgLogprob;
+  std::vector<TokenResult> tokens;
+};
+
+struct Window {
+  int64_t start, end;  // samples
+};
+
+class TranscribeJob {
+ public:
+  static Napi::Value Start(const Napi::CallbackInfo& info, std::shared_ptr<ModelHandle> model);
+  ~TranscribeJob();
+
+  bool aborted() const;
+  void reportProgress(size_t window, float fraction);
+
+ private:
+  TranscribeJob() = default;
+  static void run(std::shared_ptr<TranscribeJob> self);
+  void runWorker();
+  bool detectLanguage();
+  bool runWindow(whisper_state* state, size_t index, bool firstOfSequence);
+  void fail(const std::string& code, const std::string& message);
+  void settle(Napi::Env env);
+
+  std::shared_ptr<ModelHandle> model_;
+  DecodeParams params_;
+  std::vector<Window> windows_;
+  const float* pcm_ = nullptr;
+  int64_t nSamples_ = 0;
+  int32_t* abortFlag_ = nullptr;
+
+  Napi::ObjectReference pcmRef_;
+  Napi::ObjectReference abortRef_;
+  std::optional<Napi::Promise::Deferred> deferred_;  // set in Start (needs an env)
+  Napi::ThreadSafeFunction tsfn_;
+
+  std::atomic<size_t> nextWindow_{0};
+  std::vector<std::vector<SegmentResult>> results_;
+  std::string language_;
+  float languageProbability_ = 1.0f;
+
+  std::mutex errorMutex_;
+  std::atomic<bool> failed_{false};
+  std::string errorCode_, errorMessage_;
+};
+
+}  // namespace wserve
