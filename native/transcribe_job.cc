@@ -41,6 +41,7 @@ DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.threads = intOpt(env, o, "threads", 1, 1, 512);
   p.maxStates = intOpt(env, o, "maxStates", 1, 1, 4096);
   p.sequential = boolOpt(o, "sequential", false);
+  p.conditionOnPreviousText = boolOpt(o, "conditionOnPreviousText", true);
   Napi::Value lang = o.Get("language");
   if (lang.IsString()) p.language = lang.As<Napi::String>().Utf8Value();
   if (p.language != "auto" && whisper_lang_id(p.language.c_str()) < 0) throwInvalid(env, "unknown language: " + p.language);
@@ -249,7 +250,9 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
   p.translate = dp.translate;
   // Parallel windows are independent; a sequential run conditions each window on the text
   // before it (whisper.cpp keeps that context in the state), except the first.
-  p.no_context = !dp.sequential || firstOfSequence;
+  p.no_context = !dp.sequential || firstOfSequence || !dp.conditionOnPreviousText;
+  // Within one long window whisper.cpp carries text from seek to seek; 0 past tokens turns that off.
+  if (dp.sequential && !dp.conditionOnPreviousText) p.n_max_text_ctx = 0;
   p.no_timestamps = dp.noTimestamps;
   p.print_special = p.print_progress = p.print_realtime = p.print_timestamps = false;
   p.token_timestamps = dp.wordTimestamps;

@@ -22,6 +22,7 @@ struct DecodeParams {
   int threads = 1;
   int maxStates = 1;  // concurrency cap for this job (the pool may be larger)
   bool sequential = false;
+  bool conditionOnPreviousText = true;  // sequential mode only
   std::string language = "en";  // or "auto"
   bool translate = false;
   std::string initialPrompt;

@@ -44,6 +44,7 @@ export interface NativeDecodeParams {
   threads?: number;
   maxStates?: number;
   sequential?: boolean;
+  conditionOnPreviousText?: boolean;
   language?: string;
   translate?: boolean;
   initialPrompt?: string;

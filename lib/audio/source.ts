@@ -1,0 +1,81 @@
+/**
+ * Any audio input → decoded PCM: a local path, an http(s) URL, base64 (with or without a
+ * data: prefix), a Buffer/Uint8Array or a Readable. Bytes that are not already a file go to a
+ * per-job temp dir, which is removed on every exit path.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { WhisperServeError } from '../errors.js';
+import { decodeFile, type DecodedAudio } from './decode.js';
+import { download, type FetchOptions } from './fetch.js';
+
+export type AudioInput = string | Buffer | Uint8Array | Readable | { base64: string };
+
+export interface LoadedAudio extends DecodedAudio {
+  source: 'file' | 'url' | 'base64' | 'buffer' | 'stream';
+  /** Bytes fetched, for URLs. */
+  downloadedBytes?: number;
+  downloadSeconds?: number;
+  decodeSeconds: number;
+}
+
+export interface LoadAudioOptions extends FetchOptions {
+  /** Parent of the per-job temp dirs (default: the OS temp dir). */
+  tempRoot?: string;
+}
+
+export function tempRoot(): string {
+  return process.env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve');
+}
+
+function stripDataUri(b64: string): string {
+  const comma = b64.startsWith('data:') ? b64.indexOf(',') : -1;
+  return comma >= 0 ? b64.slice(comma + 1) : b64;
+}
+
+export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<LoadedAudio> {
+  if (typeof input === 'string' && !/^(https?:|data:)/i.test(input)) {
+    if (!existsSync(input)) throw new WhisperServeError('INVALID_ARGUMENT', `no such file: ${input}`);
+    const t = performance.now();
+    const decoded = await decodeFile(input, options);
+    return { ...decoded, source: 'file', decodeSeconds: (performance.now() - t) / 1000 };
+  }
+  const root = options.tempRoot ?? tempRoot();
+  await mkdir(root, { recursive: true });
+  const dir = await mkdtemp(join(root, 'job-'));
+  try {
+    let path = join(dir, 'input');
+    let source: LoadedAudio['source'];
+    const extra: Partial<LoadedAudio> = {};
+    if (typeof input === 'string' && /^https?:/i.test(input)) {
+      const t = performance.now();
+      const got = await download(input, dir, options);
+      path = got.path;
+      source = 'url';
+      extra.downloadedBytes = got.bytes;
+      extra.downloadSeconds = (performance.now() - t) / 1000;
+    } else if (typeof input === 'string' || (typeof input === 'object' && 'base64' in input)) {
+      const b64 = stripDataUri(typeof input === 'string' ? input : input.base64);
+      if (!/^[A-Za-z0-9+/=_\-\s]*$/.test(b64)) throw new WhisperServeError('INVALID_ARGUMENT', 'audio_base64 is not base64');
+      await writeFile(path, Buffer.from(b64, 'base64'));
+      source = 'base64';
+    } else if (input instanceof Uint8Array) {
+      await writeFile(path, input);
+      source = 'buffer';
+    } else if (input instanceof Readable) {
+      await pipeline(input, createWriteStream(path));
+      source = 'stream';
+    } else {
+      throw new WhisperServeError('INVALID_ARGUMENT', 'audio input must be a path, URL, base64, Buffer or Readable');
+    }
+    const t = performance.now();
+    const decoded = await decodeFile(path, options);
+    return { ...decoded, ...extra, source, decodeSeconds: (performance.now() - t) / 1000 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

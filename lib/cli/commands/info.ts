@@ -1,0 +1,46 @@
+/** `whisper-serve info`: versions, addon, backends, CPU features, devices, ffmpeg, model cache. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { findFfmpeg } from '../../audio/ffmpeg.js';
+import { readConfig } from '../../config.js';
+import { planBatch, planDevice } from '../../device.js';
+import { loadBinding, packageRoot } from '../../native/binding.js';
+import { reportError } from '../errors.js';
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('show versions, the native addon, CPU/GPU devices, ffmpeg and the model cache')
+    .option('--json', 'machine-readable output')
+    .action((flags: { json?: boolean }) => {
+      try {
+        const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+        const { binding, path } = loadBinding();
+        const sys = binding.systemInfo();
+        const cfg = readConfig();
+        let ffmpeg: unknown;
+        try {
+          ffmpeg = findFfmpeg();
+        } catch (err) {
+          ffmpeg = { error: (err as Error).message };
+        }
+        const device = planDevice(sys, cfg.gpu === 'required' ? 'auto' : cfg.gpu);
+        const batch = planBatch({ device, modelBytes: 0, audioState: 1280 });
+        const info = {
+          whisperServe: pkg.version,
+          node: process.version,
+          whisperCpp: sys.whisperVersion,
+          addon: { path, prebuilt: path.includes(`${'prebuilds'}`), cuda: sys.cudaBuild },
+          backends: sys.backends,
+          cpuFeatures: sys.features,
+          devices: sys.devices,
+          defaultBatchSize: { largeModel: batch.batchSize, from: batch.source },
+          ffmpeg,
+          modelCache: cfg.modelCache,
+        };
+        process.stdout.write(flags.json ? `${JSON.stringify(info, null, 2)}\n` : `${Object.entries(info).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n')}\n`);
+      } catch (err) {
+        process.exitCode = reportError(err, false);
+      }
+    });
+}

@@ -1,0 +1,129 @@
+/** `whisper-serve transcribe <inputs...>`: several inputs run as one queue on one loaded model. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Command, Option } from 'commander';
+import { loadAudio } from '../../audio/source.js';
+import { readConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
+import { FORMATS, formatTranscript, type OutputFormat } from '../../output/formats.js';
+import { Whisper } from '../../whisper.js';
+import { EXIT, reportError } from '../errors.js';
+import { createProgress } from '../progress.js';
+
+interface TranscribeFlags {
+  model: string;
+  outputDir?: string;
+  format: OutputFormat | 'all';
+  language?: string;
+  translate?: boolean;
+  wordTimestamps?: boolean;
+  batchSize?: number;
+  threads?: number;
+  vad: boolean;
+  gpu?: boolean;
+  prompt?: string;
+  maxLineWidth: number;
+  verbose?: boolean;
+}
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${v}`);
+  return n;
+};
+
+export function transcribeCommand(): Command {
+  return new Command('transcribe')
+    .description('transcribe audio or video files, URLs, or - (stdin)')
+    .argument('<inputs...>', 'files, http(s) URLs, or - for stdin')
+    .option('-m, --model <name|path>', 'model name from the registry or a ggml .bin path', readConfig().model)
+    .option('-o, --output-dir <dir>', 'write <input>.<format> files here (default: stdout for one input)')
+    .addOption(new Option('-f, --format <format>', 'output format').choices([...FORMATS, 'all']).default('txt'))
+    .option('-l, --language <code>', 'spoken language (ISO code) or auto')
+    .option('--translate', 'translate to English')
+    .option('--word-timestamps', 'word-level timings (json words, one caption per word in srt/vtt)')
+    .option('--batch-size <n>', '30 s windows decoded at once (1 = sequential, conditions on previous text)', positiveInt)
+    .option('--threads <n>', 'CPU threads in all', positiveInt)
+    .option('--vad', 'cut windows at speech regions (Silero VAD; WHISPER_VAD_MODEL)', false)
+    .option('--no-vad', 'fixed 30 s windows (default)')
+    .option('--gpu', 'require a CUDA GPU')
+    .option('--no-gpu', 'CPU only')
+    .option('--prompt <text>', 'initial prompt (vocabulary, spelling, style)')
+    .option('--max-line-width <n>', 'characters per srt/vtt line', positiveInt, 42)
+    .option('--verbose', 'stack traces on errors')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ whisper-serve transcribe meeting.m4a
+  $ whisper-serve transcribe talk.mp4 -f srt -o subs/
+  $ whisper-serve transcribe https://example.com/podcast.mp3 -f json --word-timestamps
+  $ cat audio.ogg | whisper-serve transcribe - -f vtt
+
+Exit codes: 0 all inputs done, 1 an input failed (the others still ran), 2 usage, 3 setup (model, addon, ffmpeg, GPU).`,
+    )
+    .action(async (inputs: string[], flags: TranscribeFlags, cmd: Command) => {
+      process.exitCode = await runTranscribe(inputs, flags, cmd.getOptionValueSource('gpu') === 'cli' ? flags.gpu : undefined);
+    });
+}
+
+async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined): Promise<number> {
+  const log = createLogger();
+  let whisper: Whisper;
+  try {
+    whisper = await Whisper.load(flags.model, {
+      ...(gpu !== undefined && { gpu }),
+      ...(flags.threads && { threads: flags.threads }),
+      ...(flags.batchSize && { batchSize: flags.batchSize }),
+      logger: log,
+    });
+  } catch (err) {
+    return reportError(err, !!flags.verbose);
+  }
+  const formats: OutputFormat[] = flags.format === 'all' ? [...FORMATS] : [flags.format];
+  const toStdout = !flags.outputDir && inputs.length === 1 && formats.length === 1;
+  if (!toStdout && !flags.outputDir) {
+    process.stderr.write('error: several inputs or formats need --output-dir\n');
+    return EXIT.USAGE;
+  }
+  let failed = 0;
+  try {
+    for (const [i, input] of inputs.entries()) {
+      const jobLog = log.child(inputs.length > 1 ? `${i + 1}/${inputs.length}` : 'cli');
+      try {
+        const audio = await loadAudio(input === '-' ? Readable.from(process.stdin) : input);
+        jobLog.info('audio decoded', { input, format: audio.format, codec: audio.codec, seconds: Number(audio.duration.toFixed(2)) });
+        const progress = createProgress(basename(input));
+        const transcript = await whisper.transcribe(audio.pcm, {
+          ...(flags.language && { language: flags.language }),
+          translate: !!flags.translate,
+          wordTimestamps: !!flags.wordTimestamps,
+          vad: flags.vad,
+          ...(flags.prompt && { initialPrompt: flags.prompt }),
+          onProgress: progress.update,
+        }).finally(() => progress.stop());
+        jobLog.info('transcribed', { seconds: Number(transcript.timings.transcribeSeconds.toFixed(2)), realtimeFactor: Number(transcript.timings.realtimeFactor.toFixed(1)) });
+        const meta = { model: flags.model, timings: { load: whisper.loadSeconds, decode: audio.decodeSeconds, ...(audio.downloadSeconds && { download: audio.downloadSeconds }) } };
+        for (const format of formats) {
+          const text = formatTranscript(transcript, format, meta, { maxLineWidth: flags.maxLineWidth, wordLevel: !!flags.wordTimestamps });
+          if (toStdout) {
+            process.stdout.write(text);
+          } else {
+            mkdirSync(flags.outputDir!, { recursive: true });
+            const stem = input === '-' ? 'stdin' : basename(input, extname(input)).replace(/[?#].*$/, '') || 'audio';
+            const file = join(flags.outputDir!, `${stem}.${format === 'verbose_json' ? 'verbose.json' : format}`);
+            writeFileSync(file, text);
+            jobLog.info('written', { file });
+          }
+        }
+      } catch (err) {
+        failed++;
+        reportError(err, !!flags.verbose);
+      }
+    }
+  } finally {
+    whisper.dispose();
+  }
+  return failed ? EXIT.JOB_FAILED : EXIT.OK;
+}

@@ -1,0 +1,18 @@
+/** The `whisper-serve` command line: one command a file in commands/. */
+import { Command } from 'commander';
+import { infoCommand } from './commands/info.js';
+import { modelsCommand } from './commands/models.js';
+import { transcribeCommand } from './commands/transcribe.js';
+import { EXIT } from './errors.js';
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = new Command('whisper-serve')
+    .description('Fast Whisper speech-to-text: transcribe files and URLs, inspect models and devices')
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
+    })
+    .addCommand(transcribeCommand())
+    .addCommand(modelsCommand())
+    .addCommand(infoCommand());
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,38 @@
+/** A progress bar on a TTY (audio time done / total, ×real time, ETA); nothing when piped. */
+import cliProgress from 'cli-progress';
+import type { Progress } from '../whisper.js';
+
+export interface ProgressDisplay {
+  update(p: Progress): void;
+  stop(): void;
+}
+
+const clock = (s: number) => {
+  const t = Math.max(0, Math.round(s));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  return `${h ? `${h}:` : ''}${String(m).padStart(h ? 2 : 1, '0')}:${String(t % 60).padStart(2, '0')}`;
+};
+
+export function createProgress(label: string, enabled = process.stderr.isTTY === true): ProgressDisplay {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} {bar} {percentage}% | {done}/{total} audio | {rtf}× real time | ETA {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(1000, 0, { done: '0:00', total: '?', rtf: '0' });
+  return {
+    update: (p) =>
+      bar.update(Math.round(p.fraction * 1000), {
+        done: clock(p.audioSecondsDone),
+        total: clock(p.audioSeconds),
+        rtf: p.realtimeFactor.toFixed(1),
+      }),
+    stop: () => bar.stop(),
+  };
+}

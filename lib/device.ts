@@ -1,0 +1,69 @@
+/**
+ * GPU policy in TypeScript (the addon only reports devices): whether to use CUDA, and how many
+ * 30 s windows to decode at once when MODEL_BATCH_SIZE does not say.
+ */
+import { availableParallelism } from 'node:os';
+import { readConfig, type GpuMode } from './config.js';
+import { WhisperServeError } from './errors.js';
+import type { Logger } from './log.js';
+import type { NativeDevice, NativeSystemInfo } from './native/binding.js';
+
+export interface DevicePlan {
+  useGpu: boolean;
+  gpu: NativeDevice | undefined;
+  reason: string;
+}
+
+export function planDevice(info: NativeSystemInfo, mode: GpuMode | boolean, log?: Logger): DevicePlan {
+  const wanted: GpuMode = mode === true ? 'required' : mode === false ? 'off' : mode;
+  const gpu = info.devices.find((d) => d.type === 'gpu');
+  if (wanted === 'off') return { useGpu: false, gpu: undefined, reason: 'GPU disabled' };
+  if (gpu && info.cudaBuild) return { useGpu: true, gpu, reason: `CUDA device ${gpu.description}` };
+  const why = !info.cudaBuild
+    ? 'this addon was built without CUDA (rebuild with WHISPER_SERVE_CUDA=1 npm run build:native, or use the CUDA prebuild / Docker image)'
+    : 'the addon has CUDA but found no usable device: check `nvidia-smi`, the driver version, and that the container was started with --gpus all';
+  if (wanted === 'required') throw new WhisperServeError('CUDA_NOT_AVAILABLE', `CUDA not available: ${why}`);
+  if (info.cudaBuild) log?.warn(`CUDA build without a usable GPU: falling back to CPU (${why})`);
+  return { useGpu: false, gpu: undefined, reason: 'CPU' };
+}
+
+export interface BatchPlan {
+  batchSize: number;
+  threadsPerState: number;
+  source: string;
+}
+
+/**
+ * CPU: states share the cores; one state per 4 cores is where whisper.cpp's own threading stops
+ * scaling. GPU: as many states as free VRAM allows after the weights, at a per-state cost
+ * that grows with the model width (compute buffers + KV caches), capped at 64.
+ */
+export function planBatch(opts: {
+  requested?: number | undefined;
+  threads?: number | undefined;
+  device: DevicePlan;
+  modelBytes: number;
+  audioState: number;
+}): BatchPlan {
+  const threads = opts.threads ?? readConfig().threads ?? availableParallelism();
+  const fromEnv = readConfig().batchSize;
+  let batchSize: number;
+  let source: string;
+  if (opts.requested) {
+    batchSize = opts.requested;
+    source = 'option';
+  } else if (fromEnv) {
+    batchSize = fromEnv;
+    source = 'MODEL_BATCH_SIZE';
+  } else if (opts.device.useGpu && opts.device.gpu) {
+    const perState = 64 * 1024 * 1024 * (opts.audioState / 384) ** 1.5;
+    const free = opts.device.gpu.freeBytes - opts.modelBytes - 512 * 1024 * 1024;
+    batchSize = Math.max(1, Math.min(64, Math.floor(free / perState)));
+    source = `free VRAM ${(opts.device.gpu.freeBytes / 2 ** 30).toFixed(1)} GiB`;
+  } else {
+    batchSize = Math.max(1, Math.floor(threads / 4));
+    source = `${threads} CPU threads`;
+  }
+  const threadsPerState = opts.device.useGpu ? Math.min(4, threads) : Math.max(1, Math.floor(threads / batchSize));
+  return { batchSize, threadsPerState, source };
+}

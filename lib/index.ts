@@ -1,0 +1,31 @@
+/** whisper-serve: the public API. */
+import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
+import { Whisper, type LoadOptions, type TranscribeOptions, type Transcript } from './whisper.js';
+
+export { Whisper, tokensToWords } from './whisper.js';
+export type { LoadOptions, Progress, Segment, TranscribeOptions, Transcript, Word } from './whisper.js';
+export { loadAudio } from './audio/source.js';
+export type { AudioInput, LoadedAudio, LoadAudioOptions } from './audio/source.js';
+export { findFfmpeg } from './audio/ffmpeg.js';
+export { ErrorCodes, ModelLoadError, WhisperServeError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { FORMATS, formatTranscript } from './output/formats.js';
+export type { OutputFormat } from './output/formats.js';
+export { importCt2 } from './models/import-ct2.js';
+export { readGgmlModel } from './models/ggml-format.js';
+export { knownModels, resolveModel } from './models/registry.js';
+export { createLogger } from './log.js';
+
+/** One-shot: load the model, decode the input, transcribe, free the model. */
+export async function transcribe(
+  input: AudioInput | Float32Array,
+  options: TranscribeOptions & LoadOptions & LoadAudioOptions & { model?: string } = {},
+): Promise<Transcript> {
+  const whisper = await Whisper.load(options.model, options);
+  try {
+    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm;
+    return await whisper.transcribe(pcm, options);
+  } finally {
+    whisper.dispose();
+  }
+}

