@@ -59,8 +59,5 @@ export function checkUrl(url: URL): void {
 
 export function redactUrl(url: URL | string): string {
   const u = new URL(String(url));
-  if (u.search) u.search = '?…';
-  u.username = '';
-  u.password = '';
-  return u.toString();
+  return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
 }

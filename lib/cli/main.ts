@@ -8,11 +8,14 @@ import { EXIT } from './errors.js';
 export async function main(argv: string[] = process.argv): Promise<void> {
   const program = new Command('whisper-serve')
     .description('Fast Whisper speech-to-text: transcribe files and URLs, inspect models and devices')
-    .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
-    })
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
     .addCommand(infoCommand());
+  // Usage errors exit 2 (documented), --help and --version 0; added commands do not inherit this.
+  const usageExit = (cmd: Command): void => {
+    cmd.exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE));
+    cmd.commands.forEach(usageExit);
+  };
+  usageExit(program);
   await program.parseAsync(argv);
 }

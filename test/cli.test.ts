@@ -1,0 +1,49 @@
+// The CLI as a user runs it: a real process, results on stdout, logs on stderr, exit codes.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../lib/native/binding.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+
+const bin = join(packageRoot, 'bin', 'whisper-serve.js');
+const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
+const out = mkdtempSync(join(tmpdir(), 'ws-cli-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.js')))('whisper-serve CLI', () => {
+  it('prints the transcript of the sample to stdout and logs with a job id to stderr', () => {
+    const r = cli('transcribe', JFK_WAV, '-m', TINY_EN);
+    expect(r.status).toBe(0);
+    expect(normalise(r.stdout)).toBe(normalise(JFK_TEXT));
+    expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO \| cli \| transcribed/m);
+  });
+
+  it('writes every format to an output dir', () => {
+    const r = cli('transcribe', JFK_WAV, '-m', TINY_EN, '-f', 'all', '-o', out);
+    expect(r.status).toBe(0);
+    expect(readFileSync(join(out, 'jfk.srt'), 'utf8')).toMatch(/^1\n00:00:00,000 --> /);
+    expect(readFileSync(join(out, 'jfk.vtt'), 'utf8')).toMatch(/^WEBVTT\n/);
+    expect(JSON.parse(readFileSync(join(out, 'jfk.json'), 'utf8'))).toMatchObject({ language: 'en', model: TINY_EN });
+  });
+
+  it('fails with a code, a hint and exit 3 on a missing model; 1 on a bad input; 2 on usage', () => {
+    const missing = cli('transcribe', JFK_WAV, '-m', 'large-v9');
+    expect(missing.status).toBe(3);
+    expect(missing.stderr).toMatch(/error MODEL_NOT_FOUND: unknown model "large-v9"/);
+    expect(missing.stderr).toMatch(/hint: /);
+    const bad = cli('transcribe', join(out, 'nope.wav'), '-m', TINY_EN);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+    expect(cli('transcribe').status).toBe(2);
+  });
+
+  it('shows info and model details', () => {
+    const info = JSON.parse(cli('info', '--json').stdout);
+    expect(info).toMatchObject({ whisperCpp: '1.9.1', backends: expect.arrayContaining(['CPU']) });
+    expect(info.ffmpeg.source).toBeDefined();
+    const inspect = JSON.parse(cli('models', 'inspect', TINY_EN, '--json').stdout);
+    expect(inspect).toMatchObject({ hparams: { nMels: 80, nVocab: 51864 }, tensors: 167, multilingual: false });
+  });
+});
