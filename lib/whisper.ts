@@ -121,7 +121,6 @@ export function tokensToWords(tokens: NonNullable<NativeSegment['tokens']>, offs
 
 export class Whisper implements AsyncDisposable {
   private native: NativeModel | undefined;
-  private readonly log: Logger;
 
   private constructor(
     native: NativeModel,
@@ -130,10 +129,8 @@ export class Whisper implements AsyncDisposable {
     readonly device: DevicePlan,
     readonly batch: BatchPlan,
     readonly loadSeconds: number,
-    log: Logger,
   ) {
     this.native = native;
-    this.log = log;
   }
 
   /** Loads a model by registry name or path. Fails with ModelLoadError for files that are not whisper ggml models. */
@@ -171,7 +168,7 @@ export class Whisper implements AsyncDisposable {
       batchSizeFrom: batch.source,
       threadsPerState: batch.threadsPerState,
     });
-    return new Whisper(native, path, name, device, batch, loadSeconds, log);
+    return new Whisper(native, path, name, device, batch, loadSeconds);
   }
 
   get disposed(): boolean {
@@ -307,4 +304,3 @@ export class Whisper implements AsyncDisposable {
   }
 }
 
-export { toWhisperServeError };

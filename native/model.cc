@@ -3,6 +3,7 @@
 #include <string>
 
 #include "errors.h"
+#include "js_options.h"
 #include "log.h"
 #include "transcribe_job.h"
 #include "whisper.h"
@@ -51,16 +52,6 @@ class LoadWorker : public Napi::AsyncWorker {
   whisper_context* ctx_ = nullptr;
 };
 
-bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
-}
-
-int intOpt(const Napi::Object& o, const char* key, int dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
-}
-
 }  // namespace
 
 ModelHandle::ModelHandle(whisper_context* c, int poolCapacity) : owner{c}, ctx(c), pool(c, poolCapacity) {}
@@ -89,10 +80,9 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   whisper_context_params params = whisper_context_default_params();
   params.use_gpu = boolOpt(opts, "useGpu", false);
-  params.gpu_device = intOpt(opts, "gpuDevice", 0);
+  params.gpu_device = intOpt(env, opts, "gpuDevice", 0, 0, 64);
   params.flash_attn = boolOpt(opts, "flashAttn", params.use_gpu);
-  const int poolSize = intOpt(opts, "poolSize", 1);
-  if (poolSize < 1 || poolSize > 4096) throwInvalid(env, "poolSize must be between 1 and 4096");
+  const int poolSize = intOpt(env, opts, "poolSize", 1, 1, 4096);
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, poolSize);
   Napi::Promise promise = worker->promise();
   worker->Queue();

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "errors.h"
+#include "js_options.h"
 #include "whisper.h"
 
 namespace wserve {
@@ -16,25 +17,6 @@ struct WindowCallbackData {
   TranscribeJob* job;
   size_t index;
 };
-
-float numberOpt(const Napi::Object& o, const char* key, float dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().FloatValue() : dflt;
-}
-
-int intOpt(Napi::Env env, const Napi::Object& o, const char* key, int dflt, int lo, int hi) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsNumber()) throwInvalid(env, std::string(key) + " must be a number");
-  int x = v.As<Napi::Number>().Int32Value();
-  if (x < lo || x > hi) throwInvalid(env, std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-  return x;
-}
-
-bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
-}
 
 DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   DecodeParams p;

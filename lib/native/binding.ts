@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WhisperServeError } from '../errors.js';
+import type { WhisperHparams } from '../models/ggml-format.js';
 
 export interface NativeLoadOptions {
   useGpu?: boolean;
@@ -15,19 +16,9 @@ export interface NativeLoadOptions {
   poolSize?: number;
 }
 
-export interface NativeModelInfo {
+/** The file's hyper-parameters as whisper.cpp loaded them, plus what the addon knows. */
+export interface NativeModelInfo extends WhisperHparams {
   type: string;
-  nVocab: number;
-  nAudioCtx: number;
-  nAudioState: number;
-  nAudioHead: number;
-  nAudioLayer: number;
-  nTextCtx: number;
-  nTextState: number;
-  nTextHead: number;
-  nTextLayer: number;
-  nMels: number;
-  ftype: number;
   multilingual: boolean;
   poolSize: number;
   statesCreated: number;
