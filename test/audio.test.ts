@@ -53,6 +53,18 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
     });
   }
 
+  it('takes the audio track of a video file', async () => {
+    const video = join(dir, 'jfk-video.mp4');
+    execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-i', JFK_WAV,
+      '-shortest', '-c:v', 'mpeg4', '-c:a', 'aac', video]);
+    const a = await loadAudio(video, { tempRoot });
+    expect(a.codec).toBe('aac');
+    expect(Math.abs(a.duration - JFK_SECONDS) / JFK_SECONDS).toBeLessThan(0.01);
+    const silentVideo = join(dir, 'silent.mp4');
+    execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'mpeg4', silentVideo]);
+    await expect(loadAudio(silentVideo, { tempRoot })).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT', message: /no audio stream/ });
+  });
+
   it('probes bytes, not names: an mp3 called .wav still decodes', async () => {
     const p = join(dir, 'lying.wav');
     writeFileSync(p, readFileSync(join(dir, 'jfk.mp3')));
