@@ -2,7 +2,6 @@
  * GPU policy in TypeScript (the addon only reports devices): whether to use CUDA, and how many
  * 30 s windows to decode at once when MODEL_BATCH_SIZE does not say.
  */
-import { availableParallelism } from 'node:os';
 import { readConfig, type GpuMode } from './config.js';
 import { WhisperServeError } from './errors.js';
 import type { Logger } from './log.js';
@@ -45,8 +44,9 @@ export function planBatch(opts: {
   modelBytes: number;
   audioState: number;
 }): BatchPlan {
-  const threads = opts.threads ?? readConfig().threads ?? availableParallelism();
-  const fromEnv = readConfig().batchSize;
+  const cfg = readConfig();
+  const threads = opts.threads ?? cfg.threads;
+  const fromEnv = cfg.batchSize;
   let batchSize: number;
   let source: string;
   if (opts.requested) {

@@ -212,14 +212,14 @@ export class Whisper implements AsyncDisposable {
     const onAbort = () => Atomics.store(abortFlag, 0, 1);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const done = new Float64Array(windows.length);
+    const totalSamples = windows.reduce((a, x) => a + (x.end - x.start), 0);
     let reported = 0;
     const onProgress = options.onProgress
       ? (w: number, fraction: number) => {
           const win = windows[w];
           if (!win) return;
           done[w] = Math.max(done[w]!, fraction * (win.end - win.start));
-          const total = windows.reduce((a, x) => a + (x.end - x.start), 0);
-          const fractionDone = Math.max(reported, done.reduce((a, b) => a + b, 0) / total);
+          const fractionDone = Math.max(reported, done.reduce((a, b) => a + b, 0) / totalSamples);
           reported = fractionDone;
           const elapsed = (performance.now() - started) / 1000;
           options.onProgress!({

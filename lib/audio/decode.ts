@@ -24,30 +24,31 @@ interface Probe {
   codec: string;
 }
 
-/** Reads a 16 kHz mono 16-bit PCM WAV without ffmpeg; undefined for anything else. */
+/**
+ * Reads a 16 kHz mono 16-bit PCM WAV without ffmpeg; undefined for anything else (ffmpeg then
+ * handles it). Only the canonical layout (fmt chunk first) is taken, so the header decides
+ * before the file is read whole.
+ */
 export function readPlainWav(path: string): Float32Array | undefined {
   const fd = openSync(path, 'r');
-  const head = Buffer.alloc(44);
-  const n = readSync(fd, head, 0, 44, 0);
+  const head = Buffer.alloc(36);
+  const n = readSync(fd, head, 0, 36, 0);
   closeSync(fd);
-  if (n < 44 || head.toString('ascii', 0, 4) !== 'RIFF' || head.toString('ascii', 8, 12) !== 'WAVE') return undefined;
+  const plain =
+    n === 36 &&
+    head.toString('ascii', 0, 4) === 'RIFF' &&
+    head.toString('ascii', 8, 16) === 'WAVEfmt ' &&
+    head.readUInt16LE(20) === 1 && // PCM
+    head.readUInt16LE(22) === 1 && // mono
+    head.readUInt32LE(24) === SAMPLE_RATE &&
+    head.readUInt16LE(34) === 16;
+  if (!plain) return undefined;
   const buf = readFileSync(path);
-  let pos = 12;
-  let fmtOk = false;
-  while (pos + 8 <= buf.length) {
-    const id = buf.toString('ascii', pos, pos + 4);
+  for (let pos = 12; pos + 8 <= buf.length; ) {
     const size = buf.readUInt32LE(pos + 4);
     const body = pos + 8;
-    if (id === 'fmt ') {
-      const format = buf.readUInt16LE(body);
-      const channels = buf.readUInt16LE(body + 2);
-      const rate = buf.readUInt32LE(body + 4);
-      const bits = buf.readUInt16LE(body + 14);
-      fmtOk = format === 1 && channels === 1 && rate === SAMPLE_RATE && bits === 16;
-      if (!fmtOk) return undefined;
-    } else if (id === 'data' && fmtOk) {
-      const end = Math.min(buf.length, body + size);
-      const count = Math.floor((end - body) / 2);
+    if (buf.toString('ascii', pos, pos + 4) === 'data') {
+      const count = Math.floor((Math.min(buf.length, body + size) - body) / 2);
       const pcm = new Float32Array(count);
       for (let i = 0; i < count; i++) pcm[i] = buf.readInt16LE(body + 2 * i) / 32768;
       return pcm;

@@ -1,6 +1,7 @@
 /** Where tests find what the project may not fetch (../shared) and the real tiny.en weights. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readPlainWav } from '../../lib/audio/decode.js';
 import { packageRoot } from '../../lib/native/binding.js';
 
 export const SHARED = resolve(process.env.WHISPER_SERVE_SHARED ?? join(packageRoot, '..', 'shared'));
@@ -19,13 +20,10 @@ export function have(...files: string[]): boolean {
   return missing.length === 0;
 }
 
-/** 16 kHz mono s16 WAV → Float32 (jfk.wav is exactly that). */
+/** 16 kHz mono s16 WAV → Float32 (jfk.wav is exactly that), through the library's own reader. */
 export function readWav16k(path: string): Float32Array {
-  const buf = readFileSync(path);
-  const data = buf.indexOf('data', 12);
-  const n = buf.readUInt32LE(data + 4) / 2;
-  const pcm = new Float32Array(n);
-  for (let i = 0; i < n; i++) pcm[i] = buf.readInt16LE(data + 8 + 2 * i) / 32768;
+  const pcm = readPlainWav(path);
+  if (!pcm) throw new Error(`${path} is not a 16 kHz mono 16-bit WAV`);
   return pcm;
 }
 
