@@ -1,5 +1,6 @@
 /** Every environment variable whisper-serve reads, in one place, typed, with its default. */
-import { availableParallelism } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from './native/binding.js';
 
@@ -32,6 +33,71 @@ export interface Config {
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
+}
+
+/** What the RunPod platform sets for a worker (../shared/runpod/PROTOCOL.md). */
+export interface RunpodEnv {
+  /** RUNPOD_WEBHOOK_GET_JOB: unset = not on RunPod (local test mode). */
+  getJobUrl: string | undefined;
+  postOutputUrl: string | undefined;
+  pingUrl: string | undefined;
+  /** RUNPOD_PING_INTERVAL, ms. */
+  pingIntervalMs: number;
+  apiKey: string;
+  podId: string;
+  hostname: string;
+  /** RUNPOD_REFRESH_WORKER=1: ask to be recycled after each job (stopPod) and exit. */
+  refreshWorker: boolean;
+  /** RUNPOD_GRACE_SECONDS: on SIGTERM, how long the running job may go on before it is aborted. */
+  graceSeconds: number;
+}
+
+export function readRunpodEnv(env: NodeJS.ProcessEnv = process.env): RunpodEnv {
+  return {
+    getJobUrl: env.RUNPOD_WEBHOOK_GET_JOB || undefined,
+    postOutputUrl: env.RUNPOD_WEBHOOK_POST_OUTPUT || undefined,
+    pingUrl: env.RUNPOD_WEBHOOK_PING || undefined,
+    pingIntervalMs: intEnv('RUNPOD_PING_INTERVAL', env) ?? 10_000,
+    apiKey: env.RUNPOD_AI_API_KEY ?? '',
+    podId: env.RUNPOD_POD_ID || randomUUID(),
+    hostname: env.RUNPOD_POD_HOSTNAME || hostname(),
+    refreshWorker: env.RUNPOD_REFRESH_WORKER === '1' || env.RUNPOD_REFRESH_WORKER === 'true',
+    graceSeconds: intEnv('RUNPOD_GRACE_SECONDS', env) ?? 20,
+  };
+}
+
+/** The HTTP server's settings. */
+export interface ServerConfig {
+  /** HOST, PORT: where `whisper-serve serve` listens (127.0.0.1:8000). */
+  host: string;
+  port: number;
+  /** API_KEY: when set, every route but /health needs `Authorization: Bearer <key>`. */
+  apiKey: string | undefined;
+  /** JOBS_DB: the SQLite file of accepted jobs (default <model cache>/jobs.sqlite). */
+  jobsDb: string | undefined;
+  /** MAX_QUEUE: accepted jobs waiting at most; more get 429. */
+  maxQueue: number;
+  /** SERVER_CONCURRENCY: jobs transcribed at once (they share the model's pool of states). */
+  concurrency: number;
+  /** MAX_UPLOAD_BYTES: request body limit (uploads and JSON). */
+  maxUploadBytes: number;
+}
+
+export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: intEnv('PORT', env) ?? 8000,
+    apiKey: env.API_KEY || undefined,
+    jobsDb: env.JOBS_DB || undefined,
+    maxQueue: intEnv('MAX_QUEUE', env) ?? 1000,
+    concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 1,
+    maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
+  };
+}
+
+/** PRELOAD=1: load the model at start instead of on the first job. */
+export function preloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.PRELOAD === '1' || env.PRELOAD === 'true';
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {

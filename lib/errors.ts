@@ -4,6 +4,11 @@
  */
 export const ErrorCodes = {
   INVALID_ARGUMENT: 'a call was made with a wrong argument',
+  INVALID_INPUT: 'a job input does not match the schema (the message names the field)',
+  JOB_NOT_FOUND: 'no job has that id',
+  QUEUE_FULL: 'the job queue is full; retry later',
+  UNAUTHORIZED: 'a missing or wrong API key',
+  PAYLOAD_TOO_LARGE: 'the request body is larger than allowed',
   MODEL_NOT_FOUND: 'the model is neither a known name nor an existing file',
   MODEL_LOAD_FAILED: 'the model file is not a valid whisper ggml model',
   MODEL_IMPORT_FAILED: 'a model directory could not be converted',

@@ -57,6 +57,8 @@ export interface TranscribeOptions {
   patience?: number;
   lengthPenalty?: number;
   wordTimestamps?: boolean;
+  /** Suppress non-speech symbols (faster-whisper's suppress_tokens "-1"). */
+  suppressNonSpeech?: boolean;
   /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
   vad?: boolean | VadOptions;
   /** Override the model's batch size for this call; 1 runs sequentially. */
@@ -255,6 +257,7 @@ export class Whisper implements AsyncDisposable {
           patience: options.patience ?? -1,
           lengthPenalty: options.lengthPenalty ?? -1,
           wordTimestamps: options.wordTimestamps ?? false,
+          suppressNonSpeech: options.suppressNonSpeech ?? false,
         },
         onProgress,
         abortFlag,

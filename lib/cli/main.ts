@@ -2,14 +2,18 @@
 import { Command } from 'commander';
 import { infoCommand } from './commands/info.js';
 import { modelsCommand } from './commands/models.js';
+import { runpodCommand } from './commands/runpod.js';
+import { serveCommand } from './commands/serve.js';
 import { transcribeCommand } from './commands/transcribe.js';
 import { EXIT } from './errors.js';
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   const program = new Command('whisper-serve')
-    .description('Fast Whisper speech-to-text: transcribe files and URLs, inspect models and devices')
+    .description('Fast Whisper speech-to-text: transcribe files and URLs, serve an HTTP API, run as a RunPod worker, manage models')
     .addCommand(transcribeCommand())
     .addCommand(modelsCommand())
+    .addCommand(serveCommand())
+    .addCommand(runpodCommand())
     .addCommand(infoCommand());
   // Usage errors exit 2 (documented), --help and --version 0; added commands do not inherit this.
   const usageExit = (cmd: Command): void => {

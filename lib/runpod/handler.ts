@@ -1,0 +1,157 @@
+/**
+ * One job: validated input → audio → transcript → the output the official faster-whisper
+ * worker returns (plus timings). No HTTP here: the RunPod loop, the local test mode and the
+ * server's job queue all call `handleJob`.
+ */
+import { loadAudio } from '../audio/source.js';
+import { redactUrl } from '../audio/ssrf.js';
+import { readConfig } from '../config.js';
+import { WhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { toSrt, toVtt } from '../output/formats.js';
+import type { Transcript, TranscribeOptions } from '../whisper.js';
+import type { ModelHost } from './model-host.js';
+import { audioSource, parseJobInput, suppressesNonSpeech, type JobInput, type TextFormat } from './schema.js';
+
+export interface Job {
+  id: string;
+  input: unknown;
+}
+
+export interface JobContext {
+  host: ModelHost;
+  log: Logger;
+  signal?: AbortSignal;
+  /** Local test mode only: audio may be a path on this machine. */
+  allowLocalFiles?: boolean;
+}
+
+export interface JobOutput {
+  segments: Array<{
+    id: number;
+    seek: number;
+    start: number;
+    end: number;
+    text: string;
+    tokens: number[];
+    temperature: number;
+    avg_logprob: number;
+    compression_ratio: number;
+    no_speech_prob: number;
+  }>;
+  detected_language: string;
+  transcription: string;
+  translation: string | null;
+  device: string;
+  model: string;
+  word_timestamps?: Array<{ word: string; start: number; end: number; probability: number }>;
+  duration: number;
+  realtime_factor: number;
+  timings: Record<string, number>;
+}
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+export function formatText(t: Transcript, format: TextFormat): string {
+  switch (format) {
+    case 'plain_text': return t.text;
+    case 'formatted_text': return t.segments.map((s) => s.text.trim()).join('\n');
+    case 'srt': return toSrt(t);
+    case 'vtt': return toVtt(t);
+  }
+}
+
+export function decodeOptions(input: JobInput): TranscribeOptions {
+  const conditioned = input.condition_on_previous_text === true;
+  return {
+    ...(input.language && { language: input.language }),
+    temperature: input.temperature,
+    ...(input.temperature_increment_on_fallback != null && { temperatureIncrement: input.temperature_increment_on_fallback }),
+    ...(input.compression_ratio_threshold != null && { compressionRatioThreshold: input.compression_ratio_threshold }),
+    ...(input.logprob_threshold != null && { logprobThreshold: input.logprob_threshold }),
+    ...(input.no_speech_threshold != null && { noSpeechThreshold: input.no_speech_threshold }),
+    ...(input.beam_size && { beamSize: input.beam_size }),
+    ...(input.best_of && { bestOf: input.best_of }),
+    ...(input.patience != null && { patience: input.patience }),
+    ...(input.length_penalty != null && { lengthPenalty: input.length_penalty }),
+    ...(input.initial_prompt && { initialPrompt: input.initial_prompt }),
+    suppressNonSpeech: suppressesNonSpeech(input.suppress_tokens),
+    wordTimestamps: input.word_timestamps,
+    vad: input.enable_vad,
+    // Conditioning on the previous window needs that window's text first: one window at a time.
+    ...(conditioned ? { batchSize: 1, conditionOnPreviousText: true } : input.batch_size && { batchSize: input.batch_size }),
+  };
+}
+
+export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
+  const started = performance.now();
+  const log = ctx.log;
+  const input = parseJobInput(job.input);
+  const source = audioSource(input, ctx.allowLocalFiles);
+  log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
+
+  // The model loads (cold start) while the audio downloads and decodes.
+  const loading = ctx.host.acquire(input.model ?? readConfig().model, log);
+  const decoding = loadAudio(source, { ...(ctx.signal && { signal: ctx.signal }) });
+  const [model, audioResult] = await Promise.allSettled([loading, decoding]);
+  if (model.status === 'rejected') throw model.reason;
+  const { whisper, loadSeconds, name, release } = model.value;
+  try {
+    if (audioResult.status === 'rejected') throw audioResult.reason;
+    const audio = audioResult.value;
+    if (audio.downloadedBytes !== undefined) {
+      log.info('Audio downloaded', { bytes: audio.downloadedBytes, seconds: round(audio.downloadSeconds ?? 0, 2) });
+    }
+    if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg', { format: audio.format, codec: audio.codec, seconds: round(audio.decodeSeconds, 2) });
+    log.info('Transcription started', { audioSeconds: round(audio.duration, 2) });
+    const options = decodeOptions(input);
+    const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
+    const transcript = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt });
+    log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
+      seconds: round(transcript.timings.transcribeSeconds, 2),
+      segments: transcript.segments.length,
+    });
+    let translation: string | null = null;
+    if (input.translate) {
+      if (!whisper.info().multilingual) throw new WhisperServeError('INVALID_INPUT', `input.translate: model ${name} is English-only; translation needs a multilingual model`);
+      const translated = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt, translate: true });
+      translation = formatText(translated, input.translation);
+    }
+    const words = transcript.segments.flatMap((s) => s.words ?? []);
+    const totalSeconds = (performance.now() - started) / 1000;
+    log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor: round(audio.duration / totalSeconds, 1) });
+    return {
+      segments: transcript.segments.map((s) => ({
+        id: s.id,
+        seek: 0,
+        start: round(s.start),
+        end: round(s.end),
+        text: s.text,
+        tokens: [],
+        temperature: input.temperature,
+        avg_logprob: round(s.avgLogprob),
+        compression_ratio: 0,
+        no_speech_prob: round(s.noSpeechProb),
+      })),
+      detected_language: transcript.language,
+      transcription: formatText(transcript, input.transcription),
+      translation,
+      device: whisper.device.useGpu ? 'cuda' : 'cpu',
+      model: name,
+      ...(input.word_timestamps && {
+        word_timestamps: words.map((w) => ({ word: w.word, start: round(w.start), end: round(w.end), probability: round(w.probability) })),
+      }),
+      duration: round(audio.duration),
+      realtime_factor: round(audio.duration / totalSeconds, 2),
+      timings: {
+        ...(loadSeconds !== undefined && { model_load: round(loadSeconds) }),
+        ...(audio.downloadSeconds !== undefined && { download: round(audio.downloadSeconds) }),
+        decode: round(audio.decodeSeconds),
+        transcribe: round(transcript.timings.transcribeSeconds),
+        total: round(totalSeconds),
+      },
+    };
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The loaded models of a long-running process (RunPod worker, HTTP server): loaded lazily on
+ * the first job that names them (the seed's behaviour; PRELOAD=1 loads the default at start),
+ * kept for the next job, and shared by concurrent jobs. One model is kept at a time, because
+ * one GPU rarely holds two: a job for another model waits until the current one is idle.
+ */
+import { preloadWanted, readConfig } from '../config.js';
+import { WhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { resolveModel } from '../models/registry.js';
+import { Whisper, type LoadOptions } from '../whisper.js';
+
+interface Entry {
+  key: string;
+  name: string;
+  whisper: Promise<Whisper>;
+  users: number;
+  idle: Array<() => void>;
+}
+
+export interface Acquired {
+  whisper: Whisper;
+  name: string;
+  /** The cold start, when this call loaded the model. */
+  loadSeconds: number | undefined;
+  /** Call once when the job is done with the model. */
+  release(): void;
+}
+
+export class ModelHost {
+  private current: Entry | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly loadOptions: Omit<LoadOptions, 'logger'> = {},
+  ) {}
+
+  /** Loads (or reuses) the model; call the returned release() when done. */
+  async acquire(model: string, log: Logger = this.log): Promise<Acquired> {
+    if (this.closed) throw new WhisperServeError('MODEL_DISPOSED', 'the server is shutting down');
+    const { path, name } = resolveModel(model);
+    while (this.current && this.current.key !== path) {
+      const other = this.current;
+      if (other.users > 0) {
+        await new Promise<void>((resolve) => other.idle.push(resolve));
+        continue;
+      }
+      this.current = undefined;
+      (await other.whisper.catch(() => undefined))?.dispose();
+      this.log.info('model unloaded', { model: other.name });
+    }
+    let loadedHere = false;
+    if (!this.current) {
+      loadedHere = true;
+      const entry: Entry = { key: path, name: name ?? path, users: 0, idle: [], whisper: Whisper.load(path, { ...this.loadOptions, logger: log }) };
+      this.current = entry;
+      entry.whisper.catch(() => {
+        if (this.current === entry) this.current = undefined;
+      });
+    }
+    const entry = this.current;
+    entry.users++;
+    try {
+      const whisper = await entry.whisper;
+      let released = false;
+      const release = () => {
+        if (!released) this.releaseEntry(entry);
+        released = true;
+      };
+      return { whisper, name: entry.name, loadSeconds: loadedHere ? whisper.loadSeconds : undefined, release };
+    } catch (err) {
+      this.releaseEntry(entry);
+      throw err;
+    }
+  }
+
+  private releaseEntry(entry: Entry): void {
+    entry.users--;
+    if (entry.users === 0) entry.idle.splice(0).forEach((wake) => wake());
+  }
+
+  /** PRELOAD=1: load the default model now (cold start at boot) instead of on the first job. */
+  async preloadIfAsked(): Promise<void> {
+    if (!preloadWanted()) return;
+    const { release } = await this.acquire(readConfig().model);
+    release();
+  }
+
+  /** The model that is loaded now, if any (for /health and logs). */
+  get loaded(): string | undefined {
+    return this.current?.name;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const entry = this.current;
+    this.current = undefined;
+    (await entry?.whisper.catch(() => undefined))?.dispose();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The job input a RunPod worker (and the server's /run) accepts: the HF-pipeline seed's
+ * `{ audio_url }` and every field of the official faster-whisper worker, so clients of either
+ * switch without changes. Unknown keys are an error, never silently ignored.
+ */
+import { z } from 'zod';
+import { WhisperServeError } from '../errors.js';
+
+const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
+export type TextFormat = z.infer<typeof TextFormat>;
+
+const probability = z.number().min(0).max(1);
+
+export const JobInputSchema = z
+  .strictObject({
+    audio_url: z.string().min(1).optional(),
+    audio: z.string().min(1).optional(),
+    audio_base64: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    transcription: TextFormat.default('plain_text'),
+    translate: z.boolean().default(false),
+    translation: TextFormat.default('plain_text'),
+    language: z.string().min(2).max(8).nullable().optional(),
+    temperature: probability.default(0),
+    best_of: z.number().int().min(1).max(16).optional(),
+    beam_size: z.number().int().min(1).max(16).optional(),
+    patience: z.number().positive().nullable().optional(),
+    length_penalty: z.number().nullable().optional(),
+    /** faster-whisper's "-1" = the default set of non-speech symbols; whisper.cpp has exactly that switch. */
+    suppress_tokens: z.union([z.string(), z.array(z.number().int())]).optional(),
+    initial_prompt: z.string().nullable().optional(),
+    /** Asking for it runs the job sequentially (one window after another); absent, windows run in parallel. */
+    condition_on_previous_text: z.boolean().optional(),
+    temperature_increment_on_fallback: z.number().min(0).max(1).nullable().optional(),
+    compression_ratio_threshold: z.number().positive().nullable().optional(),
+    logprob_threshold: z.number().nullable().optional(),
+    no_speech_threshold: probability.nullable().optional(),
+    enable_vad: z.boolean().default(false),
+    word_timestamps: z.boolean().default(false),
+    /** whisper-serve's own: 30 s windows decoded at once for this job (≤ the model's pool). */
+    batch_size: z.number().int().min(1).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const given = (['audio_url', 'audio', 'audio_base64'] as const).filter((k) => v[k] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: given.length ? [given[1]!] : ['audio'],
+        message: given.length ? `give one audio source, not ${given.join(' and ')}` : 'no audio: give audio_url, audio (a URL) or audio_base64',
+      });
+    }
+    const st = v.suppress_tokens;
+    if (st !== undefined && !suppressesNonSpeech(st) && !(Array.isArray(st) ? st.length === 0 : st.trim() === '')) {
+      ctx.addIssue({ code: 'custom', path: ['suppress_tokens'], message: 'only "-1" (the non-speech symbols) or "" is supported' });
+    }
+  });
+
+export type JobInput = z.infer<typeof JobInputSchema>;
+
+export function suppressesNonSpeech(st: string | number[] | undefined): boolean {
+  return Array.isArray(st) ? st.length === 1 && st[0] === -1 : st?.trim() === '-1';
+}
+
+/** Validates a job's input; the error names each offending field as `input.<field>`. */
+export function parseJobInput(input: unknown): JobInput {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new WhisperServeError('INVALID_INPUT', 'input must be a JSON object');
+  }
+  const parsed = JobInputSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? i.keys : [i.path.join('.')];
+    const message = i.code === 'unrecognized_keys' ? 'unknown field' : i.message;
+    return keys.map((k) => `input.${k}: ${message}`).join('; ');
+  });
+  const fields = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : [i.path.join('.')]));
+  throw new WhisperServeError('INVALID_INPUT', problems.join('; '), { details: { fields } });
+}
+
+/** The audio source a validated input names; a local path only where the caller owns the machine. */
+export function audioSource(input: JobInput, allowLocalFiles = false): string | { base64: string } {
+  if (input.audio_base64 !== undefined) return { base64: input.audio_base64 };
+  const field = input.audio_url !== undefined ? 'audio_url' : 'audio';
+  const value = (input.audio_url ?? input.audio)!;
+  if (!allowLocalFiles && !/^https?:\/\/[^/]/i.test(value)) {
+    throw new WhisperServeError('INVALID_INPUT', `input.${field}: must be an http(s) URL (or send the bytes as audio_base64)`);
+  }
+  return value;
+}

@@ -1,0 +1,182 @@
+/**
+ * The HTTP API: RunPod's endpoint routes (/run, /runsync, /status, /cancel, /health) over a
+ * SQLite job queue, OpenAI's audio routes, and /metrics. Plain node:http: the routes are few,
+ * and every byte of a body is counted against the limit before it is kept.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { readConfig, type ServerConfig } from '../config.js';
+import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ModelHost } from '../runpod/model-host.js';
+import { audioSource, parseJobInput } from '../runpod/schema.js';
+import { JobStore, type StoredJob } from './jobs.js';
+import { Metrics } from './metrics.js';
+import { openAiTranscription } from './openai.js';
+import { JobQueue } from './queue.js';
+
+const STATUS_OF: Partial<Record<ErrorCode, number>> = {
+  INVALID_INPUT: 400,
+  INVALID_ARGUMENT: 400,
+  UNSUPPORTED_FORMAT: 400,
+  CORRUPT_AUDIO: 400,
+  EMPTY_AUDIO: 400,
+  URL_BLOCKED: 400,
+  DOWNLOAD_FAILED: 400,
+  DOWNLOAD_TOO_LARGE: 413,
+  PAYLOAD_TOO_LARGE: 413,
+  DOWNLOAD_TIMEOUT: 408,
+  UNAUTHORIZED: 401,
+  JOB_NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  QUEUE_FULL: 429,
+  ABORTED: 499,
+  MODEL_DISPOSED: 503,
+};
+
+/** How long /runsync waits before answering with the job still in progress (RunPod's is 90 s). */
+const RUNSYNC_WAIT_MS = 90_000;
+
+export interface App {
+  server: Server;
+  store: JobStore;
+  queue: JobQueue;
+  /** Stops listening, lets running jobs finish within graceMs (else re-queues them), closes the store. */
+  close(graceMs?: number): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the body is over the ${maxBytes} byte limit`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the body is over the ${maxBytes} byte limit`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new WhisperServeError('INVALID_INPUT', `the body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** RunPod's job status shape; times in ms. */
+function statusBody(job: StoredJob): Record<string, unknown> {
+  return {
+    id: job.id,
+    status: job.status,
+    ...(job.startedAt !== undefined && { delayTime: job.startedAt - job.createdAt }),
+    ...(job.startedAt !== undefined && job.completedAt !== undefined && { executionTime: job.completedAt - job.startedAt }),
+    ...(job.output !== undefined && { output: job.output }),
+    ...(job.error !== undefined && { error: job.error }),
+  };
+}
+
+function authorised(req: IncomingMessage, key: string | undefined): boolean {
+  if (!key) return true;
+  const given = Buffer.from(String(req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+  const want = Buffer.from(key);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
+  const store = new JobStore(cfg.jobsDb ?? join(readConfig().modelCache, 'jobs.sqlite'), cfg.maxQueue);
+  if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
+  const metrics = new Metrics();
+  const queue = new JobQueue(store, host, log, metrics, cfg.concurrency);
+  const closing = new AbortController();
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
+    const method = req.method ?? 'GET';
+    if (path === '/health' && method === 'GET') {
+      const c = store.counts();
+      send(res, 200, {
+        jobs: { completed: c.COMPLETED, failed: c.FAILED, cancelled: c.CANCELLED, inProgress: c.IN_PROGRESS, inQueue: c.IN_QUEUE },
+        workers: { running: queue.active, idle: Math.max(cfg.concurrency - queue.active, 0) },
+        model: host.loaded ?? null,
+      });
+      return ['/health', 200];
+    }
+    if (!authorised(req, cfg.apiKey)) throw new WhisperServeError('UNAUTHORIZED', 'send Authorization: Bearer <API_KEY>');
+    if (path === '/metrics' && method === 'GET') {
+      send(res, 200, metrics.render(store.counts(), queue.active, host.loaded !== undefined), 'text/plain; version=0.0.4');
+      return ['/metrics', 200];
+    }
+    if ((path === '/run' || path === '/runsync') && method === 'POST') {
+      const body = (await readJson(req, cfg.maxUploadBytes)) as { input?: unknown } | null;
+      if (!body || typeof body !== 'object' || !('input' in body)) throw new WhisperServeError('INVALID_INPUT', 'the body must be {"input": {...}}');
+      audioSource(parseJobInput(body.input)); // refused now, not after queueing
+      const job = store.add(body.input);
+      log.child(job.id).info('Job queued', { route: path });
+      queue.pump();
+      if (path === '/run') {
+        send(res, 200, { id: job.id, status: 'IN_QUEUE' });
+      } else {
+        const done = await queue.waitFor(job.id, RUNSYNC_WAIT_MS);
+        send(res, 200, statusBody(done ?? job));
+      }
+      return [path, 200];
+    }
+    const m = /^\/(status|cancel)\/([\w-]+)$/.exec(path);
+    if (m && (method === 'GET' || method === 'POST')) {
+      const job = m[1] === 'cancel' ? queue.cancel(m[2]!) : store.get(m[2]!);
+      if (!job) throw new WhisperServeError('JOB_NOT_FOUND', `no job ${m[2]}`);
+      send(res, 200, statusBody(job));
+      return [`/${m[1]}`, 200];
+    }
+    const oa = /^\/v1\/audio\/(transcriptions|translations)$/.exec(path);
+    if (oa && method === 'POST') {
+      const jobLog = log.child(`oa-${randomUUID().slice(0, 8)}`);
+      const ac = new AbortController();
+      res.on('close', () => res.writableFinished || ac.abort());
+      const signal = AbortSignal.any([ac.signal, closing.signal]);
+      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal });
+      send(res, 200, reply.body, reply.contentType);
+      return [path, 200];
+    }
+    send(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${method} ${path}` } });
+    return ['unknown', 404];
+  }
+
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    route(req, res, path)
+      .then(([name, status]) => metrics.request(name, status))
+      .catch((err: unknown) => {
+        const e = toWhisperServeError(err, 'INVALID_INPUT');
+        const status = STATUS_OF[e.code] ?? 500;
+        metrics.request(path.startsWith('/v1/') ? path : path.split('/').slice(0, 2).join('/'), status);
+        if (status >= 500) log.error(`${req.method} ${path}: ${e.code}: ${e.message}`);
+        if (res.headersSent) return res.destroy();
+        // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
+        const error = path.startsWith('/v1/') ? { message: e.message, type: e.code.toLowerCase(), code: e.code } : e.toJSON();
+        if (status === 413 || status === 401) res.setHeader('Connection', 'close');
+        send(res, status, { error });
+      });
+  });
+  server.requestTimeout = 0; // long /runsync and uploads; the queue and download limits bound the work
+  queue.pump();
+
+  return {
+    server,
+    store,
+    queue,
+    async close(graceMs = 20_000) {
+      server.close();
+      server.closeIdleConnections();
+      closing.abort();
+      await queue.shutdown(graceMs);
+      server.closeAllConnections();
+      store.close();
+    },
+  };
+}

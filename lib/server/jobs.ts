@@ -1,0 +1,125 @@
+/**
+ * Accepted jobs, in SQLite, so a restart (or a crash) loses none: on open, jobs that were
+ * running go back to the queue and run again. Statuses are RunPod's.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { WhisperServeError } from '../errors.js';
+
+export const STATUSES = ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+export type JobStatus = (typeof STATUSES)[number];
+
+export interface StoredJob {
+  id: string;
+  status: JobStatus;
+  input: unknown;
+  output?: unknown;
+  error?: unknown;
+  /** ms since the epoch. */
+  createdAt: number;
+  startedAt?: number;
+  completedAt?: number;
+}
+
+interface Row {
+  id: string;
+  status: JobStatus;
+  input: string;
+  output: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+}
+
+function fromRow(r: Row): StoredJob {
+  return {
+    id: r.id,
+    status: r.status,
+    input: JSON.parse(r.input) as unknown,
+    ...(r.output !== null && { output: JSON.parse(r.output) as unknown }),
+    ...(r.error !== null && { error: JSON.parse(r.error) as unknown }),
+    createdAt: r.created_at,
+    ...(r.started_at !== null && { startedAt: r.started_at }),
+    ...(r.completed_at !== null && { completedAt: r.completed_at }),
+  };
+}
+
+export class JobStore {
+  private readonly db: Database.Database;
+  /** Jobs found running when the store was opened, now queued again. */
+  readonly requeuedAtOpen: number;
+
+  constructor(path: string, private readonly maxQueue = 1000) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
+      id TEXT PRIMARY KEY,
+      status TEXT NOT NULL,
+      input TEXT NOT NULL,
+      output TEXT,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      started_at INTEGER,
+      completed_at INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at);`);
+    this.requeuedAtOpen = this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL WHERE status = 'IN_PROGRESS'`).run().changes;
+  }
+
+  add(input: unknown): StoredJob {
+    if (this.count('IN_QUEUE') >= this.maxQueue) throw new WhisperServeError('QUEUE_FULL', `the queue holds ${this.maxQueue} jobs already; retry later`);
+    const job: StoredJob = { id: randomUUID(), status: 'IN_QUEUE', input, createdAt: Date.now() };
+    this.db.prepare('INSERT INTO jobs (id, status, input, created_at) VALUES (?, ?, ?, ?)').run(job.id, job.status, JSON.stringify(input), job.createdAt);
+    return job;
+  }
+
+  get(id: string): StoredJob | undefined {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Takes the oldest queued job and marks it running, atomically. */
+  take(): StoredJob | undefined {
+    const row = this.db
+      .prepare(`UPDATE jobs SET status = 'IN_PROGRESS', started_at = ? WHERE id = (SELECT id FROM jobs WHERE status = 'IN_QUEUE' ORDER BY created_at, rowid LIMIT 1) RETURNING *`)
+      .get(Date.now()) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Ends a running job; false when it was cancelled meanwhile (the cancel wins). */
+  finish(id: string, result: { output: unknown } | { error: unknown }): boolean {
+    const status: JobStatus = 'output' in result ? 'COMPLETED' : 'FAILED';
+    const value = JSON.stringify('output' in result ? result.output : result.error);
+    return this.db
+      .prepare(`UPDATE jobs SET status = ?, ${'output' in result ? 'output' : 'error'} = ?, completed_at = ? WHERE id = ? AND status = 'IN_PROGRESS'`)
+      .run(status, value, Date.now(), id).changes === 1;
+  }
+
+  /** Puts a running job back in the queue (server shutting down before it finished). */
+  requeue(id: string): void {
+    this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL WHERE id = ? AND status = 'IN_PROGRESS'`).run(id);
+  }
+
+  /** Cancels a queued or running job; returns its status after the call. */
+  cancel(id: string): JobStatus | undefined {
+    this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE id = ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')`).run(Date.now(), id);
+    return this.get(id)?.status;
+  }
+
+  count(status: JobStatus): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
+  }
+
+  counts(): Record<JobStatus, number> {
+    return Object.fromEntries(STATUSES.map((s) => [s, this.count(s)])) as Record<JobStatus, number>;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * OpenAI's `/v1/audio/transcriptions` and `/v1/audio/translations`: the multipart upload the
+ * official clients send (file, model, language, prompt, response_format, temperature,
+ * timestamp_granularities[]). The upload streams to a per-request temp dir, removed on every path.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { loadAudio, tempRoot } from '../audio/source.js';
+import { readConfig } from '../config.js';
+import { WhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { knownModels } from '../models/registry.js';
+import { formatTranscript, toVerboseJson } from '../output/formats.js';
+import type { ModelHost } from '../runpod/model-host.js';
+
+const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
+type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
+
+export interface OpenAiReply {
+  contentType: string;
+  body: string;
+}
+
+interface Upload {
+  file: string | undefined;
+  fields: Map<string, string[]>;
+}
+
+async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): Promise<Upload> {
+  const upload: Upload = { file: undefined, fields: new Map() };
+  const writes: Array<Promise<void>> = [];
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 50 } });
+  } catch (err) {
+    throw new WhisperServeError('INVALID_INPUT', `expected multipart/form-data: ${(err as Error).message}`);
+  }
+  let tooLarge = false;
+  bb.on('file', (name, stream) => {
+    if (name !== 'file') {
+      stream.resume();
+      return;
+    }
+    upload.file = join(dir, 'upload');
+    stream.on('limit', () => (tooLarge = true));
+    writes.push(pipeline(stream, createWriteStream(upload.file)));
+  });
+  bb.on('field', (name, value) => upload.fields.set(name.replace(/\[\]$/, ''), [...(upload.fields.get(name.replace(/\[\]$/, '')) ?? []), value]));
+  await pipeline(req, bb);
+  await Promise.all(writes);
+  if (tooLarge) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the file is over the ${maxBytes} byte upload limit`);
+  return upload;
+}
+
+/** OpenAI names models "whisper-1"; any name that is not in the registry means the server's default. */
+function pickModel(requested: string | undefined): string {
+  if (requested && requested in knownModels()) return requested;
+  return readConfig().model;
+}
+
+export async function openAiTranscription(
+  req: IncomingMessage,
+  task: 'transcribe' | 'translate',
+  ctx: { host: ModelHost; log: Logger; maxBytes: number; signal: AbortSignal },
+): Promise<OpenAiReply> {
+  const root = tempRoot();
+  await mkdir(root, { recursive: true });
+  const dir = await mkdtemp(join(root, 'upload-'));
+  try {
+    const { file, fields } = await readUpload(req, dir, ctx.maxBytes);
+    const field = (name: string) => fields.get(name)?.[0];
+    if (!file) throw new WhisperServeError('INVALID_INPUT', 'file: the multipart body has no "file" part');
+    const format = (field('response_format') ?? 'json') as ResponseFormat;
+    if (!RESPONSE_FORMATS.includes(format)) throw new WhisperServeError('INVALID_INPUT', `response_format: one of ${RESPONSE_FORMATS.join(', ')}`);
+    const temperature = field('temperature') === undefined ? 0 : Number(field('temperature'));
+    if (!(temperature >= 0 && temperature <= 1)) throw new WhisperServeError('INVALID_INPUT', 'temperature: a number from 0 to 1');
+    const words = (fields.get('timestamp_granularities') ?? []).includes('word');
+
+    const { whisper, release } = await ctx.host.acquire(pickModel(field('model')));
+    try {
+      const audio = await loadAudio(file, { signal: ctx.signal });
+      const language = field('language');
+      const prompt = field('prompt');
+      const transcript = await whisper.transcribe(audio.pcm, {
+        ...(language && { language }),
+        ...(prompt && { initialPrompt: prompt }),
+        temperature,
+        translate: task === 'translate',
+        wordTimestamps: words,
+        signal: ctx.signal,
+      });
+      ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(audio.duration.toFixed(2)) });
+      switch (format) {
+        case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
+        case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
+        case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
+        default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
+      }
+    } finally {
+      release();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

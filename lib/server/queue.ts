@@ -1,0 +1,114 @@
+/**
+ * Runs the stored jobs: at most `concurrency` at once (they share the model's pool of states),
+ * oldest first. Cancel aborts a running job; shutdown lets running jobs finish within a grace
+ * period and puts the rest back in the queue for the next start.
+ */
+import { EventEmitter } from 'node:events';
+import { toWhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { handleJob, type JobOutput } from '../runpod/handler.js';
+import type { ModelHost } from '../runpod/model-host.js';
+import type { JobStore, StoredJob } from './jobs.js';
+import type { Metrics } from './metrics.js';
+
+export class JobQueue {
+  private readonly running = new Map<string, { abort: AbortController; requeue: boolean }>();
+  private readonly settled = new EventEmitter();
+  private stopping = false;
+  /** Pending waitFor calls, answered at shutdown at the latest. */
+  private readonly waiters = new Set<() => void>();
+  private readonly runs = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly host: ModelHost,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly concurrency: number,
+  ) {
+    this.settled.setMaxListeners(0);
+  }
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Starts jobs while slots are free. Called on submit, on each finish, and at start. */
+  pump(): void {
+    while (!this.stopping && this.running.size < this.concurrency) {
+      const job = this.store.take();
+      if (!job) return;
+      this.start(job);
+    }
+  }
+
+  private start(job: StoredJob): void {
+    const entry = { abort: new AbortController(), requeue: false };
+    this.running.set(job.id, entry);
+    const log = this.log.child(job.id);
+    const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal })
+      .then((output: JobOutput) => {
+        this.metrics.jobDone(output.duration, output.timings.transcribe ?? 0);
+        if (!this.store.finish(job.id, { output })) log.info('Job finished after it was cancelled; result dropped');
+      })
+      .catch((err: unknown) => {
+        if (entry.requeue) {
+          this.store.requeue(job.id);
+          log.info('Job put back in the queue for the next start');
+          return;
+        }
+        const e = toWhisperServeError(err);
+        log.error(`Job failed: ${e.code}: ${e.message}`);
+        this.store.finish(job.id, { error: e.toJSON() });
+      })
+      .finally(() => {
+        this.running.delete(job.id);
+        this.settled.emit(job.id);
+        this.pump();
+      });
+    this.runs.add(run);
+    void run.finally(() => this.runs.delete(run));
+  }
+
+  /** Resolves when the job leaves IN_QUEUE/IN_PROGRESS, or after timeoutMs. */
+  waitFor(id: string, timeoutMs: number): Promise<StoredJob | undefined> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const job = this.store.get(id);
+        if (!job || (job.status !== 'IN_QUEUE' && job.status !== 'IN_PROGRESS')) finish(job);
+      };
+      const finish = (job: StoredJob | undefined) => {
+        clearTimeout(timer);
+        this.settled.off(id, check);
+        this.waiters.delete(onShutdown);
+        resolve(job);
+      };
+      const onShutdown = () => finish(this.store.get(id));
+      const timer = setTimeout(onShutdown, timeoutMs);
+      this.settled.on(id, check);
+      this.waiters.add(onShutdown);
+      check();
+    });
+  }
+
+  cancel(id: string): StoredJob | undefined {
+    const status = this.store.cancel(id);
+    if (status === 'CANCELLED') this.running.get(id)?.abort.abort();
+    return this.store.get(id);
+  }
+
+  /** Graceful stop: no new jobs; running ones get graceMs, then are aborted and re-queued. */
+  async shutdown(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const timer = setTimeout(() => {
+      for (const [id, entry] of this.running) {
+        this.log.child(id).warn('shutdown grace period over: aborting the job');
+        entry.requeue = true;
+        entry.abort.abort();
+      }
+    }, graceMs);
+    await Promise.all(this.runs);
+    clearTimeout(timer);
+    [...this.waiters].forEach((answer) => answer());
+  }
+}

@@ -1,0 +1,205 @@
+// The HTTP server as a process, over real HTTP on loopback: OpenAI uploads, the RunPod-style job
+// routes over the SQLite queue, cancel, auth, metrics, and a kill -9 + restart that loses no job.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../lib/native/binding.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+import { audioServer, type Loopback } from './helpers/loopback.js';
+
+const bin = join(packageRoot, 'bin', 'whisper-serve.js');
+const ready = have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.js'));
+const dir = mkdtempSync(join(tmpdir(), 'ws-server-'));
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+async function startServer(env: Record<string, string>): Promise<Running> {
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
+    env: { ...process.env, ALLOW_PRIVATE_URLS: '1', WHISPER_MODEL: TINY_EN, LOG_FORMAT: 'text', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`server exited ${code}: ${stderr}`)));
+  });
+  return { child, url, exited, stderr: () => stderr };
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+async function untilDone(url: string, id: string, timeoutMs = 120_000): Promise<any> {
+  const t0 = Date.now();
+  for (;;) {
+    const s = (await (await fetch(`${url}/status/${id}`)).json()) as { status: string };
+    if (!['IN_QUEUE', 'IN_PROGRESS'].includes(s.status)) return s;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`job ${id} still ${s.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!ready)('HTTP server', () => {
+  let audio: Loopback;
+  let server: Running;
+  beforeAll(async () => {
+    audio = await audioServer(JFK_WAV);
+    server = await startServer({ JOBS_DB: join(dir, 'main.sqlite') });
+  });
+  afterAll(async () => {
+    server?.child.kill('SIGTERM');
+    await server?.exited;
+    await audio?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers an OpenAI multipart upload in json, verbose_json (with words) and srt', async () => {
+    const form = () => {
+      const f = new FormData();
+      f.append('file', new Blob([readFileSync(JFK_WAV)], { type: 'audio/wav' }), 'jfk.wav');
+      f.append('model', 'whisper-1');
+      return f;
+    };
+    const json = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form() });
+    expect(json.status).toBe(200);
+    expect(normalise(((await json.json()) as { text: string }).text)).toBe(normalise(JFK_TEXT));
+
+    const vf = form();
+    vf.append('response_format', 'verbose_json');
+    vf.append('timestamp_granularities[]', 'word');
+    vf.append('timestamp_granularities[]', 'segment');
+    const verbose = (await (await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: vf })).json()) as any;
+    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', duration: 11 });
+    expect(verbose.words.length).toBeGreaterThan(15);
+    expect(verbose.words[0]).toMatchObject({ word: 'And', start: expect.any(Number), end: expect.any(Number) });
+
+    const sf = form();
+    sf.append('response_format', 'srt');
+    const srt = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: sf });
+    expect(await srt.text()).toMatch(/^1\n00:00:00,000 --> /);
+  });
+
+  it('refuses an upload that is not audio, or has no file, with an OpenAI-shaped error', async () => {
+    const f = new FormData();
+    f.append('file', new Blob(['<html>not audio</html>']), 'page.mp3');
+    const bad = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: f });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'UNSUPPORTED_FORMAT', type: 'unsupported_format', message: expect.any(String) } });
+    const nf = new FormData();
+    nf.append('model', 'whisper-1');
+    const none = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: nf });
+    expect(((await none.json()) as any).error.message).toMatch(/no "file" part/);
+  });
+
+  it('queues a job with /run, reports it with /status, and answers /runsync', async () => {
+    const run = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav`, transcription: 'formatted_text' } })).json()) as any;
+    expect(run).toMatchObject({ id: expect.any(String), status: 'IN_QUEUE' });
+    const done = await untilDone(server.url, run.id);
+    expect(done).toMatchObject({ status: 'COMPLETED', delayTime: expect.any(Number), executionTime: expect.any(Number) });
+    expect(normalise(done.output.transcription)).toBe(normalise(JFK_TEXT));
+    const sync = (await (await post(`${server.url}/runsync`, { input: { audio: `${audio.url}/jfk.wav` } })).json()) as any;
+    expect(sync.status).toBe('COMPLETED');
+    expect(sync.output.detected_language).toBe('en');
+  });
+
+  it('rejects bad job JSON and schema errors with 400 naming the field, and unknown ids with 404', async () => {
+    const notJson = await fetch(`${server.url}/run`, { method: 'POST', body: '{"input": ' });
+    expect(notJson.status).toBe(400);
+    const schema = await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav`, beam_size: 0 } });
+    expect(schema.status).toBe(400);
+    expect(((await schema.json()) as any).error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/input\.beam_size/) });
+    const local = await post(`${server.url}/run`, { input: { audio: '/etc/passwd' } });
+    expect(((await local.json()) as any).error.message).toMatch(/input\.audio: must be an http\(s\) URL/);
+    expect((await fetch(`${server.url}/status/nope`)).status).toBe(404);
+  });
+
+  it('a failing job ends FAILED with its code and the server serves the next', async () => {
+    const { id } = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/missing.wav` } })).json()) as any;
+    expect(await untilDone(server.url, id)).toMatchObject({ status: 'FAILED', error: { code: 'DOWNLOAD_FAILED' } });
+    const sync = (await (await post(`${server.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+    expect(sync.status).toBe('COMPLETED');
+  });
+
+  it('cancels a running job and a queued one', async () => {
+    const long = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any;
+    const queued = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+    for (let s = 'IN_QUEUE'; s === 'IN_QUEUE'; ) s = ((await (await fetch(`${server.url}/status/${long.id}`)).json()) as any).status;
+    expect(((await (await post(`${server.url}/cancel/${queued.id}`, {})).json()) as any).status).toBe('CANCELLED');
+    expect(((await (await post(`${server.url}/cancel/${long.id}`, {})).json()) as any).status).toBe('CANCELLED');
+    // The server is free again at once: the aborted job stopped.
+    const sync = (await (await post(`${server.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+    expect(sync.status).toBe('COMPLETED');
+    expect(((await (await fetch(`${server.url}/status/${long.id}`)).json()) as any).status).toBe('CANCELLED');
+  });
+
+  it('reports /health and Prometheus /metrics', async () => {
+    const health = (await (await fetch(`${server.url}/health`)).json()) as any;
+    expect(health.jobs.completed).toBeGreaterThanOrEqual(3);
+    expect(health.jobs.failed).toBeGreaterThanOrEqual(1);
+    expect(health.model).toBe(TINY_EN);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^whisper_serve_jobs\{state="COMPLETED"\} [3-9]/m);
+    expect(metrics).toMatch(/^whisper_serve_queue_depth 0$/m);
+    expect(Number(/^whisper_serve_audio_seconds_total (\S+)/m.exec(metrics)![1])).toBeGreaterThanOrEqual(33);
+    expect(metrics).toMatch(/^whisper_serve_http_requests_total\{route="\/run",status="200"\} \d+/m);
+  });
+});
+
+describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop', () => {
+  let audio: Loopback;
+  const db = join(dir, 'restart.sqlite');
+  beforeAll(async () => {
+    audio = await audioServer(JFK_WAV);
+  });
+  afterAll(async () => {
+    await audio?.close();
+  });
+
+  it('refuses requests without the API key, but not /health', async () => {
+    const s = await startServer({ API_KEY: 'k-123', JOBS_DB: join(dir, 'auth.sqlite') });
+    try {
+      expect((await fetch(`${s.url}/metrics`)).status).toBe(401);
+      const refused = await post(`${s.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav` } }, { authorization: 'Bearer wrong' });
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as any).error.code).toBe('UNAUTHORIZED');
+      expect((await fetch(`${s.url}/health`)).status).toBe(200);
+      const ok = await post(`${s.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } }, { authorization: 'Bearer k-123' });
+      expect(((await ok.json()) as any).status).toBe('COMPLETED');
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+    }
+  });
+
+  it('finishes every accepted job after a kill -9 and a restart', async () => {
+    const first = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(((await (await post(`${first.url}/run`, { input: { audio_url: `${audio.url}/jfk-x3.wav` } })).json()) as any).id);
+    }
+    for (let s = 'IN_QUEUE'; s === 'IN_QUEUE'; ) s = ((await (await fetch(`${first.url}/status/${ids[0]}`)).json()) as any).status;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
+    try {
+      expect(second.stderr()).toMatch(/queued again \{"jobs":1\}/);
+      for (const id of ids) expect((await untilDone(second.url, id)).status).toBe('COMPLETED');
+    } finally {
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect(second.stderr()).toMatch(/server stopped/);
+    }
+  });
+});
