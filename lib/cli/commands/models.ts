@@ -1,24 +1,70 @@
-/** `whisper-serve models import|inspect|ls`. */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+/** `whisper-serve models import|pull|rm|inspect|ls`. */
+import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
+import { listCache, removeModel } from '../../models/cache.js';
 import { readGgmlModel } from '../../models/ggml-format.js';
-import { importCt2 } from '../../models/import-ct2.js';
+import type { OutputType } from '../../models/ggml-writer.js';
+import { importModel } from '../../models/import.js';
+import { pullModel } from '../../models/pull.js';
 import { knownModels, modelCacheDir, resolveModel } from '../../models/registry.js';
 import { reportError } from '../errors.js';
 
 export function modelsCommand(): Command {
-  const models = new Command('models').description('import, inspect and list whisper models');
+  const models = new Command('models').description('import, download, inspect, list and remove whisper models');
   models
     .command('import')
-    .description('convert a CTranslate2 (faster-whisper) Whisper directory to a whisper.cpp ggml file')
-    .argument('<dir>', 'directory with model.bin, config.json and tokenizer.json or vocabulary.*')
+    .description('convert a CTranslate2 (faster-whisper) or Hugging Face transformers Whisper directory to a whisper.cpp ggml file')
+    .argument('<dir>', 'model.bin + config.json + tokenizer (CTranslate2), or config.json + model.safetensors[.index.json] + vocab.json/tokenizer.json (transformers)')
     .option('-o, --output <file>', 'output file', 'ggml-model.bin')
-    .addOption(new Option('--type <type>', 'weight type').choices(['f16', 'f32']).default('f16'))
-    .action((dir: string, flags: { output: string; type: 'f16' | 'f32' }) => {
+    .addOption(new Option('--type <type>', 'weight type (q* through whisper.cpp\'s quantiser)').choices(['f16', 'f32', 'q8_0', 'q5_0', 'q5_1', 'q4_0', 'q4_1']).default('f16'))
+    .addHelpText('after', '\nExamples:\n  $ whisper-serve models import ./faster-whisper-small -o models/ggml-small.bin\n  $ whisper-serve models import ./whisper_model_cache/model --type q5_0 -o models/ggml-turbo-q5_0.bin')
+    .action((dir: string, flags: { output: string; type: OutputType }) => {
       try {
-        importCt2(dir, flags.output, { type: flags.type });
-        process.stderr.write(`wrote ${flags.output}\n`);
+        const t = performance.now();
+        const format = importModel(dir, flags.output, { type: flags.type });
+        process.stderr.write(`wrote ${flags.output} (${format}, ${flags.type}, ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
+      } catch (err) {
+        process.exitCode = reportError(err, false);
+      }
+    });
+  models
+    .command('pull')
+    .description('download a registry model into the cache (resumable, checksum-verified)')
+    .argument('<name>', 'a registry name (see `models ls`)')
+    .option('--url <url>', 'download from this URL (a mirror) instead; WHISPER_MODEL_MIRROR sets a base for all')
+    .option('--sha256 <hex>', 'expect this sha256 instead of the registry checksum')
+    .addHelpText('after', '\nExamples:\n  $ whisper-serve models pull large-v3-turbo\n  $ WHISPER_MODEL_CACHE=/whisper_model_cache whisper-serve models pull base.en')
+    .action(async (name: string, flags: { url?: string; sha256?: string }) => {
+      const bar = new cliProgress.SingleBar(
+        { format: `${name} {bar} {percentage}% | {value}/{total} MB`, stream: process.stderr, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      );
+      let started = false;
+      try {
+        const pulled = await pullModel(name, {
+          ...(flags.url && { url: flags.url }),
+          ...(flags.sha256 && { sha256: flags.sha256 }),
+          onProgress: (done, total) => {
+            if (!process.stderr.isTTY) return;
+            if (!started) bar.start(Math.round((total ?? 0) / 1e6), 0);
+            started = true;
+            bar.update(Math.round(done / 1e6));
+          },
+        });
+        bar.stop();
+        process.stderr.write(`${pulled.path} (${(pulled.bytes / 1e6).toFixed(1)} MB${pulled.resumedFrom ? `, resumed at ${pulled.resumedFrom} bytes` : ''}) verified\n`);
+      } catch (err) {
+        bar.stop();
+        process.exitCode = reportError(err, false);
+      }
+    });
+  models
+    .command('rm')
+    .description('delete a cached model')
+    .argument('<name>')
+    .action((name: string) => {
+      try {
+        for (const p of removeModel(name)) process.stderr.write(`removed ${p}\n`);
       } catch (err) {
         process.exitCode = reportError(err, false);
       }
@@ -48,16 +94,21 @@ export function modelsCommand(): Command {
     });
   models
     .command('ls')
-    .description('known models and which are in the cache')
-    .action(() => {
-      const dir = modelCacheDir();
-      const present = new Set(existsSync(dir) ? readdirSync(dir) : []);
-      for (const [name, e] of Object.entries(knownModels())) {
-        const here = present.has(e.file);
-        const size = here ? `${(statSync(join(dir, e.file)).size / 1e6).toFixed(0)} MB` : '';
-        process.stdout.write(`${here ? '*' : ' '} ${name.padEnd(16)} ${e.params.padEnd(6)} ${size}\n`);
+    .description('known models: which are cached, their size, and whether the file matches the registry checksum')
+    .option('--json', 'machine-readable output')
+    .action(async (flags: { json?: boolean }) => {
+      const cached = new Map((await listCache()).map((c) => [c.name, c]));
+      const rows = Object.entries(knownModels()).map(([name, e]) => ({ name, params: e.params, size: e.size ?? '', cached: cached.get(name) }));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ cache: modelCacheDir(), models: rows.map((r) => ({ name: r.name, cached: !!r.cached, bytes: r.cached?.bytes ?? null, verified: r.cached?.verified ?? null })) }, null, 2)}\n`);
+        return;
       }
-      process.stdout.write(`cache: ${dir}\n`);
+      process.stdout.write(`  ${'model'.padEnd(16)} ${'params'.padEnd(6)} ${'download'.padEnd(8)} ${'cached'.padEnd(8)} verified\n`);
+      for (const r of rows) {
+        const size = r.cached ? `${(r.cached.bytes / 1e6).toFixed(0)} MB` : '';
+        process.stdout.write(`${r.cached ? '*' : ' '} ${r.name.padEnd(16)} ${r.params.padEnd(6)} ${r.size.padEnd(8)} ${size.padEnd(8)} ${r.cached?.verified ?? ''}\n`);
+      }
+      process.stdout.write(`cache: ${modelCacheDir()}\n`);
     });
   return models;
 }

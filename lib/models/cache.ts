@@ -1,0 +1,70 @@
+/**
+ * The model cache: which registry models are present and whether each file is the one the
+ * registry names (sha256, or upstream's sha1). Hashing a GB file takes seconds, so the result
+ * is kept beside it in `<file>.verified` keyed by size and mtime.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { WhisperServeError } from '../errors.js';
+import { knownModels, modelCacheDir, type RegistryEntry } from './registry.js';
+
+export type Verification = 'ok' | 'imported' | 'mismatch' | 'unchecked';
+
+export interface CachedModel {
+  name: string;
+  path: string;
+  bytes: number;
+  verified: Verification;
+}
+
+export async function hashFile(path: string, algorithm: 'sha256' | 'sha1'): Promise<string> {
+  const h = createHash(algorithm);
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+/** ok: the registry's checksum; imported: the checksum of our own import of the test weights. */
+export async function verifyModel(path: string, entry: RegistryEntry): Promise<Verification> {
+  if (!entry.sha256 && !entry.sha1 && !entry.importedSha256) return 'unchecked';
+  const st = statSync(path);
+  const stamp = `${st.size}:${st.mtimeMs}`;
+  const sidecar = `${path}.verified`;
+  if (existsSync(sidecar)) {
+    const [savedStamp, result] = readFileSync(sidecar, 'utf8').trim().split(' ');
+    if (savedStamp === stamp && result) return result as Verification;
+  }
+  let result: Verification = 'mismatch';
+  const sha256 = entry.sha256 || entry.importedSha256 ? await hashFile(path, 'sha256') : undefined;
+  if (entry.sha256 && sha256 === entry.sha256) result = 'ok';
+  else if (entry.sha1 && (await hashFile(path, 'sha1')) === entry.sha1) result = 'ok';
+  else if (entry.importedSha256 && sha256 === entry.importedSha256) result = 'imported';
+  try {
+    writeFileSync(sidecar, `${stamp} ${result}\n`);
+  } catch {
+    /* a read-only cache still answers, it just hashes again next time */
+  }
+  return result;
+}
+
+export async function listCache(dir = modelCacheDir()): Promise<CachedModel[]> {
+  const out: CachedModel[] = [];
+  for (const [name, entry] of Object.entries(knownModels())) {
+    const path = join(dir, entry.file);
+    if (!existsSync(path)) continue;
+    out.push({ name, path, bytes: statSync(path).size, verified: await verifyModel(path, entry) });
+  }
+  return out;
+}
+
+/** Removes a cached model by registry name (and its sidecar and any partial download). */
+export function removeModel(name: string, dir = modelCacheDir()): string[] {
+  const entry = knownModels()[name];
+  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${Object.keys(knownModels()).join(', ')}`);
+  const path = join(dir, entry.file);
+  const removed = [path, `${path}.verified`, `${path}.partial`].filter((p) => existsSync(p));
+  if (!removed.includes(path)) throw new WhisperServeError('MODEL_NOT_FOUND', `model ${name} is not in the cache (${path})`);
+  removed.forEach((p) => rmSync(p, { force: true }));
+  return removed;
+}

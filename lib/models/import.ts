@@ -1,0 +1,29 @@
+/** A model directory of either kind → ggml: CTranslate2 (model.bin) or transformers (safetensors). */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { WhisperServeError } from '../errors.js';
+import { binding } from '../native/binding.js';
+import type { OutputType, Quantizer } from './ggml-writer.js';
+import { importCt2, type ImportOptions } from './import-ct2.js';
+import { importHf } from './import-hf.js';
+
+export type ModelFormat = 'ctranslate2' | 'transformers';
+
+export function detectModelFormat(dir: string): ModelFormat {
+  if (existsSync(join(dir, 'model.bin'))) return 'ctranslate2';
+  if (existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'))) return 'transformers';
+  if (existsSync(join(dir, 'pytorch_model.bin'))) {
+    throw new WhisperServeError('MODEL_IMPORT_FAILED', `${dir} holds a pickled pytorch_model.bin; save it as safetensors (model.save_pretrained(dir, safe_serialization=True))`);
+  }
+  throw new WhisperServeError('MODEL_IMPORT_FAILED', `${dir} has neither model.bin (CTranslate2) nor model.safetensors (transformers)`);
+}
+
+/** whisper.cpp's own quantiser, through the addon. */
+export const nativeQuantizer: Quantizer = (type, data, nPerRow) => binding().quantize(type, data, nPerRow);
+
+export function importModel(dir: string, outPath: string, options: Omit<ImportOptions, 'quantize'> & { type?: OutputType } = {}): ModelFormat {
+  const format = detectModelFormat(dir);
+  const withQuantizer = { ...options, ...(options.type && /^q/.test(options.type) && { quantize: nativeQuantizer }) };
+  (format === 'ctranslate2' ? importCt2 : importHf)(dir, outPath, withQuantizer);
+  return format;
+}

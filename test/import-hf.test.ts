@@ -1,0 +1,114 @@
+// The Hugging Face importer and quantisation. The same tiny.en tensors, written under
+// transformers' names into a safetensors checkpoint (one file, and sharded), must import to
+// the very bytes the CTranslate2 importer writes; q8_0/q5_0 go through whisper.cpp's quantiser.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readGgmlModel } from '../lib/models/ggml-format.js';
+import { importCt2, openCt2Source } from '../lib/models/import-ct2.js';
+import { hfName } from '../lib/models/import-hf.js';
+import { importModel } from '../lib/models/import.js';
+import type { TensorData } from '../lib/models/tensor-data.js';
+import { whisperLayout } from '../lib/models/whisper-layout.js';
+import { Whisper } from '../lib/whisper.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN_CT2, have, normalise, readWav16k } from './helpers/fixtures.js';
+import { writeSafetensors } from './helpers/safetensors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ws-hf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!have(TINY_EN_CT2))('Hugging Face transformers import', () => {
+  const hf = join(dir, 'hf');
+  const sharded = join(dir, 'hf-sharded');
+  const fromCt2 = join(dir, 'from-ct2.bin');
+
+  beforeAll(() => {
+    importCt2(TINY_EN_CT2, fromCt2);
+    const src = openCt2Source(TINY_EN_CT2);
+    const tensors = new Map<string, TensorData>();
+    try {
+      for (const t of whisperLayout({ ...src.hparams, ftype: 1 })) tensors.set(`model.${hfName(t.name)}`, src.tensor(t));
+    } finally {
+      src.close();
+    }
+    const h = src.hparams;
+    const config = {
+      model_type: 'whisper',
+      architectures: ['WhisperForConditionalGeneration'],
+      vocab_size: h.nVocab,
+      num_mel_bins: h.nMels,
+      d_model: h.nAudioState,
+      encoder_layers: h.nAudioLayer,
+      encoder_attention_heads: h.nAudioHead,
+      decoder_layers: h.nTextLayer,
+      decoder_attention_heads: h.nTextHead,
+      max_source_positions: h.nAudioCtx,
+      max_target_positions: h.nTextCtx,
+    };
+    for (const d of [hf, sharded]) {
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'config.json'), JSON.stringify(config));
+      copyFileSync(join(TINY_EN_CT2, 'tokenizer.json'), join(d, 'tokenizer.json'));
+    }
+    writeSafetensors(join(hf, 'model.safetensors'), tensors);
+    // Two shards split down the middle, with the index transformers writes.
+    const names = [...tensors.keys()];
+    const half = Math.floor(names.length / 2);
+    const parts = [names.slice(0, half), names.slice(half)];
+    const weightMap: Record<string, string> = {};
+    parts.forEach((part, i) => {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      writeSafetensors(join(sharded, file), new Map(part.map((n) => [n, tensors.get(n)!])));
+      for (const n of part) weightMap[n] = file;
+    });
+    writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  });
+
+  it('gives the byte-identical ggml file from one safetensors file and from shards', () => {
+    const one = join(dir, 'from-hf.bin');
+    const shards = join(dir, 'from-hf-sharded.bin');
+    expect(importModel(hf, one)).toBe('transformers');
+    expect(importModel(sharded, shards)).toBe('transformers');
+    const ref = readFileSync(fromCt2);
+    expect(readFileSync(one).equals(ref)).toBe(true);
+    expect(readFileSync(shards).equals(ref)).toBe(true);
+  });
+
+  it('names what is wrong with a bad checkpoint and leaves no output', () => {
+    const bad = join(dir, 'bad');
+    mkdirSync(bad, { recursive: true });
+    const out = join(dir, 'never.bin');
+    expect(() => importModel(bad, out)).toThrow(/neither model\.bin .* nor model\.safetensors/);
+    copyFileSync(join(hf, 'tokenizer.json'), join(bad, 'tokenizer.json'));
+    writeFileSync(join(bad, 'config.json'), JSON.stringify({ model_type: 'wav2vec2' }));
+    writeFileSync(join(bad, 'model.safetensors'), Buffer.alloc(16));
+    expect(() => importModel(bad, out)).toThrow(/model_type is "wav2vec2", not "whisper"/);
+    copyFileSync(join(hf, 'config.json'), join(bad, 'config.json'));
+    const full = readFileSync(join(hf, 'model.safetensors'));
+    writeFileSync(join(bad, 'model.safetensors'), full.subarray(0, full.length - 1000));
+    expect(() => importModel(bad, out)).toThrow(/ends past the end of the file \(truncated\)/);
+    expect(() => readFileSync(out)).toThrow();
+  });
+});
+
+describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised import through whisper.cpp', () => {
+  for (const type of ['q8_0', 'q5_0'] as const) {
+    it(`${type}: matrices quantised, small tensors kept, and it still transcribes jfk`, async () => {
+      const out = join(dir, `tiny.en-${type}.bin`);
+      importModel(TINY_EN_CT2, out, { type });
+      const m = readGgmlModel(out);
+      const byName = new Map(m.tensors.map((t) => [t.name, t.type]));
+      expect(byName.get('decoder.blocks.0.attn.query.weight')).toBe(type);
+      expect(byName.get('decoder.token_embedding.weight')).toBe(type);
+      expect(byName.get('encoder.conv1.weight')).toBe('f16');
+      expect(byName.get('encoder.blocks.0.attn.query.bias')).toBe('f32');
+      const w = await Whisper.load(out, { batchSize: 1 });
+      try {
+        expect(normalise((await w.transcribe(readWav16k(JFK_WAV))).text)).toBe(normalise(JFK_TEXT));
+      } finally {
+        w.dispose();
+      }
+    });
+  }
+});
