@@ -59,6 +59,10 @@ export interface TranscribeOptions {
   wordTimestamps?: boolean;
   /** Suppress non-speech symbols (faster-whisper's suppress_tokens "-1"). */
   suppressNonSpeech?: boolean;
+  /** Never sample tokens whose text matches (whisper.cpp's suppress_regex). */
+  suppressRegex?: string;
+  /** Tokens per segment at most (0 = no limit). */
+  maxTokensPerSegment?: number;
   /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
   vad?: boolean | VadOptions;
   /** Override the model's batch size for this call; 1 runs sequentially. */
@@ -156,7 +160,7 @@ export class Whisper implements AsyncDisposable {
       native = await b.loadModel(path, {
         useGpu: device.useGpu,
         gpuDevice: options.gpuDevice ?? 0,
-        flashAttn: options.flashAttn ?? device.useGpu,
+        flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
         poolSize: batch.batchSize,
       });
     } catch (err) {
@@ -258,6 +262,8 @@ export class Whisper implements AsyncDisposable {
           lengthPenalty: options.lengthPenalty ?? -1,
           wordTimestamps: options.wordTimestamps ?? false,
           suppressNonSpeech: options.suppressNonSpeech ?? false,
+          ...(options.suppressRegex && { suppressRegex: options.suppressRegex }),
+          ...(options.maxTokensPerSegment && { maxTokens: options.maxTokensPerSegment }),
         },
         onProgress,
         abortFlag,

@@ -1,5 +1,7 @@
 #include "transcribe_job.h"
 
+#include <regex>
+
 #include <cmath>
 #include <thread>
 
@@ -43,6 +45,15 @@ DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.suppressBlank = boolOpt(o, "suppressBlank", true);
   p.suppressNonSpeech = boolOpt(o, "suppressNonSpeech", false);
   p.noTimestamps = boolOpt(o, "noTimestamps", false);
+  p.maxTokens = intOpt(env, o, "maxTokens", 0, 0, 448);
+  Napi::Value suppress = o.Get("suppressRegex");
+  if (suppress.IsString()) p.suppressRegex = suppress.As<Napi::String>().Utf8Value();
+  // whisper.cpp compiles it on the worker thread, where a bad pattern would end the process.
+  try {
+    if (!p.suppressRegex.empty()) std::regex check(p.suppressRegex);
+  } catch (const std::regex_error& e) {
+    throwInvalid(env, std::string("suppressRegex is not a valid regular expression: ") + e.what());
+  }
   return p;
 }
 
@@ -252,6 +263,8 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
   p.beam_search.beam_size = dp.beamSize;
   p.beam_search.patience = dp.patience;
   p.length_penalty = dp.lengthPenalty;
+  p.max_tokens = dp.maxTokens;
+  p.suppress_regex = dp.suppressRegex.empty() ? nullptr : dp.suppressRegex.c_str();
 
   WindowCallbackData cbData{this, index};
   p.progress_callback = [](whisper_context*, whisper_state*, int progress, void* ud) {

@@ -39,6 +39,8 @@ struct DecodeParams {
   bool suppressBlank = true;
   bool suppressNonSpeech = false;
   bool noTimestamps = false;
+  int maxTokens = 0;          // per segment; 0 = no limit
+  std::string suppressRegex;  // tokens whose text matches are never sampled
 };
 
 struct TokenResult {

@@ -86,10 +86,6 @@ if (prebuild) {
 }
 
 if (args.has('--whisper-cli')) {
-  // whisper.cpp's own CLI from the same source and flags: the benchmark's baseline.
-  const cliDir = join(root, 'build', 'whisper-cli');
-  const flags = defines.map((d) => d.replace('--CD', '-D'));
-  run('cmake', ['-S', whisper.dir, '-B', cliDir, ...generator, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_SHARED_LIBS=OFF',
-    '-DWHISPER_BUILD_EXAMPLES=ON', '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF', ...flags]);
-  run('cmake', ['--build', cliDir, '--target', 'whisper-cli', '--parallel', parallel]);
+  // whisper.cpp's own CLI, linked against the very libraries the addon uses (CMakeLists.txt).
+  run('cmake', ['--build', join(root, out), '--target', 'whisper-cli', '--parallel', parallel]);
 }

@@ -27,6 +27,14 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
     expect(normalise(t.text)).toBe(REF);
   });
 
+  it('caps the decoded tokens of a window (the GPU benchmark forces a fixed token count with it)', async () => {
+    const t = await whisper.transcribe(jfk, { batchSize: 1, maxTokensPerSegment: 4, wordTimestamps: true });
+    const words = t.segments.flatMap((s) => s.words ?? []);
+    expect(words.length).toBeGreaterThan(0);
+    expect(words.length).toBeLessThanOrEqual(4);
+    expect(REF.startsWith(normalise(t.text))).toBe(true);
+  });
+
   it('stitches long audio: every repetition once, in order, with rising timestamps', async () => {
     const pcm = repeatWithSilence(jfk, 6, 2.5); // ~81 s, cut into several 30 s windows
     const t = await whisper.transcribe(pcm);

@@ -1,5 +1,5 @@
 // Audio input: real ffmpeg on formats made from jfk.wav, and real HTTP on 127.0.0.1.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFfmpeg } from '../lib/audio/ffmpeg.js';
 import { isBlockedAddress } from '../lib/audio/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
-import { JFK_WAV, have } from './helpers/fixtures.js';
+import { Whisper } from '../lib/whisper.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-audio-'));
 const tempRoot = join(dir, 'jobs');
@@ -30,7 +31,28 @@ const FORMATS: Record<string, string[]> = {
   webm: ['-c:a', 'libopus', '-f', 'webm'],
   wma: ['-c:a', 'wmav2', '-f', 'asf'],
   aac: ['-c:a', 'aac', '-f', 'adts'],
+  '3gp': ['-c:a', 'aac', '-ar', '16000', '-f', '3gp'],
+  '3gpp': ['-c:a', 'aac', '-ar', '16000', '-f', '3gp'],
 };
+
+/**
+ * AMR-NB: Debian's ffmpeg decodes it but has no encoder, so the fixtures come from GStreamer's
+ * opencore amrnbenc (gstreamer1.0-plugins-ugly, installed by .ci/run): AMR in 3GP, and ffmpeg
+ * remuxes that stream into a raw .amr file.
+ */
+function makeAmr(): boolean {
+  const gst = spawnSync('gst-launch-1.0', ['-q', 'filesrc', `location=${JFK_WAV}`, '!', 'wavparse', '!', 'audioconvert', '!', 'audioresample', '!',
+    'audio/x-raw,rate=8000,channels=1', '!', 'amrnbenc', '!', '3gppmux', '!', 'filesink', `location=${join(dir, 'jfk-amr.3gp')}`]);
+  if (gst.status !== 0) {
+    console.warn(`SKIP amr/3gp-amr: GStreamer's amrnbenc is not installed (apt-get install gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly): ${gst.error?.message ?? gst.stderr}`);
+    return false;
+  }
+  execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-i', join(dir, 'jfk-amr.3gp'), '-c:a', 'copy', '-f', 'amr', join(dir, 'jfk.amr')]);
+  return true;
+}
+
+const amr = ['amr', 'amr.3gp'];
+let haveAmr = false;
 
 describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
   beforeAll(() => {
@@ -38,6 +60,7 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
     for (const [ext, args] of Object.entries(FORMATS)) {
       execFileSync(ff, ['-y', '-loglevel', 'error', '-i', JFK_WAV, ...args, join(dir, `jfk.${ext}`)]);
     }
+    haveAmr = makeAmr();
   });
 
   it('says which ffmpeg it uses', () => {
@@ -52,6 +75,55 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
       expect(Math.abs(a.duration - JFK_SECONDS) / JFK_SECONDS).toBeLessThan(0.01);
     });
   }
+
+  it('decodes AMR-NB (.amr, and AMR in .3gp) to jfk\'s duration ±1 %', async (ctx) => {
+    if (!haveAmr) return ctx.skip();
+    for (const file of ['jfk.amr', 'jfk-amr.3gp']) {
+      const a = await loadAudio(join(dir, file), { tempRoot });
+      expect(a.codec).toBe('amr_nb');
+      expect(Math.abs(a.duration - JFK_SECONDS) / JFK_SECONDS).toBeLessThan(0.01);
+    }
+  });
+
+  describe.skipIf(!have(TINY_EN))('transcribed with the real tiny.en', () => {
+    let whisper: Whisper;
+    beforeAll(async () => {
+      whisper = await Whisper.load(TINY_EN, { batchSize: 1 });
+    });
+    afterAll(() => whisper?.dispose());
+    const words = (t: string) => normalise(t).split(' ');
+
+    // Narrowband sources (8 kHz) lose the sibilants above 4 kHz: tiny.en may miss an "s" there.
+    const narrowband = ['8k.wav'];
+    for (const ext of Object.keys(FORMATS).filter((e) => !narrowband.includes(e))) {
+      it(`.${ext} gives the reference transcript`, async () => {
+        const a = await loadAudio(join(dir, `jfk.${ext}`), { tempRoot });
+        expect(normalise((await whisper.transcribe(a.pcm)).text)).toBe(normalise(JFK_TEXT));
+      });
+    }
+
+    it('8 kHz sources (wav, AMR-NB) give the reference transcript but for at most one word', async () => {
+      for (const file of ['jfk.8k.wav', ...(haveAmr ? ['jfk.amr', 'jfk-amr.3gp'] : [])]) {
+        const got = words((await whisper.transcribe((await loadAudio(join(dir, file), { tempRoot })).pcm)).text);
+        const want = words(JFK_TEXT);
+        expect(got).toHaveLength(want.length);
+        expect(got.filter((w, i) => w !== want[i]).length).toBeLessThanOrEqual(1); // today: "Americans" → "America(n)"
+      }
+    });
+
+    it('transcribes what a truncated mp3 still holds, and a 0.1 s file to nothing, without errors', async () => {
+      const mp3 = readFileSync(join(dir, 'jfk.mp3'));
+      writeFileSync(join(dir, 'cut.mp3'), mp3.subarray(0, Math.floor(mp3.length / 2)));
+      const cut = await loadAudio(join(dir, 'cut.mp3'), { tempRoot });
+      expect(cut.duration).toBeGreaterThan(4);
+      expect(cut.duration).toBeLessThan(7);
+      expect(normalise((await whisper.transcribe(cut.pcm)).text)).toMatch(/^and so my fellow americans/);
+      execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-i', JFK_WAV, '-t', '0.1', join(dir, 'short.wav')]);
+      const short = await loadAudio(join(dir, 'short.wav'), { tempRoot });
+      expect(short.duration).toBeCloseTo(0.1, 2);
+      expect((await whisper.transcribe(short.pcm)).text).toBe('');
+    });
+  });
 
   it('takes the audio track of a video file', async () => {
     const video = join(dir, 'jfk-video.mp4');
@@ -101,6 +173,12 @@ describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
         case '/big': return res.writeHead(200, { 'content-length': String(50_000_000) }), res.end();
         case '/big-chunked': { res.write(Buffer.alloc(600_000)); return res.end(Buffer.alloc(600_000)); }
         case '/page': return res.writeHead(200, { 'content-type': 'text/html' }), res.end('<html>hello</html>');
+        case '/drip': {
+          res.writeHead(200, { 'content-length': '100000' });
+          const t = setInterval(() => res.write(Buffer.alloc(10)), 100);
+          return res.on('close', () => clearInterval(t));
+        }
+        case '/to-metadata': return res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/iam/' }), res.end();
         default: return res.writeHead(404), res.end('not found');
       }
     });
@@ -130,6 +208,16 @@ describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
     await expect(loadAudio(`${base}/big`, { tempRoot, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
     await expect(loadAudio(`${base}/big-chunked`, { tempRoot, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
     await expect(loadAudio(`${base}/page`, { tempRoot })).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
+  });
+
+  it('gives up on a slow drip past the total timeout', async () => {
+    const t0 = Date.now();
+    await expect(loadAudio(`${base}/drip`, { tempRoot, totalTimeoutMs: 600 })).rejects.toMatchObject({ code: 'DOWNLOAD_TIMEOUT', message: /did not finish within 600 ms/ });
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('refuses a redirect to a cloud metadata address, even with ALLOW_PRIVATE_URLS=1', async () => {
+    await expect(loadAudio(`${base}/to-metadata`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /169\.254\.169\.254 is a cloud metadata address/ });
   });
 
   it('blocks private addresses (names, literals, mapped IPv6) when ALLOW_PRIVATE_URLS is off', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 
 const bin = join(packageRoot, 'bin', 'whisper-serve.js');
 const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
@@ -18,6 +18,12 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
     expect(r.status).toBe(0);
     expect(normalise(r.stdout)).toBe(normalise(JFK_TEXT));
     expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO \| cli \| transcribed/m);
+  });
+
+  it('reads the audio from stdin with -', () => {
+    const r = spawnSync(process.execPath, [bin, 'transcribe', '-', '-m', TINY_EN], { input: readFileSync(JFK_MP3), encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(normalise(r.stdout)).toBe(normalise(JFK_TEXT));
   });
 
   it('writes every format to an output dir', () => {

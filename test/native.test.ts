@@ -66,6 +66,11 @@ describe.skipIf(!ready)('native core on the test model', () => {
     expect(b.windows).toBeGreaterThanOrEqual(2);
   });
 
+  it('refuses a bad suppressRegex before it reaches a worker thread (where it would end the process)', async () => {
+    await expect(whisper.transcribe(jfk, { suppressRegex: '([' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /suppressRegex/ });
+    expect((await whisper.transcribe(jfk, { batchSize: 1 })).duration).toBeCloseTo(11, 1);
+  });
+
   it('gives typed errors for empty and NaN audio', async () => {
     await expect(whisper.transcribe(new Float32Array(0))).rejects.toMatchObject({ code: 'EMPTY_AUDIO' });
     const bad = jfk.slice();

@@ -201,6 +201,12 @@ describe.skipIf(!ready)('RunPod local test mode', () => {
     const bad = run(['--test_input', '{"input": {"audio": "x.wav", "colour": "blue"}}']);
     expect(bad.status).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({ status: 'FAILED', error: { code: 'INVALID_INPUT', message: expect.stringMatching(/input\.colour: unknown field/) } });
+    const cuda = spawnSync(process.execPath, [bin, 'runpod', '--test_input', JSON.stringify({ input: { audio: JFK_WAV } })], {
+      encoding: 'utf8',
+      env: { ...process.env, RUNPOD_WEBHOOK_GET_JOB: '', WHISPER_MODEL: TINY_EN, WHISPER_GPU: 'required' },
+    });
+    expect(cuda.status).toBe(1);
+    expect(JSON.parse(cuda.stdout).error).toMatchObject({ code: 'CUDA_NOT_AVAILABLE', message: expect.stringMatching(/CUDA not available: .*(built without CUDA|nvidia-smi)/) });
     const noInputKey = run(['--test_input', '{"audio": "x.wav"}']);
     expect(noInputKey.status).toBe(1);
     writeFileSync(join(dir, 'test_input.json'), '{ not json');

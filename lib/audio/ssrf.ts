@@ -17,6 +17,18 @@ for (const [net, prefix] of [
   ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32], ['100::', 64],
 ] as const) blocked.addSubnet(net, prefix, 'ipv6');
 
+// Cloud metadata endpoints hand out credentials: never a source of audio, so refused even
+// with ALLOW_PRIVATE_URLS=1 (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba).
+const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200']);
+
+export function isMetadataAddress(address: string): boolean {
+  return METADATA.has(address.toLowerCase().replace(/^::ffff:/, ''));
+}
+
+function refused(address: string): boolean {
+  return isMetadataAddress(address) || (!privateUrlsAllowed() && isBlockedAddress(address));
+}
+
 export function privateUrlsAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.ALLOW_PRIVATE_URLS === '1' || env.ALLOW_PRIVATE_URLS === 'true';
 }
@@ -37,7 +49,7 @@ export function isBlockedAddress(address: string): boolean {
 export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '', 0);
-    const list = (addresses as unknown as LookupAddress[]).filter((a) => privateUrlsAllowed() || !isBlockedAddress(a.address));
+    const list = (addresses as unknown as LookupAddress[]).filter((a) => !refused(a.address));
     if (list.length === 0) {
       return callback(new WhisperServeError('URL_BLOCKED', `${hostname} resolves only to private or reserved addresses`) as unknown as NodeJS.ErrnoException, '', 0);
     }
@@ -52,8 +64,8 @@ export function checkUrl(url: URL): void {
     throw new WhisperServeError('URL_BLOCKED', `only http and https URLs can be fetched, not ${url.protocol}`);
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!privateUrlsAllowed() && isIP(host) && isBlockedAddress(host)) {
-    throw new WhisperServeError('URL_BLOCKED', `${host} is a private or reserved address (set ALLOW_PRIVATE_URLS=1 to allow)`);
+  if (isIP(host) && refused(host)) {
+    throw new WhisperServeError('URL_BLOCKED', isMetadataAddress(host) ? `${host} is a cloud metadata address` : `${host} is a private or reserved address (set ALLOW_PRIVATE_URLS=1 to allow)`);
   }
 }
 

@@ -1,5 +1,6 @@
 /** The `whisper-serve` command line: one command a file in commands/. */
 import { Command } from 'commander';
+import { benchCommand } from './commands/bench.js';
 import { infoCommand } from './commands/info.js';
 import { modelsCommand } from './commands/models.js';
 import { runpodCommand } from './commands/runpod.js';
@@ -14,6 +15,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addCommand(modelsCommand())
     .addCommand(serveCommand())
     .addCommand(runpodCommand())
+    .addCommand(benchCommand())
     .addCommand(infoCommand());
   // Usage errors exit 2 (documented), --help and --version 0; added commands do not inherit this.
   const usageExit = (cmd: Command): void => {

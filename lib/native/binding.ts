@@ -52,6 +52,10 @@ export interface NativeDecodeParams {
   suppressBlank?: boolean;
   suppressNonSpeech?: boolean;
   noTimestamps?: boolean;
+  /** Tokens per segment at most (0 = no limit). */
+  maxTokens?: number;
+  /** Tokens whose text matches are never sampled (whisper.cpp's suppress_regex). */
+  suppressRegex?: string;
 }
 
 export interface NativeToken {

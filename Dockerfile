@@ -1,0 +1,57 @@
+# whisper-serve: RunPod worker (default) or HTTP server, with the CUDA build of the addon.
+#   docker build -t whisper-serve .                                  # no model inside: mount one
+#   docker build --build-arg MODEL=large-v3-turbo -t whisper-serve . # bake a checksum-verified model in
+#   docker run --gpus all -v $PWD/models:/whisper_model_cache whisper-serve              # RunPod worker
+#   docker run --gpus all -p 8000:8000 whisper-serve serve --host 0.0.0.0                # HTTP API
+ARG CUDA_VERSION=12.4.1
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS node
+
+# ---- build: the CUDA toolkit, cmake and a compiler; builds the addon and the TypeScript ----
+FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build
+ARG CUDA_ARCHITECTURES="75-real;80-real;86-real;89-real;90-real"
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake ninja-build g++ make python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version
+WORKDIR /src
+COPY . .
+# The CUDA driver is not in a build container: link against the toolkit's stub.
+ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES} LIBRARY_PATH=/usr/local/cuda/lib64/stubs
+RUN sh docker/build-app.sh /app \
+ && mkdir -p /cuda-libs && cp -P /usr/local/cuda/lib64/libcublas.so.12* /usr/local/cuda/lib64/libcublasLt.so.12* /cuda-libs/
+
+# ---- runtime: CUDA base (driver API + cudart) + cuBLAS, Node 20, ffmpeg; no compiler, no sources ----
+FROM nvidia/cuda:${CUDA_VERSION}-base-ubuntu22.04
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 whisper \
+ && mkdir -p /whisper_model_cache && chown whisper /whisper_model_cache
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=build /cuda-libs/ /usr/local/lib/cublas/
+RUN echo /usr/local/lib/cublas > /etc/ld.so.conf.d/cublas.conf && ldconfig
+WORKDIR /app
+COPY --from=build /app /app
+ENV NODE_ENV=production \
+    WHISPER_MODEL=large-v3-turbo \
+    WHISPER_MODEL_CACHE=/whisper_model_cache \
+    WHISPER_GPU=auto \
+    FFMPEG_PATH=/usr/bin/ffmpeg \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    LOG_LEVEL=info
+# MODEL_BATCH_SIZE: unset = chosen from free VRAM at start (logged); set it to pin one.
+# Bake a model in at build time (downloaded from the registry URL, checksum-verified), or mount one.
+ARG MODEL=
+RUN if [ -n "$MODEL" ]; then node bin/whisper-serve.js models pull "$MODEL" && chown -R whisper /whisper_model_cache; fi
+USER whisper
+EXPOSE 8000
+# Server mode answers /health; the RunPod worker has no port, so there a live process is healthy.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(process.env.RUNPOD_WEBHOOK_GET_JOB?0:1))"
+ENTRYPOINT ["node", "bin/whisper-serve.js"]
+CMD ["runpod"]

@@ -1,0 +1,12 @@
+// whisper-serve's addon once on a WAV (read without ffmpeg, as whisper-cli reads it). Prints one JSON line.
+import { readPlainWav } from '../dist/audio/decode.js';
+import { Whisper } from '../dist/index.js';
+
+const [model, wav, batchSize, threads] = process.argv.slice(2);
+const t0 = performance.now();
+const whisper = await Whisper.load(model, { batchSize: Number(batchSize), threads: Number(threads), gpu: false });
+const t1 = performance.now();
+const t = await whisper.transcribe(readPlainWav(wav), { language: 'en', beamSize: 1 });
+const t2 = performance.now();
+whisper.dispose();
+console.log(JSON.stringify({ text: t.text, load_seconds: (t1 - t0) / 1000, transcribe_seconds: (t2 - t1) / 1000, windows: t.windows }));

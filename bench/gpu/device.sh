@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The GPU benchmark in one command: `npm run bench:gpu` on a machine with an NVIDIA GPU and the
+# CUDA toolkit, or on the lent device after bench/gpu/pack.sh (carry bench/.cache/gpu and dist).
+# Builds the addon with CUDA (all cores), writes a large-v3-turbo-shaped model, then in one run on
+# one card: the addon across MODEL_BATCH_SIZE and the transformers pipeline (batch 256, fp16).
+# Results: $OUT (or bench/results) gpu-<time>.json and a table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+pack=bench/.cache/gpu
+out=${OUT:-bench/results}
+tokens=${BENCH_TOKENS:-64}
+sizes=${BENCH_BATCH_SIZES:-1,2,4,8,16,32,64,128,256,512,1024}
+work=${TMPDIR:-/tmp}/whisper-serve-gpu
+mkdir -p "$work" "$out"
+
+if [ -f "$pack/node.xz" ] && ! node --version >/dev/null 2>&1; then
+  xz -dc "$pack/node.xz" > "$work/node" && chmod +x "$work/node" && export PATH="$work:$PATH"
+fi
+node --version
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+
+# whisper.cpp source and the N-API headers: from the pack, else from node_modules.
+if [ -f "$pack/whisper-cpp.tar.xz" ]; then
+  mkdir -p "$work/whisper.cpp" "$work/napi" && tar -C "$work/whisper.cpp" -xJf "$pack/whisper-cpp.tar.xz" && tar -C "$work/napi" -xJf "$pack/node-addon-api.tar.xz"
+  export WHISPER_CPP_DIR="$work/whisper.cpp" NAPI_INC="$work/napi"
+else
+  export WHISPER_CPP_DIR=${WHISPER_CPP_DIR:-$(node third_party/whisper-cpp.mjs)} NAPI_INC=$(node -p "require('node-addon-api').include_dir")
+fi
+node_inc=$(dirname "$(dirname "$(command -v node)")")/include/node
+[ -f "$node_inc/node_api.h" ] || node_inc=/usr/include/node
+jfk=${JFK_WAV:-$pack/jfk.wav}; [ -f "$jfk" ] || jfk=../shared/audio/jfk.wav
+
+# The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that).
+t0=$(date +%s)
+cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
+  -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native -DGGML_NATIVE=ON \
+  -DCMAKE_JS_INC="$node_inc;$NAPI_INC" -DNODE_ADDON_API_DIR="$NAPI_INC" >/dev/null
+cmake --build build-gpu --parallel "$(nproc)" --target whisper_serve
+echo "build: $(( $(date +%s) - t0 )) s"
+export WHISPER_SERVE_ADDON=$PWD/build-gpu/whisper_serve.node
+[ -f "$WHISPER_SERVE_ADDON" ] || WHISPER_SERVE_ADDON=$PWD/build-gpu/Release/whisper_serve.node
+
+model="$work/ggml-turbo-shaped.bin"
+[ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model"
+stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
+node bench/gpu/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json"
+python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
+node -e '
+const [addonFile, hfFile, out, tokens] = process.argv.slice(1);
+const fs = require("fs");
+const addon = JSON.parse(fs.readFileSync(addonFile, "utf8"));
+const hf = JSON.parse(fs.readFileSync(hfFile, "utf8"));
+const ok = addon.filter((r) => r.wall_seconds);
+const best = ok.reduce((a, b) => (b.wall_seconds < a.wall_seconds ? b : a), ok[0]);
+const report = { date: new Date().toISOString(), tokens_per_window: Number(tokens), addon, hf, best_batch_size: best?.batch_size, speedup_vs_hf: best && hf.wall_seconds ? hf.wall_seconds / best.wall_seconds : null };
+fs.writeFileSync(out, JSON.stringify(report, null, 2));
+const row = (c) => `| ${c.join(" | ")} |`;
+console.log(row(["engine", "wall s", "x real time", "first result s", "cold start s", "peak VRAM MiB"]));
+console.log(row(["---", "---:", "---:", "---:", "---:", "---:"]));
+for (const r of addon) console.log(row([`whisper-serve MODEL_BATCH_SIZE=${r.batch_size}`, r.wall_seconds?.toFixed(1) ?? r.error, r.realtime_factor?.toFixed(0) ?? "", r.time_to_first_result_seconds?.toFixed(1) ?? "", r.cold_start_seconds?.toFixed(1) ?? "", r.peak_vram_mib ?? ""]));
+console.log(row([hf.engine ?? "transformers pipeline", hf.wall_seconds?.toFixed(1) ?? hf.error, hf.realtime_factor?.toFixed(0) ?? "", hf.time_to_first_result_seconds?.toFixed(1) ?? "", hf.cold_start_seconds?.toFixed(1) ?? "", hf.peak_vram_mib?.toFixed(0) ?? ""]));
+console.log(`best: MODEL_BATCH_SIZE=${report.best_batch_size}, ${report.speedup_vs_hf?.toFixed(2)}x the pipeline; wrote ${out}`);
+' "$work/addon.json" "$work/hf.json" "$out/gpu-$stamp.json" "$tokens"

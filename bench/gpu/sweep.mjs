@@ -1,0 +1,27 @@
+// The addon on ~1.5 h of speech at each MODEL_BATCH_SIZE, one process per size (so each cold
+// start is real), with every 30 s window forced to the same number of decoded tokens as the
+// HF run (EOT suppressed, max tokens per segment). Peak VRAM is sampled with nvidia-smi.
+//   node bench/gpu/sweep.mjs <model.bin> <jfk.wav> <tokens> <sizes comma-separated> <out.json>
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const [model, wav, tokens, sizes, out] = process.argv.slice(2);
+const once = fileURLToPath(new URL('./addon-once.mjs', import.meta.url));
+const vramUsedMiB = () => Number(spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).stdout.split('\n')[0]);
+
+const results = [];
+for (const size of sizes.split(',').map(Number)) {
+  const base = vramUsedMiB();
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, vramUsedMiB())), 200);
+  const child = spawn(process.execPath, [once, model, wav, tokens], { env: { ...process.env, MODEL_BATCH_SIZE: String(size) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  const code = await new Promise((r) => child.on('exit', r));
+  clearInterval(sampler);
+  const r = code === 0 ? JSON.parse(stdout) : { error: `exit ${code}` };
+  results.push({ batch_size: size, ...r, peak_vram_mib: peak - base });
+  console.error(`[gpu bench] addon MODEL_BATCH_SIZE=${size}: ${JSON.stringify(results.at(-1))}`);
+}
+writeFileSync(out, JSON.stringify(results, null, 2));

@@ -1,0 +1,24 @@
+#!/bin/sh
+# The build stage of the Dockerfile, as a script so the same steps can be run (and checked) on a
+# plain Debian/Ubuntu without Docker: WHISPER_SERVE_CUDA=0 docker/build-app.sh <out-dir>.
+# Installs dependencies without running their scripts, builds the addon (CUDA when asked) and
+# the TypeScript, then copies only what the runtime needs into <out-dir>.
+set -eu
+out="${1:?usage: docker/build-app.sh <out-dir>}"
+npm ci --ignore-scripts --no-audit --no-fund
+npm rebuild better-sqlite3          # its own native module; the prebuilt download or node-gyp
+WHISPER_SERVE_NATIVE=0 node scripts/build-native.mjs   # portable CPU code (no -march=native)
+npm run build:ts
+test -f build/Release/whisper_serve.node
+mkdir -p "$out/build/Release" "$out/models" "$out/samples"
+cp -r dist bin package.json package-lock.json test_input.json "$out/"
+cp build/Release/whisper_serve.node "$out/build/Release/"
+cp models/registry.json "$out/models/"
+cp node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3 "$out/samples/"
+(cd "$out" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+  && cp -r "$OLDPWD/node_modules/better-sqlite3/build" node_modules/better-sqlite3/ \
+  && rm -rf node_modules/nodejs-whisper/cpp node_modules/cmake-js)
+# test_input.json names the bundled sample by its path in a checkout; in the image it lives in samples/.
+sed -i 's#node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3#samples/jfk.mp3#' "$out/test_input.json"
+node -e "require('$out/node_modules/better-sqlite3')(':memory:').close()"
+echo "runtime files in $out: $(du -sh "$out" | cut -f1)"
