@@ -3,7 +3,7 @@
 //   node scripts/build-native.mjs              incremental build in build/ (whisper.cpp is compiled once)
 //   node scripts/build-native.mjs --if-missing  the npm install hook: nothing to do when a prebuilt or
 //                                               built addon loads; else build from source
-//   node scripts/build-native.mjs --prebuild    portable (no -march=native) build, packed by prebuildify
+//   node scripts/build-native.mjs --prebuild    portable (no -march=native) N-API build by prebuildify (binding.gyp)
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1.
 import { spawnSync } from 'node:child_process';
@@ -71,12 +71,14 @@ if (!has('cmake')) {
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
 const generator = has('ninja') ? ['-G', 'Ninja'] : [];
 const parallel = String(process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? availableParallelism());
-const out = prebuild ? 'build-prebuild' : 'build';
+const out = 'build';
 
 if (prebuild) {
-  // prebuildify drives cmake-js and names the result prebuilds/<platform>-<arch>/<name>.napi.node
+  // prebuildify (node-gyp only) builds binding.gyp: the same native/*.cc, whisper.cpp's libraries
+  // built portable by scripts/whisper-libs.mjs; result: prebuilds/<platform>-<arch>/whisper-serve.napi.node
   const prebuildify = join(dirname(require.resolve('prebuildify/package.json')), 'bin.js');
-  run(process.execPath, [prebuildify, '--napi', '--strip', '--backend', 'cmake-js', '--', ...generator, ...defines, '--out', out]);
+  process.env.WHISPER_SERVE_NATIVE = '0';
+  run(process.execPath, [prebuildify, '--napi', '--strip']);
 } else {
   run(process.execPath, [cmakeJs, 'build', '--out', out, ...generator, '--parallel', parallel, ...defines]);
   if (!existsSync(join(root, out, 'Release', 'whisper_serve.node'))) {

@@ -30,7 +30,8 @@ if (what === '--include') {
 }
 if (what !== '--libs') fail('usage: whisper-libs.mjs --sources | --include | --libs');
 
-const out = join(root, 'build-whisper-libs');
+const portable = process.env.WHISPER_SERVE_NATIVE === '0';
+const out = join(root, portable ? 'build-whisper-libs-portable' : 'build-whisper-libs');
 const run = (args) => {
   const r = spawnSync('cmake', args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.error) fail(`cmake is needed to build whisper.cpp: ${r.error.message}`);
@@ -39,7 +40,7 @@ const run = (args) => {
 if (!existsSync(join(out, 'CMakeCache.txt'))) {
   run(['-S', whisper.dir, '-B', out, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_SHARED_LIBS=OFF', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON',
     '-DWHISPER_BUILD_EXAMPLES=OFF', '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF',
-    `-DGGML_NATIVE=${process.env.WHISPER_SERVE_NATIVE === '0' ? 'OFF' : 'ON'}`]);
+    `-DGGML_NATIVE=${portable ? 'OFF' : 'ON'}`]);
 }
 run(['--build', out, '--target', 'whisper', '--parallel']);
 const libs = [];

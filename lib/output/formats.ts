@@ -70,6 +70,25 @@ export function toJson(t: Transcript, meta: TranscriptMeta = {}): string {
   )}\n`;
 }
 
+/**
+ * Segments in the shape OpenAI's verbose_json and the faster-whisper RunPod worker share.
+ * whisper.cpp reports neither the token ids nor a compression ratio: those stay empty / 0.
+ */
+export function openAiSegments(t: Transcript, temperature = 0) {
+  return t.segments.map((s) => ({
+    id: s.id,
+    seek: 0,
+    start: round(s.start),
+    end: round(s.end),
+    text: s.text,
+    tokens: [] as number[],
+    temperature,
+    avg_logprob: round(s.avgLogprob),
+    compression_ratio: 0,
+    no_speech_prob: round(s.noSpeechProb),
+  }));
+}
+
 /** The shape OpenAI's /v1/audio/transcriptions returns for response_format=verbose_json. */
 export function toVerboseJson(t: Transcript, task: 'transcribe' | 'translate' = 'transcribe'): string {
   const words = t.segments.flatMap((s) => s.words ?? []);
@@ -78,18 +97,7 @@ export function toVerboseJson(t: Transcript, task: 'transcribe' | 'translate' = 
     language: t.language,
     duration: round(t.duration),
     text: t.text,
-    segments: t.segments.map((s) => ({
-      id: s.id,
-      seek: 0,
-      start: round(s.start),
-      end: round(s.end),
-      text: s.text,
-      tokens: [],
-      temperature: 0,
-      avg_logprob: round(s.avgLogprob),
-      compression_ratio: 0,
-      no_speech_prob: round(s.noSpeechProb),
-    })),
+    segments: openAiSegments(t),
     ...(words.length && { words: words.map((w) => ({ word: w.word.trim(), start: round(w.start), end: round(w.end) })) }),
   })}\n`;
 }

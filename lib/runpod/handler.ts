@@ -8,7 +8,7 @@ import { redactUrl } from '../audio/ssrf.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { toSrt, toVtt } from '../output/formats.js';
+import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
 import type { Transcript, TranscribeOptions } from '../whisper.js';
 import type { ModelHost } from './model-host.js';
 import { audioSource, parseJobInput, suppressesNonSpeech, type JobInput, type TextFormat } from './schema.js';
@@ -27,18 +27,7 @@ export interface JobContext {
 }
 
 export interface JobOutput {
-  segments: Array<{
-    id: number;
-    seek: number;
-    start: number;
-    end: number;
-    text: string;
-    tokens: number[];
-    temperature: number;
-    avg_logprob: number;
-    compression_ratio: number;
-    no_speech_prob: number;
-  }>;
+  segments: ReturnType<typeof openAiSegments>;
   detected_language: string;
   transcription: string;
   translation: string | null;
@@ -121,18 +110,7 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     const totalSeconds = (performance.now() - started) / 1000;
     log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor: round(audio.duration / totalSeconds, 1) });
     return {
-      segments: transcript.segments.map((s) => ({
-        id: s.id,
-        seek: 0,
-        start: round(s.start),
-        end: round(s.end),
-        text: s.text,
-        tokens: [],
-        temperature: input.temperature,
-        avg_logprob: round(s.avgLogprob),
-        compression_ratio: 0,
-        no_speech_prob: round(s.noSpeechProb),
-      })),
+      segments: openAiSegments(transcript, input.temperature),
       detected_language: transcript.language,
       transcription: formatText(transcript, input.transcription),
       translation,

@@ -54,7 +54,15 @@ export class JobStore {
 
   constructor(path: string, private readonly maxQueue = 1000) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    try {
+      this.db = new Database(path);
+    } catch (err) {
+      // npm 11 blocks dependencies' install scripts until approved: better-sqlite3 then has no binary.
+      if (/bindings|better_sqlite3\.node|NODE_MODULE_VERSION/.test(String(err))) {
+        throw new WhisperServeError('NATIVE_ADDON_MISSING', `better-sqlite3 (the server's job store) has no native binary: run \`npm install-scripts approve better-sqlite3 && npm rebuild better-sqlite3\` (${(err as Error).message.split('\n')[0]})`, { cause: err });
+      }
+      throw err;
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
