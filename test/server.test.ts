@@ -183,6 +183,25 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
     }
   });
 
+  it('bounds the queue (429) and the body size (413)', async () => {
+    const s = await startServer({ JOBS_DB: join(dir, 'bounds.sqlite'), MAX_QUEUE: '1', SERVER_CONCURRENCY: '1', MAX_UPLOAD_BYTES: '4096' });
+    try {
+      const job = (name: string) => post(`${s.url}/run`, { input: { audio_url: `${audio.url}/${name}` } });
+      const running = (await (await job('jfk-x20.wav')).json()) as any;
+      for (let st = 'IN_QUEUE'; st === 'IN_QUEUE'; ) st = ((await (await fetch(`${s.url}/status/${running.id}`)).json()) as any).status;
+      const queued = (await (await job('jfk.wav')).json()) as any;
+      const full = await job('jfk.wav');
+      expect(full.status).toBe(429);
+      expect(((await full.json()) as any).error.code).toBe('QUEUE_FULL');
+      const big = await post(`${s.url}/run`, { input: { audio_base64: 'A'.repeat(10_000) } });
+      expect(big.status).toBe(413);
+      for (const id of [running.id, queued.id]) await post(`${s.url}/cancel/${id}`, {});
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toBe(0);
+    }
+  });
+
   it('finishes every accepted job after a kill -9 and a restart', async () => {
     const first = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
     const ids: string[] = [];

@@ -68,13 +68,12 @@ export function parseJobInput(input: unknown): JobInput {
   }
   const parsed = JobInputSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => {
-    const keys = i.code === 'unrecognized_keys' ? i.keys : [i.path.join('.')];
-    const message = i.code === 'unrecognized_keys' ? 'unknown field' : i.message;
-    return keys.map((k) => `input.${k}: ${message}`).join('; ');
+  const problems = parsed.error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' ? i.keys.map((field) => ({ field, message: 'unknown field' })) : [{ field: i.path.join('.'), message: i.message }],
+  );
+  throw new WhisperServeError('INVALID_INPUT', problems.map((p) => `input.${p.field}: ${p.message}`).join('; '), {
+    details: { fields: problems.map((p) => p.field) },
   });
-  const fields = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : [i.path.join('.')]));
-  throw new WhisperServeError('INVALID_INPUT', problems.join('; '), { details: { fields } });
 }
 
 /** The audio source a validated input names; a local path only where the caller owns the machine. */

