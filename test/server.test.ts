@@ -120,6 +120,9 @@ describe.skipIf(!ready)('HTTP server', () => {
     const schema = await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav`, beam_size: 0 } });
     expect(schema.status).toBe(400);
     expect(((await schema.json()) as any).error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/input\.beam_size/) });
+    const model = await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav`, model: '/etc/passwd' } });
+    expect(model.status).toBe(400);
+    expect(((await model.json()) as any).error.message).toMatch(/input\.model: unknown model "\/etc\/passwd"; known: tiny\.en/);
     const local = await post(`${server.url}/run`, { input: { audio: '/etc/passwd' } });
     expect(((await local.json()) as any).error.message).toMatch(/input\.audio: must be an http\(s\) URL/);
     expect((await fetch(`${server.url}/status/nope`)).status).toBe(404);

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
 import type { Transcript, TranscribeOptions } from '../whisper.js';
 import type { ModelHost } from './model-host.js';
-import { audioSource, parseJobInput, suppressesNonSpeech, type JobInput, type TextFormat } from './schema.js';
+import { suppressesNonSpeech, validateJob, type JobInput, type TextFormat } from './schema.js';
 
 export interface Job {
   id: string;
@@ -75,8 +75,7 @@ export function decodeOptions(input: JobInput): TranscribeOptions {
 export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   const started = performance.now();
   const log = ctx.log;
-  const input = parseJobInput(job.input);
-  const source = audioSource(input, ctx.allowLocalFiles);
+  const { input, source } = validateJob(job.input, ctx.allowLocalFiles);
   log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
 
   // The model loads (cold start) while the audio downloads and decodes.

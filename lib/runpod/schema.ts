@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { WhisperServeError } from '../errors.js';
+import { knownModels } from '../models/registry.js';
 
 const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
 export type TextFormat = z.infer<typeof TextFormat>;
@@ -76,8 +77,20 @@ export function parseJobInput(input: unknown): JobInput {
   });
 }
 
-/** The audio source a validated input names; a local path only where the caller owns the machine. */
-export function audioSource(input: JobInput, allowLocalFiles = false): string | { base64: string } {
+/**
+ * A job's input, validated, and the audio it names. Local paths (audio or model) only where the
+ * caller owns the machine (the local test mode): elsewhere they would let a caller read or probe
+ * the worker's files.
+ */
+export function validateJob(raw: unknown, allowLocalFiles = false): { input: JobInput; source: string | { base64: string } } {
+  const input = parseJobInput(raw);
+  if (input.model !== undefined && !allowLocalFiles && !(input.model in knownModels())) {
+    throw new WhisperServeError('INVALID_INPUT', `input.model: unknown model "${input.model}"; known: ${Object.keys(knownModels()).join(', ')}`);
+  }
+  return { input, source: audioSource(input, allowLocalFiles) };
+}
+
+function audioSource(input: JobInput, allowLocalFiles: boolean): string | { base64: string } {
   if (input.audio_base64 !== undefined) return { base64: input.audio_base64 };
   const field = input.audio_url !== undefined ? 'audio_url' : 'audio';
   const value = (input.audio_url ?? input.audio)!;

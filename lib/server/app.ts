@@ -10,7 +10,7 @@ import { readConfig, type ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ModelHost } from '../runpod/model-host.js';
-import { audioSource, parseJobInput } from '../runpod/schema.js';
+import { validateJob } from '../runpod/schema.js';
 import { JobStore, type StoredJob } from './jobs.js';
 import { Metrics } from './metrics.js';
 import { openAiTranscription } from './openai.js';
@@ -114,7 +114,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
     if ((path === '/run' || path === '/runsync') && method === 'POST') {
       const body = (await readJson(req, cfg.maxUploadBytes)) as { input?: unknown } | null;
       if (!body || typeof body !== 'object' || !('input' in body)) throw new WhisperServeError('INVALID_INPUT', 'the body must be {"input": {...}}');
-      audioSource(parseJobInput(body.input)); // refused now, not after queueing
+      validateJob(body.input); // refused now, not after queueing
       const job = store.add(body.input);
       log.child(job.id).info('Job queued', { route: path });
       queue.pump();
