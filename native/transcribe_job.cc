@@ -1,6 +1,7 @@
 #include "transcribe_job.h"
 
 #include <regex>
+#include <stdexcept>
 
 #include <cmath>
 #include <thread>
@@ -191,8 +192,15 @@ bool TranscribeJob::detectLanguage() {
   int n = static_cast<int>(std::min<int64_t>(w.end - w.start, 30 * kSampleRate));
   std::vector<float> probs(whisper_lang_max_id() + 1, 0.0f);
   int id = -1;
-  if (whisper_pcm_to_mel_with_state(ctx, state, pcm_ + w.start, n, params_.threads) == 0) {
-    id = whisper_lang_auto_detect_with_state(ctx, state, 0, params_.threads, probs.data());
+  try {
+    if (whisper_pcm_to_mel_with_state(ctx, state, pcm_ + w.start, n, params_.threads) == 0) {
+      id = whisper_lang_auto_detect_with_state(ctx, state, 0, params_.threads, probs.data());
+    }
+  } catch (const std::exception& e) {
+    // On this plain std::thread an escaping exception would end the process.
+    model_->pool.release(state);
+    fail("TRANSCRIBE_FAILED", std::string("whisper.cpp failed in language detection: ") + e.what());
+    return false;
   }
   model_->pool.release(state);
   if (id < 0) {
@@ -280,7 +288,15 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
   p.abort_callback_user_data = &cbData;
 
   const Window& w = windows_[index];
-  int rc = whisper_full_with_state(ctx, state, p, pcm_ + w.start, static_cast<int>(w.end - w.start));
+  int rc;
+  try {
+    rc = whisper_full_with_state(ctx, state, p, pcm_ + w.start, static_cast<int>(w.end - w.start));
+  } catch (const std::exception& e) {
+    // whisper.cpp throws on some malformed models (e.g. a vocabulary without the tokens it
+    // suppresses); on this plain std::thread an escaping exception would end the process.
+    fail("TRANSCRIBE_FAILED", "whisper.cpp failed on window " + std::to_string(index) + ": " + e.what());
+    return false;
+  }
   if (aborted()) return false;
   if (rc != 0) {
     fail("TRANSCRIBE_FAILED", "whisper_full failed with code " + std::to_string(rc) + " on window " + std::to_string(index));

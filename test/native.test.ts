@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError, WhisperServeError } from '../lib/errors.js';
+import { readGgmlModel } from '../lib/models/ggml-format.js';
+import { writeGgmlModel } from '../lib/models/ggml-writer.js';
 import { Whisper } from '../lib/whisper.js';
 import { JFK_WAV, TEST_MODEL, have, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
 
@@ -102,6 +104,21 @@ describe.skipIf(!ready)('model loading errors', () => {
     copyFileSync(TEST_MODEL('tiny.en'), p);
     truncateSync(p, Math.floor(readFileSync(p).length / 2));
     await expect(Whisper.load(p)).rejects.toBeInstanceOf(ModelLoadError);
+  });
+
+  it('turns a C++ exception inside whisper.cpp into TRANSCRIBE_FAILED, and the process lives on', async () => {
+    // A vocabulary without the " " token: whisper.cpp's blank suppression looks it up with map::at.
+    const ref = readGgmlModel(TEST_MODEL('tiny.en'), { headerOnly: true });
+    const vocab = ref.vocab.map((t) => (t.equals(Buffer.from(' ')) ? Buffer.from('<not a space>') : t));
+    const out = join(dir, 'no-space-vocab.bin');
+    const { ftype: _ftype, ...hparams } = ref.hparams;
+    writeGgmlModel({ hparams, mel: ref.mel, vocab, tensor: (t) => ({ dtype: 'f16', shape: t.shape, data: new Uint16Array(t.shape.reduce((a, b) => a * b, 1)) }) }, out);
+    const broken = await Whisper.load(out, { gpu: false, batchSize: 1 });
+    try {
+      await expect(broken.transcribe(readWav16k(JFK_WAV))).rejects.toMatchObject({ code: 'TRANSCRIBE_FAILED', message: /whisper\.cpp failed on window 0: map::at/ });
+    } finally {
+      broken.dispose();
+    }
   });
 
   it('rejects a running call with MODEL_DISPOSED when the model is disposed under it', async () => {

@@ -5,11 +5,12 @@ import { Whisper } from '../../dist/index.js';
 const [model, wav, tokens] = process.argv.slice(2);
 const jfk = readPlainWav(wav);
 const gap = new Float32Array(2 * 16000);
-const times = Math.ceil((90 * 60 * 16000) / (jfk.length + gap.length));
+const minutes = Number(process.env.BENCH_MINUTES ?? 90); // smaller for a smoke run
+const times = Math.ceil((minutes * 60 * 16000) / (jfk.length + gap.length));
 const pcm = new Float32Array(times * (jfk.length + gap.length));
 for (let i = 0; i < times; i++) pcm.set(jfk, i * (jfk.length + gap.length));
 
-const whisper = await Whisper.load(model, { gpu: true });
+const whisper = await Whisper.load(model, { gpu: process.env.BENCH_GPU === 'off' ? false : true });
 const ready = performance.now(); // ms since process start
 let firstResult;
 const t0 = performance.now();

@@ -29,6 +29,7 @@ fi
 node_inc=$(dirname "$(dirname "$(command -v node)")")/include/node
 [ -f "$node_inc/node_api.h" ] || node_inc=/usr/include/node
 jfk=${JFK_WAV:-$pack/jfk.wav}; [ -f "$jfk" ] || jfk=../shared/audio/jfk.wav
+vocab=$pack/vocab-large.bin; [ -f "$vocab" ] || vocab=../shared/models/for-tests-ggml-large.bin
 
 # The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that).
 t0=$(date +%s)
@@ -41,7 +42,7 @@ export WHISPER_SERVE_ADDON=$PWD/build-gpu/whisper_serve.node
 [ -f "$WHISPER_SERVE_ADDON" ] || WHISPER_SERVE_ADDON=$PWD/build-gpu/Release/whisper_serve.node
 
 model="$work/ggml-turbo-shaped.bin"
-[ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model"
+[ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model" "$vocab"
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
 node bench/gpu/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json"
 python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"

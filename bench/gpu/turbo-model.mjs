@@ -1,12 +1,14 @@
 // A ggml model with large-v3-turbo's exact shapes (128 mels, 32 encoder layers, 4 decoder layers,
 // 1280 wide, 51866 tokens) and synthetic weights: the GPU benchmark compares compute, not words,
 // since no real large weights can reach the benchmark machine.
-//   node bench/gpu/turbo-model.mjs <out.bin>
+//   node bench/gpu/turbo-model.mjs <out.bin> <vocabulary from: a multilingual ggml file, e.g. for-tests-ggml-large.bin>
+import { readGgmlModel } from '../../dist/models/ggml-format.js';
 import { melFilterBank } from '../../dist/models/mel.js';
 import { writeGgmlModel } from '../../dist/models/ggml-writer.js';
 import { floatToHalf } from '../../dist/models/tensor-data.js';
 
-const out = process.argv[2] ?? 'ggml-turbo-shaped.bin';
+const [out = 'ggml-turbo-shaped.bin', vocabFrom] = process.argv.slice(2);
+if (!vocabFrom) throw new Error('give a multilingual ggml file to take the vocabulary from (whisper.cpp looks up " ", " -", … by text)');
 const hparams = { nVocab: 51866, nAudioCtx: 1500, nAudioState: 1280, nAudioHead: 20, nAudioLayer: 32, nTextCtx: 448, nTextState: 1280, nTextHead: 20, nTextLayer: 4, nMels: 128 };
 
 // A fixed pool of small f16 values, drawn by a seeded generator: fast to fill 800 M weights.
@@ -23,8 +25,9 @@ function tensor(t) {
   return { dtype: 'f16', shape: t.shape, data };
 }
 
-// Token strings only name tokens in the output text; whisper.cpp adds the special tokens itself.
-const vocab = Array.from({ length: 50257 }, (_, i) => Buffer.from(` w${i}`));
+// A real vocabulary: whisper.cpp looks some tokens up by their text (blank and non-speech
+// suppression); it adds the special tokens past the file's list itself.
+const vocab = readGgmlModel(vocabFrom, { headerOnly: true }).vocab;
 const t0 = performance.now();
 writeGgmlModel({ hparams, mel: melFilterBank(128), vocab, tensor }, out, 'f16');
 console.error(`wrote ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
 import { binding } from '../native/binding.js';
-import type { OutputType, Quantizer } from './ggml-writer.js';
+import type { Quantizer } from './ggml-writer.js';
 import { importCt2, type ImportOptions } from './import-ct2.js';
 import { importHf } from './import-hf.js';
 
@@ -21,7 +21,7 @@ export function detectModelFormat(dir: string): ModelFormat {
 /** whisper.cpp's own quantiser, through the addon. */
 export const nativeQuantizer: Quantizer = (type, data, nPerRow) => binding().quantize(type, data, nPerRow);
 
-export function importModel(dir: string, outPath: string, options: Omit<ImportOptions, 'quantize'> & { type?: OutputType } = {}): ModelFormat {
+export function importModel(dir: string, outPath: string, options: Omit<ImportOptions, 'quantize'> = {}): ModelFormat {
   const format = detectModelFormat(dir);
   const withQuantizer = { ...options, ...(options.type && /^q/.test(options.type) && { quantize: nativeQuantizer }) };
   (format === 'ctranslate2' ? importCt2 : importHf)(dir, outPath, withQuantizer);
