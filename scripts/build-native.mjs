@@ -3,11 +3,12 @@
 //   node scripts/build-native.mjs              incremental build in build/ (whisper.cpp is compiled once)
 //   node scripts/build-native.mjs --if-missing  the npm install hook: nothing to do when a prebuilt or
 //                                               built addon loads; else build from source
-//   node scripts/build-native.mjs --prebuild    portable (no -march=native) N-API build by prebuildify (binding.gyp)
+//   node scripts/build-native.mjs --prebuild    portable (no -march=native) N-API build by prebuildify
+//                                               (binding.gyp, in build-prebuild/) → prebuilds/<platform>-<arch>/
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,9 +29,9 @@ function addonLoads() {
   }
 }
 
-function run(cmd, cmdArgs) {
+function run(cmd, cmdArgs, cwd = root) {
   log(`${cmd} ${cmdArgs.join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(cmd, cmdArgs, { cwd, stdio: 'inherit' });
   if (r.error) throw r.error;
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
@@ -75,10 +76,17 @@ const out = 'build';
 
 if (prebuild) {
   // prebuildify (node-gyp only) builds binding.gyp: the same native/*.cc, whisper.cpp's libraries
-  // built portable by scripts/whisper-libs.mjs; result: prebuilds/<platform>-<arch>/whisper-serve.napi.node
+  // built portable by scripts/whisper-libs.mjs. node-gyp owns (and wipes) <cwd>/build, where the
+  // incremental cmake-js build lives, so it runs in a staged copy of the build inputs instead.
+  const stage = join(root, 'build-prebuild');
+  mkdirSync(stage, { recursive: true });
+  for (const f of ['package.json', 'binding.gyp']) cpSync(join(root, f), join(stage, f));
+  for (const d of ['native', 'scripts', 'third_party']) cpSync(join(root, d), join(stage, d), { recursive: true });
   const prebuildify = join(dirname(require.resolve('prebuildify/package.json')), 'bin.js');
   process.env.WHISPER_SERVE_NATIVE = '0';
-  run(process.execPath, [prebuildify, '--napi', '--strip']);
+  run(process.execPath, [prebuildify, '--napi', '--strip'], stage);
+  cpSync(join(stage, 'prebuilds'), join(root, 'prebuilds'), { recursive: true });
+  log(`prebuilt: ${join(root, 'prebuilds')}`);
 } else {
   run(process.execPath, [cmakeJs, 'build', '--out', out, ...generator, '--parallel', parallel, ...defines]);
   if (!existsSync(join(root, out, 'Release', 'whisper_serve.node'))) {

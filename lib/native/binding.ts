@@ -1,6 +1,6 @@
 /**
  * The one typed contract between C++ (native/*.cc) and TypeScript. Loads the addon with
- * node-gyp-build (prebuilds/ first, then build/Release), or from WHISPER_SERVE_ADDON.
+ * node-gyp-build (build/Release first, so a local build wins, then prebuilds/), or from WHISPER_SERVE_ADDON.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
