@@ -208,15 +208,19 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
   it('finishes every accepted job after a kill -9 and a restart', async () => {
     const first = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      ids.push(((await (await post(`${first.url}/run`, { input: { audio_url: `${audio.url}/jfk-x3.wav` } })).json()) as any).id);
+    // The first job is killed mid-download (the slow file pauses 2 s half-way), so its temp dir is left behind.
+    for (const file of ['jfk-slow.wav', 'jfk-x3.wav', 'jfk-x3.wav']) {
+      ids.push(((await (await post(`${first.url}/run`, { input: { audio_url: `${audio.url}/${file}` } })).json()) as any).id);
     }
     for (let s = 'IN_QUEUE'; s === 'IN_QUEUE'; ) s = ((await (await fetch(`${first.url}/status/${ids[0]}`)).json()) as any).status;
+    await new Promise((r) => setTimeout(r, 500));
     first.child.kill('SIGKILL');
     await first.exited;
     const second = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
     try {
       expect(second.stderr()).toMatch(/queued again \{"jobs":1\}/);
+      // The killed process had the job's download open: its temp dir is swept at the restart.
+      expect(second.stderr()).toMatch(/removed temp dirs left by processes that were killed \{"dirs":1\}/);
       for (const id of ids) expect((await untilDone(second.url, id)).status).toBe('COMPLETED');
     } finally {
       second.child.kill('SIGTERM');

@@ -3,7 +3,7 @@
  * data: prefix), a Buffer/Uint8Array or a Readable. Bytes that are not already a file go to a
  * per-job temp dir, which is removed on every exit path.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,33 @@ export function tempRoot(): string {
   return process.env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve');
 }
 
+/** A per-job temp dir named after this process, so a later start can tell whose it was. */
+export async function makeJobDir(kind: 'job' | 'upload', root = tempRoot()): Promise<string> {
+  await mkdir(root, { recursive: true });
+  return mkdtemp(join(root, `${kind}-${process.pid}-`));
+}
+
+/**
+ * Removes the temp dirs of processes that are gone (killed mid-job: no `finally` ran). Called
+ * when a server or worker starts; the dirs of live processes are left alone.
+ */
+export async function sweepStaleJobDirs(root = tempRoot()): Promise<string[]> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const stale = (await readdir(root).catch(() => [] as string[])).filter((name) => {
+    const m = /^(?:job|upload)-(\d+)-/.exec(name);
+    return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+  });
+  await Promise.all(stale.map((name) => rm(join(root, name), { recursive: true, force: true })));
+  return stale;
+}
+
 function stripDataUri(b64: string): string {
   const comma = b64.startsWith('data:') ? b64.indexOf(',') : -1;
   return comma >= 0 ? b64.slice(comma + 1) : b64;
@@ -44,9 +71,7 @@ export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {
     const decoded = await decodeFile(input, options);
     return { ...decoded, source: 'file', decodeSeconds: (performance.now() - t) / 1000 };
   }
-  const root = options.tempRoot ?? tempRoot();
-  await mkdir(root, { recursive: true });
-  const dir = await mkdtemp(join(root, 'job-'));
+  const dir = await makeJobDir('job', options.tempRoot);
   try {
     let path = join(dir, 'input');
     let source: LoadedAudio['source'];

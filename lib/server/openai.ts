@@ -4,12 +4,12 @@
  * timestamp_granularities[]). The upload streams to a per-request temp dir, removed on every path.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { loadAudio, tempRoot } from '../audio/source.js';
+import { loadAudio, makeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -67,9 +67,7 @@ export async function openAiTranscription(
   task: 'transcribe' | 'translate',
   ctx: { host: ModelHost; log: Logger; maxBytes: number; signal: AbortSignal },
 ): Promise<OpenAiReply> {
-  const root = tempRoot();
-  await mkdir(root, { recursive: true });
-  const dir = await mkdtemp(join(root, 'upload-'));
+  const dir = await makeJobDir('upload');
   try {
     const { file, fields } = await readUpload(req, dir, ctx.maxBytes);
     const field = (name: string) => fields.get(name)?.[0];

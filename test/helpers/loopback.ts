@@ -42,12 +42,19 @@ export function wavBytes(pcm: Float32Array): Buffer {
   return Buffer.concat([h, data]);
 }
 
-/** Serves /jfk.wav and /jfk-xN.wav (jfk N times with 2 s gaps); anything else is a 404. */
+/** Serves /jfk.wav, /jfk-slow.wav (half, a 2 s pause, the rest) and /jfk-xN.wav (jfk N times with 2 s gaps); else 404. */
 export function audioServer(jfkWav: string): Promise<Loopback> {
   const cache = new Map<number, Buffer>();
   return listen((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/jfk.wav') return res.end(readFileSync(jfkWav));
+    if (path === '/jfk-slow.wav') {
+      const bytes = readFileSync(jfkWav);
+      res.writeHead(200, { 'content-length': bytes.length });
+      res.write(bytes.subarray(0, bytes.length >> 1));
+      const t = setTimeout(() => res.end(bytes.subarray(bytes.length >> 1)), 2000);
+      return res.on('close', () => clearTimeout(t));
+    }
     const m = /^\/jfk-x(\d+)\.wav$/.exec(path);
     if (m) {
       const n = Number(m[1]);

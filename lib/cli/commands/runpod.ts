@@ -1,5 +1,6 @@
 /** `whisper-serve runpod`: the RunPod serverless worker (or, off RunPod, the SDK's local test mode). */
 import { Command } from 'commander';
+import { sweepStaleJobDirs } from '../../audio/source.js';
 import { readRunpodEnv } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { runLocalTest } from '../../runpod/local.js';
@@ -52,6 +53,8 @@ async function runRunpod(flags: RunpodFlags): Promise<number> {
   if (!env.getJobUrl) {
     return runLocalTest({ ...(flags.test_input !== undefined && { testInput: flags.test_input }), file: flags.testInputFile, host, log });
   }
+  const swept = await sweepStaleJobDirs();
+  if (swept.length) log.info('removed temp dirs left by processes that were killed', { dirs: swept.length });
   try {
     await host.preloadIfAsked();
   } catch (err) {

@@ -1,6 +1,7 @@
 /** `whisper-serve serve`: the HTTP API (RunPod-style job routes, OpenAI audio routes, /metrics). */
 import { Command } from 'commander';
 import { readServerConfig, type ServerConfig } from '../../config.js';
+import { sweepStaleJobDirs } from '../../audio/source.js';
 import { createLogger, type Logger } from '../../log.js';
 import { ModelHost } from '../../runpod/model-host.js';
 import { createApp } from '../../server/app.js';
@@ -17,6 +18,8 @@ interface ServeFlags {
 export async function startServer(overrides: Partial<ServerConfig>, log: Logger): Promise<number> {
   const cfg = { ...readServerConfig(), ...overrides };
   const host = new ModelHost(log);
+  const swept = await sweepStaleJobDirs();
+  if (swept.length) log.info('removed temp dirs left by processes that were killed', { dirs: swept.length });
   let app;
   try {
     await host.preloadIfAsked();
