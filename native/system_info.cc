@@ -1,7 +1,15 @@
 #include "system_info.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
 #include "ggml-backend.h"
 #include "whisper.h"
+
+#ifdef WHISPER_SERVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
 
 namespace wserve {
 
@@ -40,6 +48,14 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
     d.Set("type", deviceTypeName(ggml_backend_dev_type(dev)));
     d.Set("freeBytes", static_cast<double>(freeBytes));
     d.Set("totalBytes", static_cast<double>(totalBytes));
+#ifdef WHISPER_SERVE_CUDA
+    // ggml names CUDA devices CUDA0, CUDA1, …; ggml's device API has no compute capability.
+    const char* name = ggml_backend_dev_name(dev);
+    cudaDeviceProp prop;
+    if (std::strncmp(name, "CUDA", 4) == 0 && cudaGetDeviceProperties(&prop, std::atoi(name + 4)) == cudaSuccess) {
+      d.Set("computeCapability", std::to_string(prop.major) + "." + std::to_string(prop.minor));
+    }
+#endif
     devices.Set(i, d);
   }
   o.Set("devices", devices);

@@ -117,6 +117,8 @@ export interface NativeDevice {
   type: 'cpu' | 'gpu' | 'accel' | 'other';
   freeBytes: number;
   totalBytes: number;
+  /** CUDA devices of a CUDA build: "9.0" on an H100. */
+  computeCapability?: string;
 }
 
 export interface NativeSystemInfo {
