@@ -2,7 +2,6 @@
 // uses, so imported q8_0/q5_0 files hold exactly the bytes that tool would write.
 #include "quantize.h"
 
-#include <cstring>
 #include <string>
 
 #include "errors.h"

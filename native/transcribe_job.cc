@@ -1,9 +1,8 @@
 #include "transcribe_job.h"
 
+#include <cmath>
 #include <regex>
 #include <stdexcept>
-
-#include <cmath>
 #include <thread>
 
 #include "errors.h"
