@@ -77,7 +77,7 @@ export interface ServerConfig {
   jobsDb: string | undefined;
   /** MAX_QUEUE: accepted jobs waiting at most; more get 429. */
   maxQueue: number;
-  /** SERVER_CONCURRENCY: jobs transcribed at once (they share the model's pool of states). */
+  /** SERVER_CONCURRENCY: transcriptions at once, queued jobs and OpenAI uploads alike (they share the model's pool of states). */
   concurrency: number;
   /** MAX_UPLOAD_BYTES: request body limit (uploads and JSON). */
   maxUploadBytes: number;

@@ -147,6 +147,23 @@ describe.skipIf(!ready)('HTTP server', () => {
     expect(((await (await fetch(`${server.url}/status/${long.id}`)).json()) as any).status).toBe('CANCELLED');
   });
 
+  it('gives an OpenAI upload a slot of SERVER_CONCURRENCY, shared with queued jobs', async () => {
+    const long = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any;
+    for (let s = 'IN_QUEUE'; s === 'IN_QUEUE'; ) s = ((await (await fetch(`${server.url}/status/${long.id}`)).json()) as any).status;
+    const f = new FormData();
+    f.append('file', new Blob([readFileSync(JFK_WAV)], { type: 'audio/wav' }), 'jfk.wav');
+    let answered = false;
+    const upload = fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: f }).then(async (r) => {
+      answered = true;
+      return (await r.json()) as { text: string };
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(answered).toBe(false); // the one slot is the long job's
+    expect(((await (await fetch(`${server.url}/health`)).json()) as any).workers).toMatchObject({ running: 1, idle: 0 });
+    await post(`${server.url}/cancel/${long.id}`, {});
+    expect(normalise((await upload).text)).toBe(normalise(JFK_TEXT));
+  });
+
   it('reports /health and Prometheus /metrics', async () => {
     const health = (await (await fetch(`${server.url}/health`)).json()) as any;
     expect(health.jobs.completed).toBeGreaterThanOrEqual(3);

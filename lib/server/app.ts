@@ -139,7 +139,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       const ac = new AbortController();
       res.on('close', () => res.writableFinished || ac.abort());
       const signal = AbortSignal.any([ac.signal, closing.signal]);
-      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal });
+      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal, withSlot: (fn) => queue.withSlot(fn) });
       send(res, 200, reply.body, reply.contentType);
       return [path, 200];
     }

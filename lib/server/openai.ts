@@ -65,7 +65,7 @@ function pickModel(requested: string | undefined): string {
 export async function openAiTranscription(
   req: IncomingMessage,
   task: 'transcribe' | 'translate',
-  ctx: { host: ModelHost; log: Logger; maxBytes: number; signal: AbortSignal },
+  ctx: { host: ModelHost; log: Logger; maxBytes: number; signal: AbortSignal; withSlot: <T>(fn: () => Promise<T>) => Promise<T> },
 ): Promise<OpenAiReply> {
   const dir = await makeJobDir('upload');
   try {
@@ -78,29 +78,32 @@ export async function openAiTranscription(
     if (!(temperature >= 0 && temperature <= 1)) throw new WhisperServeError('INVALID_INPUT', 'temperature: a number from 0 to 1');
     const words = (fields.get('timestamp_granularities') ?? []).includes('word');
 
-    const { whisper, release } = await ctx.host.acquire(pickModel(field('model')));
-    try {
-      const audio = await loadAudio(file, { signal: ctx.signal });
-      const language = field('language');
-      const prompt = field('prompt');
-      const transcript = await whisper.transcribe(audio.pcm, {
-        ...(language && { language }),
-        ...(prompt && { initialPrompt: prompt }),
-        temperature,
-        translate: task === 'translate',
-        wordTimestamps: words,
-        signal: ctx.signal,
-      });
-      ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(audio.duration.toFixed(2)) });
-      switch (format) {
-        case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
-        case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
-        case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
-        default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
+    // The upload is in; decoding and transcribing take one of the server's slots.
+    return await ctx.withSlot(async () => {
+      const { whisper, release } = await ctx.host.acquire(pickModel(field('model')));
+      try {
+        const audio = await loadAudio(file, { signal: ctx.signal });
+        const language = field('language');
+        const prompt = field('prompt');
+        const transcript = await whisper.transcribe(audio.pcm, {
+          ...(language && { language }),
+          ...(prompt && { initialPrompt: prompt }),
+          temperature,
+          translate: task === 'translate',
+          wordTimestamps: words,
+          signal: ctx.signal,
+        });
+        ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(audio.duration.toFixed(2)) });
+        switch (format) {
+          case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
+          case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
+          case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
+          default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
+        }
+      } finally {
+        release();
       }
-    } finally {
-      release();
-    }
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 /**
  * Runs the stored jobs: at most `concurrency` at once (they share the model's pool of states),
- * oldest first. Cancel aborts a running job; shutdown lets running jobs finish within a grace
+ * oldest first. Direct requests (OpenAI uploads) take a slot from the same `concurrency`, ahead
+ * of queued jobs. Cancel aborts a running job; shutdown lets running jobs finish within a grace
  * period and puts the rest back in the queue for the next start.
  */
 import { EventEmitter } from 'node:events';
@@ -18,6 +19,9 @@ export class JobQueue {
   /** Pending waitFor calls, answered at shutdown at the latest. */
   private readonly waiters = new Set<() => void>();
   private readonly runs = new Set<Promise<void>>();
+  /** Slots held by direct requests, and the direct requests waiting for one. */
+  private direct = 0;
+  private readonly slotWaiters: Array<() => void> = [];
 
   constructor(
     private readonly store: JobStore,
@@ -30,12 +34,12 @@ export class JobQueue {
   }
 
   get active(): number {
-    return this.running.size;
+    return this.running.size + this.direct;
   }
 
   /** Starts jobs while slots are free. Called on submit, on each finish, and at start. */
   pump(): void {
-    while (!this.stopping && this.running.size < this.concurrency) {
+    while (!this.stopping && this.active < this.concurrency && this.slotWaiters.length === 0) {
       const job = this.store.take();
       if (!job) return;
       this.start(job);
@@ -64,10 +68,33 @@ export class JobQueue {
       .finally(() => {
         this.running.delete(job.id);
         this.settled.emit(job.id);
-        this.pump();
+        this.freeSlot();
       });
     this.runs.add(run);
     void run.finally(() => this.runs.delete(run));
+  }
+
+  /** Runs `fn` in one of the slots shared with queued jobs; waits for one when all are busy. */
+  async withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.concurrency) await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    else this.direct++;
+    try {
+      return await fn();
+    } finally {
+      this.direct--;
+      this.freeSlot();
+    }
+  }
+
+  /** A slot came free: a waiting direct request gets it first (counted for it here), else the queue. */
+  private freeSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) {
+      this.direct++;
+      next();
+    } else {
+      this.pump();
+    }
   }
 
   /** Resolves when the job leaves IN_QUEUE/IN_PROGRESS, or after timeoutMs. */
@@ -110,5 +137,10 @@ export class JobQueue {
     await Promise.all(this.runs);
     clearTimeout(timer);
     [...this.waiters].forEach((answer) => answer());
+    // Direct requests still waiting run now against the aborted server signal, and fail fast.
+    for (const next of this.slotWaiters.splice(0)) {
+      this.direct++;
+      next();
+    }
   }
 }
