@@ -1,6 +1,6 @@
 /** Every environment variable whisper-serve reads, in one place, typed, with its default. */
 import { randomUUID } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from './native/binding.js';
 
@@ -28,6 +28,12 @@ export interface Config {
   gpu: GpuMode;
   /** WHISPER_VAD_MODEL: Silero ggml model for --vad; default ../shared/models' when present. */
   vadModel: string | undefined;
+  /** WHISPER_MODEL_MIRROR: base URL `models pull` downloads from instead of the registry's URLs. */
+  modelMirror: string | undefined;
+  /** MAX_AUDIO_BYTES: the largest audio download (checked against Content-Length and while streaming). */
+  maxAudioBytes: number;
+  /** WHISPER_SERVE_TMP: parent of the per-job temp dirs. */
+  tempRoot: string;
   /** FFMPEG_PATH: an ffmpeg binary to use before any other. */
   ffmpegPath: string | undefined;
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
@@ -81,6 +87,8 @@ export interface ServerConfig {
   concurrency: number;
   /** MAX_UPLOAD_BYTES: request body limit (uploads and JSON). */
   maxUploadBytes: number;
+  /** SHUTDOWN_GRACE_SECONDS: on SIGTERM, how long running jobs may go on before they are re-queued. */
+  shutdownGraceSeconds: number;
 }
 
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -92,6 +100,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     maxQueue: intEnv('MAX_QUEUE', env) ?? 1000,
     concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 1,
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
+    shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
   };
 }
 
@@ -108,6 +117,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     threads: intEnv('WHISPER_THREADS', env) ?? availableParallelism(),
     model: env.WHISPER_MODEL || 'tiny.en',
     modelCache: env.WHISPER_MODEL_CACHE || join(packageRoot, 'models'),
+    modelMirror: env.WHISPER_MODEL_MIRROR || undefined,
+    maxAudioBytes: intEnv('MAX_AUDIO_BYTES', env) ?? 2 * 1024 ** 3,
+    tempRoot: env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve'),
     gpu: gpu === 'required' || gpu === 'off' ? gpu : 'auto',
     vadModel: env.WHISPER_VAD_MODEL || undefined,
     ffmpegPath: env.FFMPEG_PATH || undefined,

@@ -10,6 +10,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { checkUrl, guardedLookup, redactUrl } from './ssrf.js';
 
@@ -28,7 +29,6 @@ export interface Downloaded {
   url: string;
 }
 
-export const DEFAULT_MAX_BYTES = Number(process.env.MAX_AUDIO_BYTES) || 2 * 1024 ** 3;
 
 function request(url: URL, connectTimeoutMs: number, signal: AbortSignal): Promise<http.IncomingMessage> {
   const mod = url.protocol === 'https:' ? https : http;
@@ -89,7 +89,7 @@ function retryable(err: unknown): boolean {
 
 export async function download(url: string | URL, dir: string, options: FetchOptions = {}): Promise<Downloaded> {
   const o = {
-    maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
+    maxBytes: options.maxBytes ?? readConfig().maxAudioBytes,
     connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
     totalTimeoutMs: options.totalTimeoutMs ?? 15 * 60_000,
     retries: options.retries ?? 2,

@@ -5,11 +5,12 @@
  */
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { decodeFile, type DecodedAudio } from './decode.js';
 import { download, type FetchOptions } from './fetch.js';
 
@@ -29,7 +30,7 @@ export interface LoadAudioOptions extends FetchOptions {
 }
 
 export function tempRoot(): string {
-  return process.env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve');
+  return readConfig().tempRoot;
 }
 
 /** A per-job temp dir named after this process, so a later start can tell whose it was. */
@@ -42,7 +43,7 @@ export async function makeJobDir(kind: 'job' | 'upload', root = tempRoot()): Pro
  * Removes the temp dirs of processes that are gone (killed mid-job: no `finally` ran). Called
  * when a server or worker starts; the dirs of live processes are left alone.
  */
-export async function sweepStaleJobDirs(root = tempRoot()): Promise<string[]> {
+export async function sweepStaleJobDirs(log?: Logger, root = tempRoot()): Promise<string[]> {
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -56,6 +57,7 @@ export async function sweepStaleJobDirs(root = tempRoot()): Promise<string[]> {
     return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
   });
   await Promise.all(stale.map((name) => rm(join(root, name), { recursive: true, force: true })));
+  if (stale.length) log?.info('removed temp dirs left by processes that were killed', { dirs: stale.length });
   return stale;
 }
 

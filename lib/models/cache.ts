@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { WhisperServeError } from '../errors.js';
 import { knownModels, modelCacheDir, type RegistryEntry } from './registry.js';
 
@@ -19,10 +18,15 @@ export interface CachedModel {
   verified: Verification;
 }
 
-export async function hashFile(path: string, algorithm: 'sha256' | 'sha1'): Promise<string> {
-  const h = createHash(algorithm);
-  await pipeline(createReadStream(path), h);
-  return h.digest('hex');
+/** sha256 and sha1 of a file in one read (the registry may name either). */
+export async function hashFile(path: string): Promise<{ sha256: string; sha1: string }> {
+  const sha256 = createHash('sha256');
+  const sha1 = createHash('sha1');
+  for await (const chunk of createReadStream(path)) {
+    sha256.update(chunk as Buffer);
+    sha1.update(chunk as Buffer);
+  }
+  return { sha256: sha256.digest('hex'), sha1: sha1.digest('hex') };
 }
 
 /** ok: the registry's checksum; imported: the checksum of our own import of the test weights. */
@@ -35,11 +39,9 @@ export async function verifyModel(path: string, entry: RegistryEntry): Promise<V
     const [savedStamp, result] = readFileSync(sidecar, 'utf8').trim().split(' ');
     if (savedStamp === stamp && result) return result as Verification;
   }
-  let result: Verification = 'mismatch';
-  const sha256 = entry.sha256 || entry.importedSha256 ? await hashFile(path, 'sha256') : undefined;
-  if (entry.sha256 && sha256 === entry.sha256) result = 'ok';
-  else if (entry.sha1 && (await hashFile(path, 'sha1')) === entry.sha1) result = 'ok';
-  else if (entry.importedSha256 && sha256 === entry.importedSha256) result = 'imported';
+  const { sha256, sha1 } = await hashFile(path);
+  const result: Verification =
+    sha256 === entry.sha256 || sha1 === entry.sha1 ? 'ok' : sha256 === entry.importedSha256 ? 'imported' : 'mismatch';
   try {
     writeFileSync(sidecar, `${stamp} ${result}\n`);
   } catch {

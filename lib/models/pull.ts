@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync,
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { readGgmlModel } from './ggml-format.js';
 import { knownModels, modelCacheDir } from './registry.js';
@@ -39,7 +40,7 @@ export async function pullModel(name: string, o: PullOptions = {}): Promise<Pull
   mkdirSync(dir, { recursive: true });
   const dest = join(dir, entry.file);
   const partial = `${dest}.partial`;
-  const url = o.url ?? process.env.WHISPER_MODEL_MIRROR?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
+  const url = o.url ?? readConfig().modelMirror?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
   const expected = o.sha256 ? { algorithm: 'sha256' as const, hex: o.sha256 } : entry.sha256 ? { algorithm: 'sha256' as const, hex: entry.sha256 } : entry.sha1 ? { algorithm: 'sha1' as const, hex: entry.sha1 } : undefined;
   const byHand = `download ${url} yourself and place it at ${dest}`;
 

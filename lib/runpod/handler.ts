@@ -78,9 +78,10 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   const { input, source } = validateJob(job.input, ctx.allowLocalFiles);
   log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
 
+  const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
   // The model loads (cold start) while the audio downloads and decodes.
   const loading = ctx.host.acquire(input.model ?? readConfig().model, log);
-  const decoding = loadAudio(source, { ...(ctx.signal && { signal: ctx.signal }) });
+  const decoding = loadAudio(source, signalOpt);
   const [model, audioResult] = await Promise.allSettled([loading, decoding]);
   if (model.status === 'rejected') throw model.reason;
   const { whisper, loadSeconds, name, release } = model.value;
@@ -93,7 +94,6 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg', { format: audio.format, codec: audio.codec, seconds: round(audio.decodeSeconds, 2) });
     log.info('Transcription started', { audioSeconds: round(audio.duration, 2) });
     const options = decodeOptions(input);
-    const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
     const transcript = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt });
     log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
       seconds: round(transcript.timings.transcribeSeconds, 2),

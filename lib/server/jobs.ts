@@ -124,7 +124,10 @@ export class JobStore {
   }
 
   counts(): Record<JobStatus, number> {
-    return Object.fromEntries(STATUSES.map((s) => [s, this.count(s)])) as Record<JobStatus, number>;
+    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as Array<{ status: JobStatus; n: number }>;
+    const counts = Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
   }
 
   close(): void {

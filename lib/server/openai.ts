@@ -49,7 +49,10 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
     stream.on('limit', () => (tooLarge = true));
     writes.push(pipeline(stream, createWriteStream(upload.file)));
   });
-  bb.on('field', (name, value) => upload.fields.set(name.replace(/\[\]$/, ''), [...(upload.fields.get(name.replace(/\[\]$/, '')) ?? []), value]));
+  bb.on('field', (raw, value) => {
+    const name = raw.replace(/\[\]$/, ''); // timestamp_granularities[] is sent once per value
+    upload.fields.set(name, [...(upload.fields.get(name) ?? []), value]);
+  });
   await pipeline(req, bb);
   await Promise.all(writes);
   if (tooLarge) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the file is over the ${maxBytes} byte upload limit`);

@@ -53,8 +53,7 @@ async function runRunpod(flags: RunpodFlags): Promise<number> {
   if (!env.getJobUrl) {
     return runLocalTest({ ...(flags.test_input !== undefined && { testInput: flags.test_input }), file: flags.testInputFile, host, log });
   }
-  const swept = await sweepStaleJobDirs();
-  if (swept.length) log.info('removed temp dirs left by processes that were killed', { dirs: swept.length });
+  await sweepStaleJobDirs(log);
   try {
     await host.preloadIfAsked();
   } catch (err) {

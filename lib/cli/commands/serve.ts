@@ -18,8 +18,7 @@ interface ServeFlags {
 export async function startServer(overrides: Partial<ServerConfig>, log: Logger): Promise<number> {
   const cfg = { ...readServerConfig(), ...overrides };
   const host = new ModelHost(log);
-  const swept = await sweepStaleJobDirs();
-  if (swept.length) log.info('removed temp dirs left by processes that were killed', { dirs: swept.length });
+  await sweepStaleJobDirs(log);
   let app;
   try {
     await host.preloadIfAsked();
@@ -47,7 +46,7 @@ export async function startServer(overrides: Partial<ServerConfig>, log: Logger)
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
-  await app.close(Number(process.env.SHUTDOWN_GRACE_SECONDS ?? 20) * 1000);
+  await app.close(cfg.shutdownGraceSeconds * 1000);
   await host.close();
   log.info('server stopped');
   return EXIT.OK;
