@@ -10,7 +10,8 @@ FROM ${NODE_IMAGE} AS node
 
 # ---- build: the CUDA toolkit, cmake and a compiler; builds the addon and the TypeScript ----
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build
-ARG CUDA_ARCHITECTURES="75-real;80-real;86-real;89-real;90-real"
+# Empty: scripts/build-native.mjs's portable list (machine code for compute capability 7.5 to 9.0).
+ARG CUDA_ARCHITECTURES=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake ninja-build g++ make python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -19,8 +20,9 @@ COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version
 WORKDIR /src
 COPY . .
-# The CUDA driver is not in a build container: link against the toolkit's stub.
-ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES} LIBRARY_PATH=/usr/local/cuda/lib64/stubs
+# No driver (libcuda) is linked (GGML_CUDA_NO_VMM, scripts/build-native.mjs): the image starts
+# without --gpus too, and runs on the CPU with one log line saying why.
+ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}
 RUN sh docker/build-app.sh /app \
  && mkdir -p /cuda-libs && cp -P /usr/local/cuda/lib64/libcublas.so.12* /usr/local/cuda/lib64/libcublasLt.so.12* /cuda-libs/
 

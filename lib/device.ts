@@ -18,12 +18,29 @@ export function planDevice(info: NativeSystemInfo, mode: GpuMode | boolean, log?
   const gpu = info.devices.find((d) => d.type === 'gpu');
   if (wanted === 'off') return { useGpu: false, gpu: undefined, reason: 'GPU disabled' };
   if (gpu && info.cudaBuild) return { useGpu: true, gpu, reason: `CUDA device ${gpu.description}` };
-  const why = !info.cudaBuild
-    ? 'this addon was built without CUDA (rebuild with WHISPER_SERVE_CUDA=1 npm run build:native, or use the CUDA prebuild / Docker image)'
-    : 'the addon has CUDA but found no usable device: check `nvidia-smi`, the driver version, and that the container was started with --gpus all';
+  const why = whyNoGpu(info);
   if (wanted === 'required') throw new WhisperServeError('CUDA_NOT_AVAILABLE', `CUDA not available: ${why}`);
-  if (info.cudaBuild) log?.warn(`CUDA build without a usable GPU: falling back to CPU (${why})`);
-  return { useGpu: false, gpu: undefined, reason: 'CPU' };
+  if (info.cudaBuild) log?.warn(`CUDA build without a usable GPU: running on the CPU (${why})`);
+  return { useGpu: false, gpu: undefined, reason: info.cudaBuild ? 'CPU (no usable CUDA device)' : 'CPU' };
+}
+
+/** "12.4" from the CUDA runtime's 12040. */
+function cudaVersion(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+/** The driver / device count / what to check, in one sentence. */
+function whyNoGpu(info: NativeSystemInfo): string {
+  if (!info.cudaBuild) {
+    return 'this addon was built without CUDA (rebuild with WHISPER_SERVE_CUDA=1 npm run build:native, or use the Docker image)';
+  }
+  const cuda = info.cuda;
+  if (!cuda) return 'the addon has CUDA but found no usable device: check `nvidia-smi`';
+  const driver = cuda.driverVersion ? `the driver supports CUDA ${cudaVersion(cuda.driverVersion)}` : 'no NVIDIA driver was found (libcuda.so.1)';
+  return (
+    `${cuda.error ?? 'no usable device'} (${cuda.deviceCount} CUDA devices; ${driver}; this build needs CUDA ${cudaVersion(cuda.runtimeVersion)}): ` +
+    'check `nvidia-smi`, that the driver is at least that CUDA version, and that the container was started with --gpus all'
+  );
 }
 
 export interface BatchPlan {

@@ -15,6 +15,7 @@ export const ErrorCodes = {
   MODEL_CHECKSUM_MISMATCH: 'a downloaded model does not have the checksum the registry names',
   MODEL_DISPOSED: 'the model was disposed',
   NATIVE_ADDON_MISSING: 'the native addon is neither prebuilt nor built',
+  NATIVE_ADDON_LOAD_FAILED: 'the native addon exists but the system could not load it (missing shared libraries, wrong platform)',
   CUDA_NOT_AVAILABLE: 'a GPU was required but CUDA is not usable',
   OUT_OF_MEMORY: 'a whisper state could not be allocated',
   EMPTY_AUDIO: 'the audio holds no samples',

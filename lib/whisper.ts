@@ -8,6 +8,7 @@
  * the windows in order on one state, as whisper.cpp and openai-whisper do.
  */
 import { statSync } from 'node:fs';
+import { loadAudio, type AudioInput } from './audio/source.js';
 import { readConfig, type GpuMode } from './config.js';
 import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
@@ -190,10 +191,14 @@ export class Whisper implements AsyncDisposable {
     return this.native;
   }
 
-  /** Transcribes 16 kHz mono PCM. */
-  async transcribe(pcm: Float32Array, options: TranscribeOptions = {}): Promise<Transcript> {
-    const started = performance.now();
+  /**
+   * Transcribes 16 kHz mono PCM, or any input `loadAudio` takes (path, URL, Buffer, Readable,
+   * base64), which is decoded first (the decode is not in `timings`).
+   */
+  async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions = {}): Promise<Transcript> {
     const model = this.model();
+    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options.signal ? { signal: options.signal } : {})).pcm;
+    const started = performance.now();
     checkPcm(pcm);
     if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'transcription aborted');
     const info = model.info();

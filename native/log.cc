@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "whisper.h"
@@ -15,7 +16,15 @@ std::mutex g_lastErrorMutex;
 std::string g_lastError;
 int g_lastLevel = GGML_LOG_LEVEL_NONE;
 
+// ggml reports a CUDA build without a driver or device as an error at its first use; that is
+// the normal CPU fallback, which lib/device.ts logs once with the runtime's reason and what to
+// check. Kept at debug, it neither prints by default nor becomes the "last error" of a model load.
+bool isCudaFallbackNotice(const char* text) {
+  return text != nullptr && std::strncmp(text, "ggml_cuda_init: failed to initialize", 36) == 0;
+}
+
 void onLog(ggml_log_level level, const char* text, void*) {
+  if (level == GGML_LOG_LEVEL_ERROR && isCudaFallbackNotice(text)) level = GGML_LOG_LEVEL_DEBUG;
   int effective = level == GGML_LOG_LEVEL_CONT ? g_lastLevel : level;
   if (level != GGML_LOG_LEVEL_CONT) g_lastLevel = level;
   if (effective == GGML_LOG_LEVEL_ERROR && text != nullptr) {

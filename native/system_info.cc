@@ -31,6 +31,18 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   o.Set("features", whisper_print_system_info());
 #ifdef WHISPER_SERVE_CUDA
   o.Set("cudaBuild", true);
+  // Why there is no CUDA device, in the runtime's words (no driver, driver too old, no device),
+  // for the CUDA_NOT_AVAILABLE message; versions as the runtime encodes them (13000 = 13.0, 0 = none).
+  Napi::Object cuda = Napi::Object::New(env);
+  int count = 0, driverVersion = 0, runtimeVersion = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  cudaDriverGetVersion(&driverVersion);
+  cudaRuntimeGetVersion(&runtimeVersion);
+  cuda.Set("deviceCount", err == cudaSuccess ? count : 0);
+  if (err != cudaSuccess) cuda.Set("error", cudaGetErrorString(err));
+  cuda.Set("driverVersion", driverVersion);
+  cuda.Set("runtimeVersion", runtimeVersion);
+  o.Set("cuda", cuda);
 #else
   o.Set("cudaBuild", false);
 #endif

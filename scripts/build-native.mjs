@@ -8,7 +8,7 @@
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +45,7 @@ if (args.has('--if-missing') && !process.env.WHISPER_SERVE_FORCE_BUILD && addonL
   process.exit(0);
 }
 
+const PORTABLE_CUDA_ARCHITECTURES = '75-real;80-real;86-real;89-real;90-real';
 const prebuild = args.has('--prebuild');
 const cuda = process.env.WHISPER_SERVE_CUDA === '1';
 const native = prebuild ? false : process.env.WHISPER_SERVE_NATIVE !== '0';
@@ -57,9 +58,20 @@ const defines = [
   `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
 ];
 if (cuda) {
-  // Local builds target this machine's GPU; releases a portable list (Turing → Hopper).
-  const archs = process.env.CUDA_ARCHITECTURES ?? (prebuild ? '75-virtual;80-virtual;86-real;89-real;90-virtual' : 'native');
+  // Local builds target this machine's GPU; machines without one (a Docker build stage, CI) get
+  // the portable list: machine code for Turing → Hopper, so no card JIT-compiles PTX at cold
+  // start. (nvcc's "native" without a GPU silently builds its default architecture alone.)
+  let archs = process.env.CUDA_ARCHITECTURES;
+  if (!archs) {
+    const gpuHere = spawnSync('nvidia-smi', ['-L'], { stdio: 'ignore' }).status === 0;
+    archs = gpuHere ? 'native' : PORTABLE_CUDA_ARCHITECTURES;
+    log(`CUDA architectures ${archs} (${gpuHere ? "this machine's GPU" : 'portable'}; CUDA_ARCHITECTURES overrides)`);
+  }
   defines.push(`--CDCMAKE_CUDA_ARCHITECTURES=${archs}`);
+  // ggml's VMM pool links libcuda.so.1 (the driver) into the addon, which then cannot even load
+  // on a machine or container without the driver: without it, the CUDA build loads anywhere its
+  // cudart/cuBLAS are, finds no device and runs on the CPU (lib/device.ts says so).
+  defines.push('--CDGGML_CUDA_NO_VMM=ON');
 }
 
 if (!has('cmake')) {
@@ -88,7 +100,16 @@ if (prebuild) {
   cpSync(join(stage, 'prebuilds'), join(root, 'prebuilds'), { recursive: true });
   log(`prebuilt: ${join(root, 'prebuilds')}`);
 } else {
+  // cmake-js `build` configures only when there is no CMakeCache.txt: a build dir configured for
+  // the CPU would stay CPU after WHISPER_SERVE_CUDA=1. Reconfigure in place (objects are kept)
+  // whenever the options differ from the ones recorded at the last configure.
+  const stamp = join(root, out, 'whisper-serve-options.json');
+  const options = JSON.stringify(defines);
+  if (existsSync(join(root, out, 'CMakeCache.txt')) && (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== options)) {
+    run(process.execPath, [cmakeJs, 'configure', '--out', out, ...generator, ...defines]);
+  }
   run(process.execPath, [cmakeJs, 'build', '--out', out, ...generator, '--parallel', parallel, ...defines]);
+  writeFileSync(stamp, options);
   if (!existsSync(join(root, out, 'Release', 'whisper_serve.node'))) {
     log('build finished but build/Release/whisper_serve.node is missing');
     process.exit(1);

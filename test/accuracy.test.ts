@@ -1,4 +1,5 @@
 // Real weights (tiny.en imported from CTranslate2) on real speech.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAudio } from '../lib/audio/source.js';
 import { Whisper } from '../lib/whisper.js';
@@ -62,6 +63,12 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
     expect(audio.codec).toBe('mp3');
     const t = await whisper.transcribe(audio.pcm);
     expect(normalise(t.text)).toBe(REF);
+  });
+
+  it.skipIf(!have(JFK_MP3))('takes a path or a Buffer as well as PCM: `await whisper.transcribe(input)`', async () => {
+    expect(normalise((await whisper.transcribe(JFK_MP3)).text)).toBe(REF);
+    expect(normalise((await whisper.transcribe(readFileSync(JFK_MP3))).text)).toBe(REF);
+    await expect(whisper.transcribe(Buffer.from('not audio at all'))).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
   });
 
   it.skipIf(!have(SILERO))('windows by speech regions with the Silero VAD', async () => {

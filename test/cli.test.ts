@@ -1,6 +1,6 @@
 // The CLI as a user runs it: a real process, results on stdout, logs on stderr, exit codes.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,15 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
     expect(bad.status).toBe(1);
     expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace without --verbose
     expect(cli('transcribe').status).toBe(2);
+  });
+
+  it('says which addon could not be loaded and why (exit 3), instead of a loader stack', () => {
+    const notAnAddon = join(out, 'whisper_serve.node');
+    writeFileSync(notAnAddon, 'not an ELF file');
+    const r = spawnSync(process.execPath, [bin, 'info'], { encoding: 'utf8', env: { ...process.env, WHISPER_SERVE_ADDON: notAnAddon } });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(`error NATIVE_ADDON_LOAD_FAILED: the addon at ${notAnAddon} could not be loaded`);
+    expect(r.stderr).toMatch(/hint: .*WHISPER_SERVE_ADDON/);
   });
 
   it('shows info and model details', () => {

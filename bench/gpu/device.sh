@@ -31,10 +31,11 @@ node_inc=$(dirname "$(dirname "$(command -v node)")")/include/node
 jfk=${JFK_WAV:-$pack/jfk.wav}; [ -f "$jfk" ] || jfk=../shared/audio/jfk.wav
 vocab=$pack/vocab-large.bin; [ -f "$vocab" ] || vocab=../shared/models/for-tests-ggml-large.bin
 
-# The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that).
+# The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that);
+# GGML_CUDA_NO_VMM as scripts/build-native.mjs sets it, so this measures what ships.
 t0=$(date +%s)
 cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
-  -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native -DGGML_NATIVE=ON \
+  -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES=native -DGGML_NATIVE=ON \
   -DCMAKE_JS_INC="$node_inc;$NAPI_INC" -DNODE_ADDON_API_DIR="$NAPI_INC" >/dev/null
 cmake --build build-gpu --parallel "$(nproc)" --target whisper_serve
 echo "build: $(( $(date +%s) - t0 )) s"

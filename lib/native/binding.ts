@@ -121,10 +121,21 @@ export interface NativeDevice {
   computeCapability?: string;
 }
 
+export interface NativeCudaStatus {
+  deviceCount: number;
+  /** cudaGetDeviceCount's error, e.g. "CUDA driver version is insufficient for CUDA runtime version". */
+  error?: string;
+  /** 1000 × major + 10 × minor (12040 = 12.4); 0 when no driver is installed. */
+  driverVersion: number;
+  runtimeVersion: number;
+}
+
 export interface NativeSystemInfo {
   whisperVersion: string;
   features: string;
   cudaBuild: boolean;
+  /** CUDA builds only: what the CUDA runtime says of this machine. */
+  cuda?: NativeCudaStatus;
   backends: string[];
   devices: NativeDevice[];
 }
@@ -157,7 +168,18 @@ export function loadBinding(): { binding: NativeBinding; path: string } {
       { cause: err },
     );
   }
-  const binding = require(path) as NativeBinding;
+  let binding: NativeBinding;
+  try {
+    binding = require(path) as NativeBinding;
+  } catch (err) {
+    // A CUDA build needs the CUDA runtime and cuBLAS libraries of the toolkit it was built with.
+    const libs = /lib(cudart|cublas\w*)\.so/.test(String(err))
+      ? ': this is a CUDA build and the CUDA runtime / cuBLAS libraries it was linked with are not on the library path (install them, add their folder to LD_LIBRARY_PATH, or use a CPU build)'
+      : '';
+    throw new WhisperServeError('NATIVE_ADDON_LOAD_FAILED', `the addon at ${path} could not be loaded${libs}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   cached = { binding, path };
   return cached;
 }

@@ -35,6 +35,8 @@ export function infoCommand(): Command {
           backends: sys.backends,
           cpuFeatures: sys.features,
           devices: sys.devices,
+          ...(sys.cuda ? { cudaRuntime: sys.cuda } : {}),
+          device: device.reason,
           defaultBatchSize: { largeModel: batch.batchSize, from: batch.source },
           ffmpeg,
           modelCache: cfg.modelCache,
