@@ -1,5 +1,5 @@
 /** whisper-serve: the public API. */
-import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
+import type { AudioInput, LoadAudioOptions } from './audio/source.js';
 import { Whisper, type LoadOptions, type TranscribeOptions, type Transcript } from './whisper.js';
 
 export { Whisper, tokensToWords } from './whisper.js';
@@ -28,8 +28,7 @@ export async function transcribe(
 ): Promise<Transcript> {
   const whisper = await Whisper.load(options.model, options);
   try {
-    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm;
-    return await whisper.transcribe(pcm, options);
+    return await whisper.transcribe(input, options);
   } finally {
     whisper.dispose();
   }

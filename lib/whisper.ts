@@ -8,7 +8,7 @@
  * the windows in order on one state, as whisper.cpp and openai-whisper do.
  */
 import { statSync } from 'node:fs';
-import { loadAudio, type AudioInput } from './audio/source.js';
+import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
 import { readConfig, type GpuMode } from './config.js';
 import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
@@ -64,6 +64,11 @@ export interface TranscribeOptions {
   suppressRegex?: string;
   /** Tokens per segment at most (0 = no limit). */
   maxTokensPerSegment?: number;
+  /**
+   * Sample text tokens only (faster-whisper's without_timestamps): one segment per window and one
+   * encoder pass per 30 s, where timestamps let whisper.cpp seek back into a window and re-encode.
+   */
+  withoutTimestamps?: boolean;
   /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
   vad?: boolean | VadOptions;
   /** Override the model's batch size for this call; 1 runs sequentially. */
@@ -193,11 +198,11 @@ export class Whisper implements AsyncDisposable {
 
   /**
    * Transcribes 16 kHz mono PCM, or any input `loadAudio` takes (path, URL, Buffer, Readable,
-   * base64), which is decoded first (the decode is not in `timings`).
+   * base64), which is decoded first with the same options (the decode is not in `timings`).
    */
-  async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions = {}): Promise<Transcript> {
+  async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
     const model = this.model();
-    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options.signal ? { signal: options.signal } : {})).pcm;
+    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm;
     const started = performance.now();
     checkPcm(pcm);
     if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'transcription aborted');
@@ -269,6 +274,7 @@ export class Whisper implements AsyncDisposable {
           suppressNonSpeech: options.suppressNonSpeech ?? false,
           ...(options.suppressRegex && { suppressRegex: options.suppressRegex }),
           ...(options.maxTokensPerSegment && { maxTokens: options.maxTokensPerSegment }),
+          ...(options.withoutTimestamps && { noTimestamps: true }),
         },
         onProgress,
         abortFlag,
@@ -282,15 +288,23 @@ export class Whisper implements AsyncDisposable {
     const perWindow = result.windows.map((segs, w) => {
       const offset = windows[w]!.start / SAMPLE_RATE;
       const end = windows[w]!.end / SAMPLE_RATE;
-      return segs.map((s) => ({
-        id: 0,
-        start: s.t0 + offset,
-        end: Math.min(Math.max(s.t1, s.t0) + offset, end),
-        text: s.text,
-        avgLogprob: s.avgLogprob,
-        noSpeechProb: s.noSpeechProb,
-        ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
-      }));
+      let previousEnd = 0;
+      return segs.map((s) => {
+        // Without timestamp tokens whisper.cpp's segment t0 is meaningless (computed from a
+        // timestamp that was never sampled): a segment then starts where the one before ended.
+        const t0 = options.withoutTimestamps ? previousEnd : s.t0;
+        const t1 = Math.max(s.t1, t0);
+        previousEnd = t1;
+        return {
+          id: 0,
+          start: t0 + offset,
+          end: Math.min(t1 + offset, end),
+          text: s.text,
+          avgLogprob: s.avgLogprob,
+          noSpeechProb: s.noSpeechProb,
+          ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
+        };
+      });
     });
     const segments = stitch(windows, perWindow)
       .filter((s) => s.text.trim() !== '')

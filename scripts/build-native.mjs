@@ -2,7 +2,7 @@
 // Builds (or finds) the native addon.
 //   node scripts/build-native.mjs              incremental build in build/ (whisper.cpp is compiled once)
 //   node scripts/build-native.mjs --if-missing  the npm install hook: nothing to do when a prebuilt or
-//                                               built addon loads; else build from source
+//                                               built addon loads (with CUDA if asked); else build from source
 //   node scripts/build-native.mjs --prebuild    portable (no -march=native) N-API build by prebuildify
 //                                               (binding.gyp, in build-prebuild/) → prebuilds/<platform>-<arch>/
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
@@ -20,10 +20,12 @@ const require = createRequire(import.meta.url);
 const args = new Set(process.argv.slice(2));
 const log = (msg) => process.stderr.write(`[whisper-serve build] ${msg}\n`);
 
-function addonLoads() {
+// A prebuilt or built addon that loads here, and has CUDA when WHISPER_SERVE_CUDA=1 asks for it
+// (else the CPU prebuild would silently stand in for the CUDA build the user asked for).
+function usableAddon() {
   try {
-    require('node-gyp-build').path(root);
-    return true;
+    const addon = require(require('node-gyp-build').path(root));
+    return process.env.WHISPER_SERVE_CUDA !== '1' || addon.systemInfo().cudaBuild === true;
   } catch {
     return false;
   }
@@ -40,8 +42,8 @@ function has(cmd) {
   return spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-if (args.has('--if-missing') && !process.env.WHISPER_SERVE_FORCE_BUILD && addonLoads()) {
-  log('addon found (prebuilt or built); nothing to build');
+if (args.has('--if-missing') && !process.env.WHISPER_SERVE_FORCE_BUILD && usableAddon()) {
+  log('addon found (prebuilt or built) and it loads; nothing to build');
   process.exit(0);
 }
 

@@ -36,6 +36,17 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
     expect(REF.startsWith(normalise(t.text))).toBe(true);
   });
 
+  it('decodes text tokens only with withoutTimestamps: one segment per window, N + 1 tokens at maxTokensPerSegment N', async () => {
+    // The GPU benchmark's setting: one encoder pass per 30 s window and a fixed token count.
+    const t = await whisper.transcribe(jfk, { withoutTimestamps: true, maxTokensPerSegment: 4, wordTimestamps: true });
+    expect(t.segments).toHaveLength(1);
+    expect(t.segments[0]).toMatchObject({ start: 0, end: 11 });
+    expect(normalise(t.text)).toBe('and so my fellow americans');
+    const long = await whisper.transcribe(repeatWithSilence(jfk, 3, 2.5), { withoutTimestamps: true });
+    expect(long.segments.length).toBe(long.windows);
+    for (const s of long.segments) expect(s.start).toBeGreaterThanOrEqual(0);
+  });
+
   it('stitches long audio: every repetition once, in order, with rising timestamps', async () => {
     const pcm = repeatWithSilence(jfk, 6, 2.5); // ~81 s, cut into several 30 s windows
     const t = await whisper.transcribe(pcm);

@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ws-consumer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!havePrebuild || !have(TINY_EN, JFK_WAV))('installing the packed package with its prebuild', () => {
-  it('loads the prebuilt addon and never runs cmake', () => {
+  it('loads the prebuilt addon and never runs cmake (but does build when CUDA is asked for)', () => {
     const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: packageRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module' }));
     // No install scripts at all: what npm 11 does for an unapproved dependency.
@@ -31,12 +31,23 @@ describe.skipIf(!havePrebuild || !have(TINY_EN, JFK_WAV))('installing the packed
     // The package's own install hook, as an approving user would run it.
     const hook = spawnSync(process.execPath, ['node_modules/whisper-serve/scripts/build-native.mjs', '--if-missing'], { cwd: dir, env, encoding: 'utf8' });
     expect(hook.status).toBe(0);
-    expect(hook.stderr).toMatch(/addon found \(prebuilt or built\); nothing to build/);
+    expect(hook.stderr).toMatch(/addon found \(prebuilt or built\) and it loads; nothing to build/);
 
     const info = JSON.parse(execFileSync(process.execPath, ['node_modules/whisper-serve/bin/whisper-serve.js', 'info', '--json'], { cwd: dir, env, encoding: 'utf8' }));
     expect(info.addon).toMatchObject({ prebuilt: true, path: expect.stringContaining(join('node_modules', 'whisper-serve', 'prebuilds')) });
     const text = execFileSync(process.execPath, ['node_modules/whisper-serve/bin/whisper-serve.js', 'transcribe', JFK_WAV, '-m', TINY_EN], { cwd: dir, env, encoding: 'utf8' });
     expect(normalise(text)).toBe(normalise(JFK_TEXT));
     expect(existsSync(marker)).toBe(false);
+
+    // Asking for CUDA: the CPU prebuild does not count, so the hook goes on to build (here it
+    // reaches the fake cmake, which fails) instead of silently keeping the CPU binary.
+    const cuda = spawnSync(process.execPath, ['node_modules/whisper-serve/scripts/build-native.mjs', '--if-missing'], {
+      cwd: dir,
+      env: { ...env, WHISPER_SERVE_CUDA: '1', CUDA_ARCHITECTURES: '90-real' },
+      encoding: 'utf8',
+    });
+    expect(cuda.stderr).not.toMatch(/nothing to build/);
+    expect(cuda.status).not.toBe(0);
+    expect(existsSync(marker)).toBe(true);
   }, 300_000);
 });

@@ -17,7 +17,10 @@ const t0 = performance.now();
 const t = await whisper.transcribe(pcm, {
   language: 'en',
   suppressRegex: '^\\[_EOT_\\]$',
-  maxTokensPerSegment: Number(tokens),
+  // As the pipeline (no timestamps): one encoder pass per 30 s window, where timestamp tokens
+  // would let whisper.cpp seek back and re-encode. whisper.cpp samples maxTokens + 1 tokens.
+  withoutTimestamps: true,
+  maxTokensPerSegment: Number(tokens) - 1,
   temperatureIncrement: 0, // no fallback re-decodes: the same work per window as the HF run
   onProgress: (p) => {
     // one window's worth of audio done: the first result a caller could stream

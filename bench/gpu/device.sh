@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The GPU benchmark in one command: `npm run bench:gpu` on a machine with an NVIDIA GPU and the
-# CUDA toolkit, or on the lent device after bench/gpu/pack.sh (carry bench/.cache/gpu and dist).
+# The GPU benchmark: `npm run bench:gpu` on a machine with an NVIDIA GPU and the CUDA toolkit, or
+# on the lent device after bench/gpu/pack.sh (carry bench/.cache/gpu and dist).
 # Builds the addon with CUDA (all cores), writes a large-v3-turbo-shaped model, then in one run on
 # one card: the addon across MODEL_BATCH_SIZE and the transformers pipeline (batch 256, fp16).
 # Results: $OUT (or bench/results) gpu-<time>.json and a table on stdout.
+#   bash bench/gpu/device.sh [all|build|addon|hf|report]
+# Steps, so that each fits one 10-minute call of the device tool on a machine kept warm between
+# calls (build-gpu/ and $work survive there): build (addon + model), addon (the sweep), hf (the
+# pipeline), report (JSON + table). Each step also leaves its JSON in $OUT. Default: all of them.
+# Smoke run without a GPU (CUDA toolkit from scripts/pypi-cuda-toolkit.sh; torch for hf): BENCH_GPU=off
+# BENCH_MINUTES=0.5 BENCH_BATCH_SIZES=1,2 BENCH_TOKENS=8 CUDA_ARCHITECTURES=75-virtual ("native" needs a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 pack=bench/.cache/gpu
@@ -11,13 +17,15 @@ out=${OUT:-bench/results}
 tokens=${BENCH_TOKENS:-64}
 sizes=${BENCH_BATCH_SIZES:-1,2,4,8,16,32,64,128,256,512,1024}
 work=${TMPDIR:-/tmp}/whisper-serve-gpu
+step=${1:-all}
 mkdir -p "$work" "$out"
+want() { [ "$step" = all ] || [ "$step" = "$1" ]; }
 
 if [ -f "$pack/node.xz" ] && ! node --version >/dev/null 2>&1; then
   xz -dc "$pack/node.xz" > "$work/node" && chmod +x "$work/node" && export PATH="$work:$PATH"
 fi
 node --version
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || [ "${BENCH_GPU:-}" = off ]
 
 # whisper.cpp source and the N-API headers: from the pack, else from node_modules.
 if [ -f "$pack/whisper-cpp.tar.xz" ]; then
@@ -33,20 +41,30 @@ vocab=$pack/vocab-large.bin; [ -f "$vocab" ] || vocab=../shared/models/for-tests
 
 # The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that);
 # GGML_CUDA_NO_VMM as scripts/build-native.mjs sets it, so this measures what ships.
-t0=$(date +%s)
-cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
-  -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES=native -DGGML_NATIVE=ON \
-  -DCMAKE_JS_INC="$node_inc;$NAPI_INC" -DNODE_ADDON_API_DIR="$NAPI_INC" >/dev/null
-cmake --build build-gpu --parallel "$(nproc)" --target whisper_serve
-echo "build: $(( $(date +%s) - t0 )) s"
+if want build; then
+  t0=$(date +%s)
+  cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
+    -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-native}" -DGGML_NATIVE=ON \
+    -DCMAKE_JS_INC="$node_inc;$NAPI_INC" -DNODE_ADDON_API_DIR="$NAPI_INC" >/dev/null
+  cmake --build build-gpu --parallel "$(nproc)" --target whisper_serve
+  echo "build: $(( $(date +%s) - t0 )) s"
+fi
 export WHISPER_SERVE_ADDON=$PWD/build-gpu/whisper_serve.node
 [ -f "$WHISPER_SERVE_ADDON" ] || WHISPER_SERVE_ADDON=$PWD/build-gpu/Release/whisper_serve.node
 
 model="$work/ggml-turbo-shaped.bin"
-[ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model" "$vocab"
+if want build; then [ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model" "$vocab"; fi
+if want addon; then
+  node bench/gpu/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json" && cp "$work/addon.json" "$out/"
+fi
+if want hf; then
+  python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
+  cp "$work/hf.json" "$out/"
+fi
+want report || exit 0
+[ -f "$work/addon.json" ] || echo '[]' > "$work/addon.json"
+[ -f "$work/hf.json" ] || echo '{"error": "step not run"}' > "$work/hf.json"
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
-node bench/gpu/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json"
-python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
 node -e '
 const [addonFile, hfFile, out, tokens] = process.argv.slice(1);
 const fs = require("fs");

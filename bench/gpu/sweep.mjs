@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 
 const [model, wav, tokens, sizes, out] = process.argv.slice(2);
 const once = fileURLToPath(new URL('./addon-once.mjs', import.meta.url));
-const vramUsedMiB = () => Number(spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8' }).stdout.split('\n')[0]);
+// NaN without nvidia-smi (a smoke run with BENCH_GPU=off): peak VRAM is then reported as null.
+const vramUsedMiB = () => {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.split('\n')[0]) : NaN;
+};
 
 const results = [];
 for (const size of sizes.split(',').map(Number)) {
@@ -21,7 +25,7 @@ for (const size of sizes.split(',').map(Number)) {
   const code = await new Promise((r) => child.on('exit', r));
   clearInterval(sampler);
   const r = code === 0 ? JSON.parse(stdout) : { error: `exit ${code}` };
-  results.push({ batch_size: size, ...r, peak_vram_mib: peak - base });
+  results.push({ batch_size: size, ...r, peak_vram_mib: Number.isNaN(base) ? null : peak - base });
   console.error(`[gpu bench] addon MODEL_BATCH_SIZE=${size}: ${JSON.stringify(results.at(-1))}`);
 }
 writeFileSync(out, JSON.stringify(results, null, 2));
