@@ -5,7 +5,7 @@
 #   scripts/pypi-cuda-toolkit.sh <dir>                 nvcc, cicc, headers, cudart, cuBLAS (~530 MB download)
 #   scripts/pypi-cuda-toolkit.sh <dir> --headers-only  the runtime headers alone (~2.5 MB): compile checks
 # Then: CUDAToolkit_ROOT=<dir> PATH=<dir>/bin:$PATH WHISPER_SERVE_CUDA=1 npm run build:native
-# The versions are one CUDA release (13.0 update 0-2), the nvcc of the lent H100/H200 machines.
+# The versions are one CUDA release, 13.0: the nvcc of the lent H100/H200 machines.
 set -euo pipefail
 dir="${1:?usage: scripts/pypi-cuda-toolkit.sh <dir> [--headers-only]}"
 mode="${2:-full}"

@@ -1,4 +1,4 @@
-// The CUDA build cannot run in CI (no GPU, and ggml-cuda takes about an hour to compile on two
+// The CUDA build cannot run in CI (no GPU, and ggml-cuda took 28 min for one architecture on two
 // cores), but our own CUDA code can still be compiled here against the real CUDA runtime headers
 // (scripts/pypi-cuda-toolkit.sh --headers-only, which .ci/run fetches), and the fallback a CUDA
 // build takes on a machine without a driver is decided in TypeScript from what the addon reports.
