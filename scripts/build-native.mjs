@@ -62,7 +62,7 @@ const defines = [
 if (cuda) {
   // Local builds target this machine's GPU; machines without one (a Docker build stage, CI) get
   // the portable list: machine code for Turing → Hopper, so no card JIT-compiles PTX at cold
-  // start. (nvcc's "native" without a GPU silently builds its default architecture alone.)
+  // start. (Without a GPU, CMake refuses "native" at configure.)
   let archs = process.env.CUDA_ARCHITECTURES;
   if (!archs) {
     const gpuHere = spawnSync('nvidia-smi', ['-L'], { stdio: 'ignore' }).status === 0;
