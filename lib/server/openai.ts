@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { loadAudio, makeJobDir } from '../audio/source.js';
+import { makeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -85,10 +85,9 @@ export async function openAiTranscription(
     return await ctx.withSlot(async () => {
       const { whisper, release } = await ctx.host.acquire(pickModel(field('model')));
       try {
-        const audio = await loadAudio(file, { signal: ctx.signal });
         const language = field('language');
         const prompt = field('prompt');
-        const transcript = await whisper.transcribe(audio.pcm, {
+        const transcript = await whisper.transcribe(file, {
           ...(language && { language }),
           ...(prompt && { initialPrompt: prompt }),
           temperature,
@@ -96,7 +95,7 @@ export async function openAiTranscription(
           wordTimestamps: words,
           signal: ctx.signal,
         });
-        ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(audio.duration.toFixed(2)) });
+        ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
         switch (format) {
           case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
           case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
