@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WhisperServeError } from './errors.js';
 import { packageRoot } from './native/binding.js';
 
 export type GpuMode = 'auto' | 'required' | 'off';
@@ -11,9 +12,25 @@ function intEnv(name: string, env: NodeJS.ProcessEnv): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n <= 0) throw new WhisperServeError('INVALID_ARGUMENT', `${name} must be a positive integer, got "${raw}"`);
   return n;
 }
+
+/** ALLOW_PRIVATE_URLS: which non-public addresses URLs may reach (metadata ones never). */
+export type PrivateUrlPolicy = 'all' | 'none' | string[];
+
+function privateUrlPolicy(raw: string | undefined): PrivateUrlPolicy {
+  const v = (raw ?? '').trim();
+  if (v === '' || v === '0' || v === 'false') return 'none';
+  if (v === '1' || v === 'true') return 'all';
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.find((c) => !/^[\d.]+(\/\d+)?$|^[\da-f:.]+(\/\d+)?$/i.test(c));
+  if (bad) throw new WhisperServeError('INVALID_ARGUMENT', `ALLOW_PRIVATE_URLS must be 1, 0, or a comma list of addresses/CIDRs, got "${bad}"`);
+  return list;
+}
+
+/** Seconds a decoded audio may last at most, unless MAX_AUDIO_SECONDS says otherwise: 24 h. */
+export const DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600;
 
 export interface Config {
   /** MODEL_BATCH_SIZE: 30 s windows decoded at once; default from VRAM (GPU) or cores (CPU). */
@@ -32,6 +49,16 @@ export interface Config {
   modelMirror: string | undefined;
   /** MAX_AUDIO_BYTES: the largest audio download (checked against Content-Length and while streaming). */
   maxAudioBytes: number;
+  /**
+   * MAX_AUDIO_SECONDS: the longest audio decoded (24 h): checked against the container's duration
+   * before decoding and enforced while decoding, so a small file cannot ask for gigabytes of PCM
+   * (16 kHz float PCM is 230 MB an hour).
+   */
+  maxAudioSeconds: number;
+  /** DOWNLOAD_IDLE_SECONDS: a download that sends under 1 KiB in this long (nothing, or a drip) fails (30). */
+  downloadIdleSeconds: number;
+  /** ALLOW_PRIVATE_URLS: `1` = URLs may reach private/loopback addresses, or a comma list of CIDRs; default none. */
+  allowPrivateUrls: PrivateUrlPolicy;
   /** WHISPER_SERVE_TMP: parent of the per-job temp dirs. */
   tempRoot: string;
   /** FFMPEG_PATH: an ffmpeg binary to use before any other. */
@@ -119,6 +146,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelCache: env.WHISPER_MODEL_CACHE || join(packageRoot, 'models'),
     modelMirror: env.WHISPER_MODEL_MIRROR || undefined,
     maxAudioBytes: intEnv('MAX_AUDIO_BYTES', env) ?? 2 * 1024 ** 3,
+    maxAudioSeconds: intEnv('MAX_AUDIO_SECONDS', env) ?? DEFAULT_MAX_AUDIO_SECONDS,
+    downloadIdleSeconds: intEnv('DOWNLOAD_IDLE_SECONDS', env) ?? 30,
+    allowPrivateUrls: privateUrlPolicy(env.ALLOW_PRIVATE_URLS),
     tempRoot: env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve'),
     gpu: gpu === 'required' || gpu === 'off' ? gpu : 'auto',
     vadModel: env.WHISPER_VAD_MODEL || undefined,

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   EMPTY_AUDIO: 'the audio holds no samples',
   CORRUPT_AUDIO: 'the audio could not be decoded',
   UNSUPPORTED_FORMAT: 'the input is not audio, or has no audio stream',
+  AUDIO_TOO_LONG: 'the audio lasts longer than MAX_AUDIO_SECONDS allows',
   FFMPEG_NOT_FOUND: 'no ffmpeg binary was found',
   DOWNLOAD_FAILED: 'the URL could not be fetched',
   DOWNLOAD_TOO_LARGE: 'the download is larger than allowed',
@@ -29,6 +30,7 @@ export const ErrorCodes = {
   VAD_FAILED: 'voice activity detection failed',
   TRANSCRIBE_FAILED: 'whisper.cpp failed on the audio',
   ABORTED: 'the operation was aborted',
+  JOB_CRASHED: 'the server process died while running this job, more than once: it is not run again',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

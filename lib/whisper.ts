@@ -17,7 +17,7 @@ import { readGgmlModel } from './models/ggml-format.js';
 import { resolveModel } from './models/registry.js';
 import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
 import { detectSpeech, type VadOptions } from './vad.js';
-import { planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
+import { audibleSpans, planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
 
 export interface LoadOptions {
   /** true = required, false = CPU only, 'auto' (default: WHISPER_GPU) = CUDA when usable. */
@@ -112,6 +112,15 @@ function checkPcm(pcm: Float32Array): void {
   for (let i = 0; i < pcm.length; i++) {
     if (!Number.isFinite(pcm[i]!)) throw new WhisperServeError('CORRUPT_AUDIO', `the audio holds a non-finite sample (${pcm[i]}) at ${i}`);
   }
+}
+
+/**
+ * Text that is only non-speech markers: whisper's "[BLANK_AUDIO]", "[Music]", "(wind blowing)",
+ * "♪ ♪", "*applause*". Such segments are what the model says about silence and noise; they are
+ * not speech and never reach a transcript or captions.
+ */
+export function isNonSpeechMarker(text: string): boolean {
+  return /^(?:\s*(?:\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]+)[\s.,!?-]*)+$/u.test(text);
 }
 
 /** Tokens → words: a token that starts with a space starts a word; others extend it. */
@@ -213,12 +222,15 @@ export class Whisper implements AsyncDisposable {
     if (!info.multilingual && language !== 'en' && language !== 'auto') {
       throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);
     }
+    if (!info.multilingual && options.translate) throw new WhisperServeError('INVALID_ARGUMENT', 'this model is English-only; translation needs a multilingual model');
 
+    // Long digital silence is left out before windowing: nothing can be said in it.
+    const audible = options.vad ? [] : audibleSpans(pcm);
     const windows = options.vad
       ? windowsFromSpeech(await detectSpeech(pcm, options.vad === true ? {} : options.vad), pcm.length)
       : sequential
-        ? [{ start: 0, end: pcm.length }] // whisper.cpp seeks through long audio itself
-        : planFixedWindows(pcm);
+        ? audible // whisper.cpp seeks through each span itself
+        : audible.flatMap((span) => planFixedWindows(pcm.subarray(span.start, span.end)).map((w) => ({ start: w.start + span.start, end: w.end + span.start })));
     const duration = pcm.length / SAMPLE_RATE;
     if (windows.length === 0) {
       return { text: '', language, languageProbability: 0, duration, segments: [], windows: 0, timings: { transcribeSeconds: 0, realtimeFactor: 0 } };
@@ -307,7 +319,7 @@ export class Whisper implements AsyncDisposable {
       });
     });
     const segments = stitch(windows, perWindow)
-      .filter((s) => s.text.trim() !== '')
+      .filter((s) => s.text.trim() !== '' && !isNonSpeechMarker(s.text))
       .map((s, id) => ({ ...s, id }));
     const transcribeSeconds = (performance.now() - started) / 1000;
     return {

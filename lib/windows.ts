@@ -52,6 +52,41 @@ export function planFixedWindows(pcm: Float32Array, options: WindowPlanOptions =
   return windows;
 }
 
+/** Below this peak (-80 dBFS, a few LSB of 16-bit audio) a stretch is digital silence: no speech can hide in it. */
+const SILENCE_PEAK = 1e-4;
+
+/**
+ * The parts of the audio that are not digital silence: stretches of at least `minGapSeconds`
+ * whose every sample is under -80 dBFS are left out (with `padSeconds` kept at their edges), so
+ * hours of silence cost a scan, not hours of encoder passes, and cannot be heard as words.
+ */
+export function audibleSpans(pcm: Float32Array, minGapSeconds = 10, padSeconds = 0.2): NativeWindow[] {
+  const frame = SAMPLE_RATE / 10;
+  const minGap = Math.round(minGapSeconds * SAMPLE_RATE);
+  const pad = Math.round(padSeconds * SAMPLE_RATE);
+  const gaps: NativeWindow[] = []; // silent stretches long enough to leave out
+  let quietFrom: number | undefined;
+  for (let s = 0; s < pcm.length; s += frame) {
+    let loud = false;
+    for (let i = s, e = Math.min(s + frame, pcm.length); i < e && !loud; i++) loud = Math.abs(pcm[i]!) >= SILENCE_PEAK;
+    if (!loud) {
+      quietFrom ??= s;
+      continue;
+    }
+    if (quietFrom !== undefined && s - quietFrom >= minGap) gaps.push({ start: quietFrom, end: s });
+    quietFrom = undefined;
+  }
+  if (quietFrom !== undefined && pcm.length - quietFrom >= minGap) gaps.push({ start: quietFrom, end: pcm.length });
+  const spans: NativeWindow[] = [];
+  let from = 0;
+  for (const gap of gaps) {
+    if (gap.start > from) spans.push({ start: from, end: gap.start + pad });
+    from = gap.end === pcm.length ? gap.end : gap.end - pad;
+  }
+  if (from < pcm.length) spans.push({ start: from, end: pcm.length });
+  return spans;
+}
+
 /** Speech regions (seconds) → windows of at most `maxSeconds`, merging neighbours. */
 export function windowsFromSpeech(
   regions: ReadonlyArray<{ start: number; end: number }>,

@@ -217,7 +217,7 @@ describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
   });
 
   it('refuses a redirect to a cloud metadata address, even with ALLOW_PRIVATE_URLS=1', async () => {
-    await expect(loadAudio(`${base}/to-metadata`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /169\.254\.169\.254 is a cloud metadata address/ });
+    await expect(loadAudio(`${base}/to-metadata`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /169\.254\.169\.254 is a link-local or cloud metadata address/ });
   });
 
   it('blocks private addresses (names, literals, mapped IPv6) when ALLOW_PRIVATE_URLS is off', async () => {

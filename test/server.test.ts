@@ -1,6 +1,5 @@
 // The HTTP server as a process, over real HTTP on loopback: OpenAI uploads, the RunPod-style job
 // routes over the SQLite queue, cancel, auth, metrics, and a kill -9 + restart that loses no job.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,52 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 import { audioServer, type Loopback } from './helpers/loopback.js';
+import { startServer, untilDone, type RunningServer } from './helpers/server-process.js';
 
-const bin = join(packageRoot, 'bin', 'whisper-serve.js');
 const ready = have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.js'));
 const dir = mkdtempSync(join(tmpdir(), 'ws-server-'));
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-async function startServer(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
-    env: { ...process.env, ALLOW_PRIVATE_URLS: '1', WHISPER_MODEL: TINY_EN, LOG_FORMAT: 'text', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`server exited ${code}: ${stderr}`)));
-  });
-  return { child, url, exited, stderr: () => stderr };
-}
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
-async function untilDone(url: string, id: string, timeoutMs = 120_000): Promise<any> {
-  const t0 = Date.now();
-  for (;;) {
-    const s = (await (await fetch(`${url}/status/${id}`)).json()) as { status: string };
-    if (!['IN_QUEUE', 'IN_PROGRESS'].includes(s.status)) return s;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`job ${id} still ${s.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe.skipIf(!ready)('HTTP server', () => {
   let audio: Loopback;
-  let server: Running;
+  let server: RunningServer;
   beforeAll(async () => {
     audio = await audioServer(JFK_WAV);
     server = await startServer({ JOBS_DB: join(dir, 'main.sqlite') });

@@ -1,7 +1,8 @@
 /**
- * HTTP(S) download into a job's temp dir: connect and total timeouts, a size cap (header and
- * stream), at most 5 redirects (each re-checked), retries with back-off on network errors and
- * 5xx (never 4xx), AbortSignal, SSRF guard at connect time.
+ * HTTP(S) download into a job's temp dir: connect, idle (no byte for DOWNLOAD_IDLE_SECONDS) and
+ * total timeouts, a size cap (header and stream), at most 5 redirects (each re-checked), retries
+ * with back-off on network errors and 5xx (never 4xx, never a stalled origin), AbortSignal, SSRF
+ * guard before connecting (literals) and at connect time (names).
  */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -17,6 +18,8 @@ import { checkUrl, guardedLookup, redactUrl } from './ssrf.js';
 export interface FetchOptions {
   maxBytes?: number;
   connectTimeoutMs?: number;
+  /** An origin that sends under 1 KiB (nothing, or a drip) in this long fails with DOWNLOAD_TIMEOUT (default DOWNLOAD_IDLE_SECONDS). */
+  idleTimeoutMs?: number;
   totalTimeoutMs?: number;
   retries?: number;
   signal?: AbortSignal;
@@ -29,12 +32,38 @@ export interface Downloaded {
   url: string;
 }
 
+type Options = Required<Omit<FetchOptions, 'signal'>>;
 
-function request(url: URL, connectTimeoutMs: number, signal: AbortSignal): Promise<http.IncomingMessage> {
+/** Fewer bytes than this in an idle period (DOWNLOAD_IDLE_SECONDS) is a stall: 1 byte a second is not a download. */
+const STALL_BYTES = 1024;
+
+/** The response, and the error that ended it when the origin stalled (the body then fails with a bare "aborted"). */
+interface Response {
+  res: http.IncomingMessage;
+  stalled: () => WhisperServeError | undefined;
+}
+
+function request(url: URL, o: Options, signal: AbortSignal): Promise<Response> {
   const mod = url.protocol === 'https:' ? https : http;
+  let stalled: WhisperServeError | undefined;
   return new Promise((resolve, reject) => {
-    const req = mod.get(url, { lookup: guardedLookup, signal, headers: { 'user-agent': 'whisper-serve' } }, resolve);
-    const timer = setTimeout(() => req.destroy(new WhisperServeError('DOWNLOAD_TIMEOUT', `no connection to ${url.host} within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    const req = mod.get(url, { lookup: guardedLookup, signal, headers: { 'user-agent': 'whisper-serve' } }, (res) => {
+      res.once('close', () => clearInterval(watch)); // the body is read (or failed): the socket may go back to the agent
+      resolve({ res, stalled: () => stalled });
+    });
+    const timer = setTimeout(() => req.destroy(new WhisperServeError('DOWNLOAD_TIMEOUT', `no connection to ${url.host} within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+    // A stalled or dripping origin: under STALL_BYTES in a whole idle period, headers included.
+    let seen = 0;
+    const watch = setInterval(() => {
+      const read = req.socket?.bytesRead ?? 0;
+      if (read - seen < STALL_BYTES) {
+        const what = read === seen ? 'nothing' : `only ${read - seen} bytes`;
+        stalled = new WhisperServeError('DOWNLOAD_TIMEOUT', `${url.host} sent ${what} in ${o.idleTimeoutMs / 1000} s`);
+        req.destroy(stalled);
+      }
+      seen = read;
+    }, o.idleTimeoutMs).unref();
+    req.on('close', () => clearInterval(watch));
     req.on('socket', (s) => s.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer)));
     req.on('response', () => clearTimeout(timer));
     req.on('error', (err) => {
@@ -44,11 +73,11 @@ function request(url: URL, connectTimeoutMs: number, signal: AbortSignal): Promi
   });
 }
 
-async function attempt(start: URL, dest: string, o: Required<Omit<FetchOptions, 'signal'>>, signal: AbortSignal): Promise<Downloaded> {
+async function attempt(start: URL, dest: string, o: Options, signal: AbortSignal): Promise<Downloaded> {
   let url = start;
   for (let hop = 0; ; hop++) {
     checkUrl(url);
-    const res = await request(url, o.connectTimeoutMs, signal);
+    const { res, stalled } = await request(url, o, signal);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
@@ -73,7 +102,9 @@ async function attempt(start: URL, dest: string, o: Required<Omit<FetchOptions, 
         cb(null, chunk);
       },
     });
-    await pipeline(res, counter, createWriteStream(dest), { signal });
+    await pipeline(res, counter, createWriteStream(dest), { signal }).catch((err: unknown) => {
+      throw stalled() ?? err;
+    });
     return { path: dest, bytes, contentType: res.headers['content-type'], url: redactUrl(url) };
   }
 }
@@ -82,15 +113,17 @@ function retryable(err: unknown): boolean {
   const e = err as WhisperServeError & { status?: number };
   if (e instanceof WhisperServeError) {
     const status = e.details?.status;
-    return e.code === 'DOWNLOAD_FAILED' && typeof status === 'number' && status >= 500;
+    return e.code === 'DOWNLOAD_FAILED' && typeof status === 'number' && status >= 500; // a stall (DOWNLOAD_TIMEOUT) is not retried
   }
   return (err as Error).name !== 'AbortError';
 }
 
 export async function download(url: string | URL, dir: string, options: FetchOptions = {}): Promise<Downloaded> {
-  const o = {
-    maxBytes: options.maxBytes ?? readConfig().maxAudioBytes,
+  const cfg = readConfig();
+  const o: Options = {
+    maxBytes: options.maxBytes ?? cfg.maxAudioBytes,
     connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? cfg.downloadIdleSeconds * 1000,
     totalTimeoutMs: options.totalTimeoutMs ?? 15 * 60_000,
     retries: options.retries ?? 2,
   };

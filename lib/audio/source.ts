@@ -3,15 +3,15 @@
  * data: prefix), a Buffer/Uint8Array or a Readable. Bytes that are not already a file go to a
  * per-job temp dir, which is removed on every exit path.
  */
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeFile, type DecodedAudio } from './decode.js';
+import { decodeFile, type DecodedAudio, type DecodeOptions } from './decode.js';
 import { download, type FetchOptions } from './fetch.js';
 
 export type AudioInput = string | Buffer | Uint8Array | Readable | { base64: string };
@@ -24,7 +24,7 @@ export interface LoadedAudio extends DecodedAudio {
   decodeSeconds: number;
 }
 
-export interface LoadAudioOptions extends FetchOptions {
+export interface LoadAudioOptions extends FetchOptions, DecodeOptions {
   /** Parent of the per-job temp dirs (default: the OS temp dir). */
   tempRoot?: string;
 }
@@ -33,10 +33,25 @@ export function tempRoot(): string {
   return readConfig().tempRoot;
 }
 
-/** A per-job temp dir named after this process, so a later start can tell whose it was. */
+/** This process's temp dirs not yet removed: whatever ends the process removes them (see below). */
+const liveJobDirs = new Set<string>();
+process.once('exit', () => liveJobDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/**
+ * A per-job temp dir named after this process, so a later start can tell whose it was. Remove
+ * it with `removeJobDir`; if the process exits first (a signal handler calling process.exit
+ * included), it is removed then.
+ */
 export async function makeJobDir(kind: 'job' | 'upload', root = tempRoot()): Promise<string> {
   await mkdir(root, { recursive: true });
-  return mkdtemp(join(root, `${kind}-${process.pid}-`));
+  const dir = await mkdtemp(join(root, `${kind}-${process.pid}-`));
+  liveJobDirs.add(dir);
+  return dir;
+}
+
+export async function removeJobDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveJobDirs.delete(dir);
 }
 
 /**
@@ -66,9 +81,25 @@ function stripDataUri(b64: string): string {
   return comma >= 0 ? b64.slice(comma + 1) : b64;
 }
 
+/** A local input path that is a readable file, or an error that says what it is instead. */
+async function checkInputFile(path: string): Promise<void> {
+  const why: Record<string, string> = {
+    ENOENT: 'no such file',
+    ENOTDIR: 'no such file (a part of the path is not a directory)',
+    ELOOP: 'too many levels of symbolic links (a symlink loop)',
+    EACCES: 'permission denied',
+    ENAMETOOLONG: 'the path is too long',
+  };
+  const s = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    throw new WhisperServeError('INVALID_ARGUMENT', `${why[err.code ?? ''] ?? err.code ?? 'cannot read'}: ${path}`);
+  });
+  if (s.isDirectory()) throw new WhisperServeError('INVALID_ARGUMENT', `${path} is a directory, not an audio file`);
+  if (!s.isFile()) throw new WhisperServeError('INVALID_ARGUMENT', `${path} is not a regular file`);
+}
+
 export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<LoadedAudio> {
   if (typeof input === 'string' && !/^(https?:|data:)/i.test(input)) {
-    if (!existsSync(input)) throw new WhisperServeError('INVALID_ARGUMENT', `no such file: ${input}`);
+    await checkInputFile(input);
     const t = performance.now();
     const decoded = await decodeFile(input, options);
     return { ...decoded, source: 'file', decodeSeconds: (performance.now() - t) / 1000 };
@@ -103,6 +134,6 @@ export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {
     const decoded = await decodeFile(path, options);
     return { ...decoded, ...extra, source, decodeSeconds: (performance.now() - t) / 1000 };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeJobDir(dir);
   }
 }

@@ -1,7 +1,8 @@
 /** How the CLI ends: documented exit codes, and one line of advice per error code. */
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
 
-export const EXIT = { OK: 0, JOB_FAILED: 1, USAGE: 2, SETUP: 3 } as const;
+export const EXIT = { OK: 0, JOB_FAILED: 1, USAGE: 2, SETUP: 3, INTERRUPTED: 130 } as const;
 
 const ADVICE: Partial<Record<ErrorCode, string>> = {
   MODEL_NOT_FOUND: 'run `whisper-serve models ls` to see the cache, or pass a path to a ggml .bin file',
@@ -24,6 +25,17 @@ export function reportError(err: unknown, verbose: boolean): number {
   if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   if (e.code === 'INVALID_ARGUMENT') return EXIT.USAGE;
   return SETUP_CODES.has(e.code) ? EXIT.SETUP : EXIT.JOB_FAILED;
+}
+
+/**
+ * For the long-running shells: a promise rejected with nobody listening is a bug, but one
+ * client's request must not take every other one down with it. Logged loudly (the test suite
+ * fails on this line), and the process goes on.
+ */
+export function logUnhandledRejections(log: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error('BUG: unhandled promise rejection (the process goes on)', { reason: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+  });
 }
 
 export { WhisperServeError };

@@ -6,9 +6,18 @@ import { modelsCommand } from './commands/models.js';
 import { runpodCommand } from './commands/runpod.js';
 import { serveCommand } from './commands/serve.js';
 import { transcribeCommand } from './commands/transcribe.js';
-import { EXIT } from './errors.js';
+import { EXIT, reportError } from './errors.js';
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await run(argv);
+  } catch (err) {
+    // A bad environment variable (PORT=abc) or any setup failure: one line and its exit code, no stack.
+    process.exitCode = reportError(err, argv.includes('--verbose'));
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
   const program = new Command('whisper-serve')
     .description('Fast Whisper speech-to-text: transcribe files and URLs, serve an HTTP API, run as a RunPod worker, manage models')
     .addCommand(transcribeCommand())

@@ -86,6 +86,8 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   if (model.status === 'rejected') throw model.reason;
   const { whisper, loadSeconds, name, release } = model.value;
   try {
+    // Refused before any work: an English-only model cannot translate.
+    if (input.translate && !whisper.info().multilingual) throw new WhisperServeError('INVALID_INPUT', `input.translate: model ${name} is English-only; translation needs a multilingual model`);
     if (audioResult.status === 'rejected') throw audioResult.reason;
     const audio = audioResult.value;
     if (audio.downloadedBytes !== undefined) {
@@ -101,7 +103,6 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     });
     let translation: string | null = null;
     if (input.translate) {
-      if (!whisper.info().multilingual) throw new WhisperServeError('INVALID_INPUT', `input.translate: model ${name} is English-only; translation needs a multilingual model`);
       const translated = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt, translate: true });
       translation = formatText(translated, input.translation);
     }

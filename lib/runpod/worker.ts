@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { RunpodEnv } from '../config.js';
 import { WhisperServeError, toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { releaseJobMemory } from '../memory.js';
 import { packageRoot } from '../native/binding.js';
 import { handleJob, type Job, type JobContext } from './handler.js';
 import type { ModelHost } from './model-host.js';
@@ -158,6 +159,7 @@ export class RunpodWorker {
     const body: Record<string, unknown> = { ...payload, ...(this.o.env.refreshWorker && { stopPod: true }) };
     await this.postResult(job.id, body, log);
     this.current = undefined;
+    releaseJobMemory();
     log.debug('result posted', { seconds: Math.round(performance.now() - started) / 1000, ok: 'output' in payload });
   }
 

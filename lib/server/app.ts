@@ -14,6 +14,7 @@ import { validateJob } from '../runpod/schema.js';
 import { JobStore, type StoredJob } from './jobs.js';
 import { Metrics } from './metrics.js';
 import { openAiTranscription } from './openai.js';
+import { publicError } from './public-error.js';
 import { JobQueue } from './queue.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
@@ -25,6 +26,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   URL_BLOCKED: 400,
   DOWNLOAD_FAILED: 400,
   DOWNLOAD_TOO_LARGE: 413,
+  AUDIO_TOO_LONG: 413,
   PAYLOAD_TOO_LARGE: 413,
   DOWNLOAD_TIMEOUT: 408,
   UNAUTHORIZED: 401,
@@ -83,7 +85,9 @@ function statusBody(job: StoredJob): Record<string, unknown> {
 
 function authorised(req: IncomingMessage, key: string | undefined): boolean {
   if (!key) return true;
-  const given = Buffer.from(String(req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
+  if (!bearer) return false;
+  const given = Buffer.from(bearer[1]!);
   const want = Buffer.from(key);
   return given.length === want.length && timingSafeEqual(given, want);
 }
@@ -91,6 +95,7 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
 export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
   const store = new JobStore(cfg.jobsDb ?? join(readConfig().modelCache, 'jobs.sqlite'), cfg.maxQueue);
   if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
+  for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
   const metrics = new Metrics();
   const queue = new JobQueue(store, host, log, metrics, cfg.concurrency);
   const closing = new AbortController();
@@ -158,7 +163,8 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         if (status >= 500) log.error(`${req.method} ${path}: ${e.code}: ${e.message}`);
         if (res.headersSent) return res.destroy();
         // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
-        const error = path.startsWith('/v1/') ? { message: e.message, type: e.code.toLowerCase(), code: e.code } : e.toJSON();
+        const shown = publicError(e);
+        const error = path.startsWith('/v1/') ? { message: shown.message, type: e.code.toLowerCase(), code: e.code } : shown;
         if (status === 413 || status === 401) res.setHeader('Connection', 'close');
         send(res, status, { error });
       });

@@ -1,12 +1,18 @@
 /**
  * Accepted jobs, in SQLite, so a restart (or a crash) loses none: on open, jobs that were
- * running go back to the queue and run again. Statuses are RunPod's.
+ * running go back to the queue and run again. A job is counted each time it starts; one that
+ * was running when the process died `MAX_ATTEMPTS` times is a poison job (it may be what killed
+ * the process) and ends FAILED with JOB_CRASHED instead of crash-looping the server.
+ * Statuses are RunPod's.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { WhisperServeError } from '../errors.js';
+
+/** Starts a job gets before a process death during it fails it (a kill -9 of a sound server costs one). */
+export const MAX_ATTEMPTS = 2;
 
 export const STATUSES = ['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type JobStatus = (typeof STATUSES)[number];
@@ -51,6 +57,8 @@ export class JobStore {
   private readonly db: Database.Database;
   /** Jobs found running when the store was opened, now queued again. */
   readonly requeuedAtOpen: number;
+  /** Jobs found running when the store was opened for the MAX_ATTEMPTS-th time, now FAILED (JOB_CRASHED). */
+  readonly crashedAtOpen: string[];
 
   constructor(path: string, private readonly maxQueue = 1000) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -76,6 +84,14 @@ export class JobStore {
       completed_at INTEGER
     );
     CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at);`);
+    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'attempts')) this.db.exec('ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0');
+    const crashed = new WhisperServeError('JOB_CRASHED', `the server process died while running this job ${MAX_ATTEMPTS} times (a crash, the OOM killer or kill -9): it is not run again`);
+    this.crashedAtOpen = (
+      this.db
+        .prepare(`UPDATE jobs SET status = 'FAILED', error = ?, completed_at = ? WHERE status = 'IN_PROGRESS' AND attempts >= ? RETURNING id`)
+        .all(JSON.stringify(crashed.toJSON()), Date.now(), MAX_ATTEMPTS) as Array<{ id: string }>
+    ).map((r) => r.id);
     this.requeuedAtOpen = this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL WHERE status = 'IN_PROGRESS'`).run().changes;
   }
 
@@ -91,10 +107,10 @@ export class JobStore {
     return row && fromRow(row);
   }
 
-  /** Takes the oldest queued job and marks it running, atomically. */
+  /** Takes the oldest queued job and marks it running (one attempt more), atomically. */
   take(): StoredJob | undefined {
     const row = this.db
-      .prepare(`UPDATE jobs SET status = 'IN_PROGRESS', started_at = ? WHERE id = (SELECT id FROM jobs WHERE status = 'IN_QUEUE' ORDER BY created_at, rowid LIMIT 1) RETURNING *`)
+      .prepare(`UPDATE jobs SET status = 'IN_PROGRESS', started_at = ?, attempts = attempts + 1 WHERE id = (SELECT id FROM jobs WHERE status = 'IN_QUEUE' ORDER BY created_at, rowid LIMIT 1) RETURNING *`)
       .get(Date.now()) as Row | undefined;
     return row && fromRow(row);
   }
@@ -108,9 +124,9 @@ export class JobStore {
       .run(status, value, Date.now(), id).changes === 1;
   }
 
-  /** Puts a running job back in the queue (server shutting down before it finished). */
+  /** Puts a running job back in the queue (server shutting down before it finished): that start does not count. */
   requeue(id: string): void {
-    this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL WHERE id = ? AND status = 'IN_PROGRESS'`).run(id);
+    this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL, attempts = attempts - 1 WHERE id = ? AND status = 'IN_PROGRESS'`).run(id);
   }
 
   /** Cancels a queued or running job; returns its status after the call. */

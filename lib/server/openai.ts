@@ -4,12 +4,11 @@
  * timestamp_granularities[]). The upload streams to a per-request temp dir, removed on every path.
  */
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { makeJobDir } from '../audio/source.js';
+import { makeJobDir, removeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -30,9 +29,13 @@ interface Upload {
   fields: Map<string, string[]>;
 }
 
+/**
+ * Streams the multipart body to `dir`. A client that goes away mid-upload fails this request
+ * only: the file write is awaited (settled) on every path, so its error is never left unhandled.
+ */
 async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): Promise<Upload> {
   const upload: Upload = { file: undefined, fields: new Map() };
-  const writes: Array<Promise<void>> = [];
+  let write: Promise<void> | undefined;
   let bb: busboy.Busboy;
   try {
     bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 50 } });
@@ -45,16 +48,23 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
       stream.resume();
       return;
     }
+    if (write) return stream.resume(); // one file per request (busboy's limit says so too)
     upload.file = join(dir, 'upload');
     stream.on('limit', () => (tooLarge = true));
-    writes.push(pipeline(stream, createWriteStream(upload.file)));
+    write = pipeline(stream, createWriteStream(upload.file));
   });
   bb.on('field', (raw, value) => {
     const name = raw.replace(/\[\]$/, ''); // timestamp_granularities[] is sent once per value
     upload.fields.set(name, [...(upload.fields.get(name) ?? []), value]);
   });
-  await pipeline(req, bb);
-  await Promise.all(writes);
+  try {
+    await pipeline(req, bb);
+  } catch (err) {
+    await write?.catch(() => undefined);
+    if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new WhisperServeError('ABORTED', 'the client went away during the upload', { cause: err });
+    throw new WhisperServeError('INVALID_INPUT', `the multipart body could not be read: ${(err as Error).message}`, { cause: err });
+  }
+  await write;
   if (tooLarge) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the file is over the ${maxBytes} byte upload limit`);
   return upload;
 }
@@ -107,6 +117,6 @@ export async function openAiTranscription(
       }
     });
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeJobDir(dir);
   }
 }

@@ -7,10 +7,12 @@
 import { EventEmitter } from 'node:events';
 import { toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { releaseJobMemory } from '../memory.js';
 import { handleJob, type JobOutput } from '../runpod/handler.js';
 import type { ModelHost } from '../runpod/model-host.js';
 import type { JobStore, StoredJob } from './jobs.js';
 import type { Metrics } from './metrics.js';
+import { publicError } from './public-error.js';
 
 export class JobQueue {
   private readonly running = new Map<string, { abort: AbortController; requeue: boolean }>();
@@ -63,7 +65,7 @@ export class JobQueue {
         }
         const e = toWhisperServeError(err);
         log.error(`Job failed: ${e.code}: ${e.message}`);
-        this.store.finish(job.id, { error: e.toJSON() });
+        this.store.finish(job.id, { error: publicError(e) });
       })
       .finally(() => {
         this.running.delete(job.id);
@@ -86,8 +88,9 @@ export class JobQueue {
     }
   }
 
-  /** A slot came free: a waiting direct request gets it first (counted for it here), else the queue. */
+  /** A slot came free (a job ended, its audio with it): a waiting direct request gets it first (counted for it here), else the queue. */
   private freeSlot(): void {
+    releaseJobMemory();
     const next = this.slotWaiters.shift();
     if (next) {
       this.direct++;

@@ -6,7 +6,8 @@ import { createLogger } from '../../log.js';
 import { runLocalTest } from '../../runpod/local.js';
 import { ModelHost } from '../../runpod/model-host.js';
 import { RunpodWorker } from '../../runpod/worker.js';
-import { EXIT, reportError } from '../errors.js';
+import { portNumber } from '../args.js';
+import { EXIT, logUnhandledRejections, reportError } from '../errors.js';
 import { startServer } from './serve.js';
 
 interface RunpodFlags {
@@ -23,7 +24,7 @@ export function runpodCommand(): Command {
     .option('--test_input <json>', 'local test mode: the job as JSON text, e.g. \'{"input": {"audio_url": "https://…"}}\'')
     .option('--test-input-file <path>', 'local test mode: the job file', 'test_input.json')
     .option('--rp_serve_api', 'serve the RunPod-style local API (/run, /runsync, /status, …) instead')
-    .option('--rp_api_port <port>', 'port of --rp_serve_api', (v) => Number(v), 8000)
+    .option('--rp_api_port <port>', 'port of --rp_serve_api', portNumber, 8000)
     .option('--rp_api_host <host>', 'host of --rp_serve_api', '127.0.0.1')
     .addHelpText(
       'after',
@@ -54,6 +55,7 @@ async function runRunpod(flags: RunpodFlags): Promise<number> {
     return runLocalTest({ ...(flags.test_input !== undefined && { testInput: flags.test_input }), file: flags.testInputFile, host, log });
   }
   await sweepStaleJobDirs(log);
+  logUnhandledRejections(log);
   try {
     await host.preloadIfAsked();
   } catch (err) {

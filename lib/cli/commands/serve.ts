@@ -5,7 +5,8 @@ import { sweepStaleJobDirs } from '../../audio/source.js';
 import { createLogger, type Logger } from '../../log.js';
 import { ModelHost } from '../../runpod/model-host.js';
 import { createApp } from '../../server/app.js';
-import { EXIT, reportError } from '../errors.js';
+import { portNumber, positiveInt } from '../args.js';
+import { EXIT, logUnhandledRejections, reportError } from '../errors.js';
 
 interface ServeFlags {
   host?: string;
@@ -19,6 +20,7 @@ export async function startServer(overrides: Partial<ServerConfig>, log: Logger)
   const cfg = { ...readServerConfig(), ...overrides };
   const host = new ModelHost(log);
   await sweepStaleJobDirs(log);
+  logUnhandledRejections(log);
   let app;
   try {
     await host.preloadIfAsked();
@@ -56,8 +58,8 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('serve the HTTP API: /v1/audio/transcriptions, /run, /runsync, /status/:id, /cancel/:id, /health, /metrics')
     .option('--host <host>', 'interface to listen on (HOST; default 127.0.0.1)')
-    .option('-p, --port <port>', 'port (PORT; default 8000; 0 = any free port)', (v) => Number(v))
-    .option('--concurrency <n>', 'jobs transcribed at once (SERVER_CONCURRENCY; default 1)', (v) => Number(v))
+    .option('-p, --port <port>', 'port (PORT; default 8000; 0 = any free port)', portNumber)
+    .option('--concurrency <n>', 'jobs transcribed at once (SERVER_CONCURRENCY; default 1)', positiveInt)
     .option('--db <file>', 'SQLite file of accepted jobs (JOBS_DB; default <model cache>/jobs.sqlite)')
     .addHelpText(
       'after',

@@ -3,11 +3,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Command, Option } from 'commander';
-import { loadAudio } from '../../audio/source.js';
+import { loadAudio, sweepStaleJobDirs } from '../../audio/source.js';
 import { readConfig } from '../../config.js';
-import { createLogger } from '../../log.js';
+import { createLogger, type Logger } from '../../log.js';
 import { FORMATS, formatTranscript, type OutputFormat } from '../../output/formats.js';
 import { Whisper } from '../../whisper.js';
+import { positiveInt } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
 import { createProgress } from '../progress.js';
 
@@ -26,12 +27,6 @@ interface TranscribeFlags {
   maxLineWidth: number;
   verbose?: boolean;
 }
-
-const positiveInt = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${v}`);
-  return n;
-};
 
 export function transcribeCommand(): Command {
   return new Command('transcribe')
@@ -61,15 +56,47 @@ Examples:
   $ whisper-serve transcribe https://example.com/podcast.mp3 -f json --word-timestamps
   $ cat audio.ogg | whisper-serve transcribe - -f vtt
 
-Exit codes: 0 all inputs done, 1 an input failed (the others still ran), 2 usage, 3 setup (model, addon, ffmpeg, GPU).`,
+Exit codes: 0 all inputs done, 1 an input failed (the others still ran), 2 usage, 3 setup (model, addon, ffmpeg, GPU), 130 interrupted (Ctrl-C; temp files removed).`,
     )
     .action(async (inputs: string[], flags: TranscribeFlags, cmd: Command) => {
       process.exitCode = await runTranscribe(inputs, flags, cmd.getOptionValueSource('gpu') === 'cli' ? flags.gpu : undefined);
     });
 }
 
+/**
+ * Ctrl-C / SIGTERM abort the input in hand (its download, ffmpeg, the decode), whose temp dir is
+ * then removed; a second signal exits at once (the exit hook still removes temp dirs).
+ */
+function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
+  const ctl = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ctl.signal.aborted) process.exit(EXIT.INTERRUPTED);
+    log.warn(`${sig} received: stopping (again to exit at once)`);
+    ctl.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: ctl.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined): Promise<number> {
   const log = createLogger();
+  await sweepStaleJobDirs(log);
+  const stop = abortOnSignals(log);
+  try {
+    return await transcribeAll(inputs, flags, gpu, log, stop.signal);
+  } finally {
+    stop.dispose();
+  }
+}
+
+async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined, log: Logger, signal: AbortSignal): Promise<number> {
   let whisper: Whisper;
   try {
     whisper = await Whisper.load(flags.model, {
@@ -92,7 +119,7 @@ async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: bool
     for (const [i, input] of inputs.entries()) {
       const jobLog = log.child(inputs.length > 1 ? `${i + 1}/${inputs.length}` : 'cli');
       try {
-        const audio = await loadAudio(input === '-' ? Readable.from(process.stdin) : input);
+        const audio = await loadAudio(input === '-' ? Readable.from(process.stdin) : input, { signal });
         jobLog.info('audio decoded', { input, format: audio.format, codec: audio.codec, seconds: Number(audio.duration.toFixed(2)) });
         const progress = createProgress(basename(input));
         const transcript = await whisper.transcribe(audio.pcm, {
@@ -102,6 +129,7 @@ async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: bool
           vad: flags.vad,
           ...(flags.prompt && { initialPrompt: flags.prompt }),
           onProgress: progress.update,
+          signal,
         }).finally(() => progress.stop());
         jobLog.info('transcribed', { seconds: Number(transcript.timings.transcribeSeconds.toFixed(2)), realtimeFactor: Number(transcript.timings.realtimeFactor.toFixed(1)) });
         const meta = { model: flags.model, timings: { load: whisper.loadSeconds, decode: audio.decodeSeconds, ...(audio.downloadSeconds && { download: audio.downloadSeconds }) } };
@@ -118,6 +146,7 @@ async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: bool
           }
         }
       } catch (err) {
+        if (signal.aborted) return EXIT.INTERRUPTED;
         failed++;
         reportError(err, !!flags.verbose);
       }
