@@ -209,4 +209,33 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
       expect(second.stderr()).toMatch(/server stopped/);
     }
   });
+
+  it('fails a job the process died during twice (JOB_CRASHED) instead of crash-looping, then serves the next', async () => {
+    const db = join(dir, 'poison.sqlite');
+    const dieDuringJob = async (submit: boolean): Promise<string | undefined> => {
+      const s = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
+      // The slow file pauses 2 s half-way: the job is surely running when the process dies.
+      const id = submit ? ((await (await post(`${s.url}/run`, { input: { audio_url: `${audio.url}/jfk-slow.wav` } })).json()) as any).id : undefined;
+      for (;;) {
+        const h = (await (await fetch(`${s.url}/health`)).json()) as any;
+        if (h.jobs.inProgress === 1) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      s.child.kill('SIGKILL');
+      await s.exited;
+      return id;
+    };
+    const id = await dieDuringJob(true);
+    await dieDuringJob(false); // the restart runs it again (a second start), and dies again
+    const third = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
+    try {
+      expect(third.stderr()).toMatch(new RegExp(`${id} \\| Job failed: JOB_CRASHED`));
+      expect((await (await fetch(`${third.url}/status/${id}`)).json()) as any).toMatchObject({ status: 'FAILED', error: { code: 'JOB_CRASHED' } });
+      const sync = (await (await post(`${third.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+      expect(sync.status).toBe('COMPLETED');
+    } finally {
+      third.child.kill('SIGTERM');
+      expect(await third.exited).toBe(0);
+    }
+  });
 });

