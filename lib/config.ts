@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { WhisperServeError } from './errors.js';
 import { packageRoot } from './native/binding.js';
 
@@ -24,7 +25,7 @@ function privateUrlPolicy(raw: string | undefined): PrivateUrlPolicy {
   if (v === '' || v === '0' || v === 'false') return 'none';
   if (v === '1' || v === 'true') return 'all';
   const list = v.split(',').map((x) => x.trim()).filter(Boolean);
-  const bad = list.find((c) => !/^[\d.]+(\/\d+)?$|^[\da-f:.]+(\/\d+)?$/i.test(c));
+  const bad = list.find((c) => !ipaddr.isValid(c) && !ipaddr.isValidCIDR(c));
   if (bad) throw new WhisperServeError('INVALID_ARGUMENT', `ALLOW_PRIVATE_URLS must be 1, 0, or a comma list of addresses/CIDRs, got "${bad}"`);
   return list;
 }

@@ -8,7 +8,7 @@
  * inflate to 20 h of silence cost a refusal, not gigabytes.
  */
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';

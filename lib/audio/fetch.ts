@@ -1,6 +1,6 @@
 /**
- * HTTP(S) download into a job's temp dir: connect, idle (no byte for DOWNLOAD_IDLE_SECONDS) and
- * total timeouts, a size cap (header and stream), at most 5 redirects (each re-checked), retries
+ * HTTP(S) download into a job's temp dir: connect, stall (under 1 KiB in DOWNLOAD_IDLE_SECONDS)
+ * and total timeouts, a size cap (header and stream), at most 5 redirects (each re-checked), retries
  * with back-off on network errors and 5xx (never 4xx, never a stalled origin), AbortSignal, SSRF
  * guard before connecting (literals) and at connect time (names).
  */

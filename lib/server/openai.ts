@@ -48,10 +48,10 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
       stream.resume();
       return;
     }
-    if (write) return stream.resume(); // one file per request (busboy's limit says so too)
     upload.file = join(dir, 'upload');
     stream.on('limit', () => (tooLarge = true));
     write = pipeline(stream, createWriteStream(upload.file));
+    write.catch(() => undefined); // marked handled now; awaited (and its error raised) below
   });
   bb.on('field', (raw, value) => {
     const name = raw.replace(/\[\]$/, ''); // timestamp_granularities[] is sent once per value
