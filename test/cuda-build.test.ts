@@ -1,9 +1,9 @@
 // The CUDA build cannot run in CI (no GPU, and ggml-cuda took 28 min for one architecture on two
 // cores), but our own CUDA code can still be compiled here against the real CUDA runtime headers
-// (scripts/pypi-cuda-toolkit.sh --headers-only, which .ci/run fetches), and the fallback a CUDA
+// (scripts/pypi-cuda-toolkit.sh --headers-only, which `npm test` fetches), and the fallback a CUDA
 // build takes on a machine without a driver is decided in TypeScript from what the addon reports.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,11 +12,11 @@ import { WhisperServeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import type { NativeSystemInfo } from '../lib/native/binding.js';
 import { packageRoot } from '../lib/native/binding.js';
+import { have } from './helpers/fixtures.js';
 
 const cudaRoot = process.env.CUDA_HEADERS_DIR ?? join(packageRoot, 'models', '.cache', 'cuda-headers');
 const cudaHeader = join(cudaRoot, 'include', 'cuda_runtime_api.h');
-const haveCudaHeaders = existsSync(cudaHeader);
-if (!haveCudaHeaders) console.warn(`SKIP CUDA compile check: no ${cudaHeader} (scripts/pypi-cuda-toolkit.sh ${cudaRoot} --headers-only)`);
+const haveCudaHeaders = have(cudaHeader); // `npm test` fetches them first (pretest: scripts/pypi-cuda-toolkit.sh --headers-only)
 const require = createRequire(import.meta.url);
 
 describe.skipIf(!haveCudaHeaders)('CUDA-only native code', () => {

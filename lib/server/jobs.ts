@@ -7,9 +7,32 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { WhisperServeError } from '../errors.js';
+
+/**
+ * better-sqlite3 is an optional dependency (a native module: without its prebuilt binary it
+ * compiles, and without a compiler it is not installed at all), loaded only when a server
+ * opens its job store, so the library, the CLI and the RunPod worker never need it.
+ */
+function openDatabase(path: string): Database.Database {
+  const fix = 'run `npm install better-sqlite3` (or `npm install-scripts approve better-sqlite3 && npm rebuild better-sqlite3` when npm 11 blocked its install script)';
+  try {
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+    return new Sqlite(path);
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0] ?? '';
+    if ((err as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && /better-sqlite3/.test(first)) {
+      throw new WhisperServeError('NATIVE_ADDON_MISSING', `the HTTP server's job store needs better-sqlite3, which is not installed: ${fix}`, { cause: err });
+    }
+    if (/bindings|better_sqlite3\.node|NODE_MODULE_VERSION/.test(String(err))) {
+      throw new WhisperServeError('NATIVE_ADDON_MISSING', `better-sqlite3 (the HTTP server's job store) has no native binary: ${fix} (${first})`, { cause: err });
+    }
+    throw err;
+  }
+}
 
 /** Starts a job gets before a process death during it fails it (a kill -9 of a sound server costs one). */
 export const MAX_ATTEMPTS = 2;
@@ -62,15 +85,7 @@ export class JobStore {
 
   constructor(path: string, private readonly maxQueue = 1000) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    try {
-      this.db = new Database(path);
-    } catch (err) {
-      // npm 11 blocks dependencies' install scripts until approved: better-sqlite3 then has no binary.
-      if (/bindings|better_sqlite3\.node|NODE_MODULE_VERSION/.test(String(err))) {
-        throw new WhisperServeError('NATIVE_ADDON_MISSING', `better-sqlite3 (the server's job store) has no native binary: run \`npm install-scripts approve better-sqlite3 && npm rebuild better-sqlite3\` (${(err as Error).message.split('\n')[0]})`, { cause: err });
-      }
-      throw err;
-    }
+    this.db = openDatabase(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
