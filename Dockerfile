@@ -3,6 +3,8 @@
 #   docker build --build-arg MODEL=large-v3-turbo -t whisper-serve . # bake a checksum-verified model in
 #   docker run --gpus all -v $PWD/models:/whisper_model_cache whisper-serve              # RunPod worker
 #   docker run --gpus all -p 8000:8000 whisper-serve serve --host 0.0.0.0                # HTTP API
+#   docker run -v $PWD/custom_test.json:/test_input.json whisper-serve                 # local test mode, your job
+#   docker run -it whisper-serve bash                                                  # a shell inside
 ARG CUDA_VERSION=12.4.1
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -26,10 +28,10 @@ ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}
 RUN sh docker/build-app.sh /app \
  && mkdir -p /cuda-libs && cp -P /usr/local/cuda/lib64/libcublas.so.12* /usr/local/cuda/lib64/libcublasLt.so.12* /cuda-libs/
 
-# ---- runtime: CUDA base (driver API + cudart) + cuBLAS, Node 20, ffmpeg; no compiler, no sources ----
+# ---- runtime: CUDA base (driver API + cudart) + cuBLAS, Node 20; ffmpeg is the static one from npm ----
 FROM nvidia/cuda:${CUDA_VERSION}-base-ubuntu22.04
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 whisper \
  && mkdir -p /whisper_model_cache && chown whisper /whisper_model_cache
@@ -42,7 +44,6 @@ ENV NODE_ENV=production \
     WHISPER_MODEL=large-v3-turbo \
     WHISPER_MODEL_CACHE=/whisper_model_cache \
     WHISPER_GPU=auto \
-    FFMPEG_PATH=/usr/bin/ffmpeg \
     HOST=0.0.0.0 \
     PORT=8000 \
     LOG_LEVEL=info
@@ -55,5 +56,6 @@ EXPOSE 8000
 # Server mode answers /health; the RunPod worker has no port, so there a live process is healthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(process.env.RUNPOD_WEBHOOK_GET_JOB?0:1))"
-ENTRYPOINT ["node", "bin/whisper-serve.js"]
+# whisper-serve commands go to the CLI, anything else runs as given (`docker run -it whisper-serve bash`).
+ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["runpod"]

@@ -12,12 +12,16 @@ npm run build:ts
 test -f build/Release/whisper_serve.node
 mkdir -p "$out/build/Release" "$out/models" "$out/samples"
 cp -r dist bin package.json package-lock.json test_input.json "$out/"
+cp docker/entrypoint.sh "$out/"
 cp build/Release/whisper_serve.node "$out/build/Release/"
 cp models/registry.json "$out/models/"
 cp node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3 "$out/samples/"
-(cd "$out" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+# Optional dependencies stay: the packaged ffmpeg/ffprobe are optional parts of their installers,
+# and better-sqlite3 (the server's job store) gets the binary built above.
+(cd "$out" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && cp -r "$OLDPWD/node_modules/better-sqlite3/build" node_modules/better-sqlite3/ \
-  && rm -rf node_modules/nodejs-whisper/cpp node_modules/cmake-js)
+  && rm -rf node_modules/nodejs-whisper/cpp node_modules/cmake-js node_modules/ffmpeg-static \
+  && chmod a+x node_modules/@ffmpeg-installer/linux-x64/ffmpeg node_modules/@ffprobe-installer/linux-x64/ffprobe)
 # test_input.json names the bundled sample by its path in a checkout; in the image it lives in samples/.
 sed -i 's#node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3#samples/jfk.mp3#' "$out/test_input.json"
 node -e "require('$out/node_modules/better-sqlite3')(':memory:').close()"
