@@ -10,6 +10,7 @@
 import { statSync } from 'node:fs';
 import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
 import { readConfig, type GpuMode } from './config.js';
+import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
 import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
@@ -41,40 +42,12 @@ export interface Progress {
   realtimeFactor: number;
 }
 
-export interface TranscribeOptions {
-  /** ISO code, or 'auto' (default for multilingual models). */
-  language?: string;
-  translate?: boolean;
-  initialPrompt?: string;
-  temperature?: number;
-  /** Added to the temperature on each fallback (0 disables fallback). */
-  temperatureIncrement?: number;
-  /** whisper.cpp measures repetition by token entropy; it plays the role of openai's threshold. */
-  compressionRatioThreshold?: number;
-  logprobThreshold?: number;
-  noSpeechThreshold?: number;
-  beamSize?: number;
-  bestOf?: number;
-  patience?: number;
-  lengthPenalty?: number;
-  wordTimestamps?: boolean;
-  /** Suppress non-speech symbols (faster-whisper's suppress_tokens "-1"). */
-  suppressNonSpeech?: boolean;
-  /** Never sample tokens whose text matches (whisper.cpp's suppress_regex). */
-  suppressRegex?: string;
-  /** Tokens per segment at most (0 = no limit). */
-  maxTokensPerSegment?: number;
-  /**
-   * Sample text tokens only (faster-whisper's without_timestamps): one segment per window and one
-   * encoder pass per 30 s, where timestamps let whisper.cpp seek back into a window and re-encode.
-   */
-  withoutTimestamps?: boolean;
+/** Decode options (lib/decode-options.ts: each one's default and meaning), and how the call runs. */
+export interface TranscribeOptions extends Partial<DecodeOptions> {
   /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
   vad?: boolean | VadOptions;
   /** Override the model's batch size for this call; 1 runs sequentially. */
   batchSize?: number;
-  /** Sequential mode only (batchSize 1): condition each window on the text before it. Default true there. */
-  conditionOnPreviousText?: boolean;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
 }
@@ -218,11 +191,12 @@ export class Whisper implements AsyncDisposable {
     const info = model.info();
     const batchSize = Math.min(options.batchSize ?? this.batch.batchSize, info.poolSize);
     const sequential = batchSize <= 1;
-    const language = options.language ?? (info.multilingual ? 'auto' : 'en');
+    const decode = withDefaults(options);
+    const language = decode.language ?? (info.multilingual ? 'auto' : 'en');
     if (!info.multilingual && language !== 'en' && language !== 'auto') {
       throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);
     }
-    if (!info.multilingual && options.translate) throw new WhisperServeError('INVALID_ARGUMENT', 'this model is English-only; translation needs a multilingual model');
+    if (!info.multilingual && decode.translate) throw new WhisperServeError('INVALID_ARGUMENT', 'this model is English-only; translation needs a multilingual model');
 
     // Long digital silence is left out before windowing: nothing can be said in it.
     const audible = options.vad ? [] : audibleSpans(pcm);
@@ -265,29 +239,7 @@ export class Whisper implements AsyncDisposable {
       result = await model.transcribeWindows(
         pcm,
         windows,
-        {
-          threads: this.batch.threadsPerState,
-          maxStates: batchSize,
-          sequential,
-          conditionOnPreviousText: options.conditionOnPreviousText ?? true,
-          language,
-          translate: options.translate ?? false,
-          ...(options.initialPrompt !== undefined && { initialPrompt: options.initialPrompt }),
-          temperature: options.temperature ?? 0,
-          temperatureIncrement: options.temperatureIncrement ?? 0.2,
-          entropyThreshold: options.compressionRatioThreshold ?? 2.4,
-          logprobThreshold: options.logprobThreshold ?? -1,
-          noSpeechThreshold: options.noSpeechThreshold ?? 0.6,
-          beamSize: options.beamSize ?? 1,
-          bestOf: options.bestOf ?? (options.beamSize && options.beamSize > 1 ? 1 : 5),
-          patience: options.patience ?? -1,
-          lengthPenalty: options.lengthPenalty ?? -1,
-          wordTimestamps: options.wordTimestamps ?? false,
-          suppressNonSpeech: options.suppressNonSpeech ?? false,
-          ...(options.suppressRegex && { suppressRegex: options.suppressRegex }),
-          ...(options.maxTokensPerSegment && { maxTokens: options.maxTokensPerSegment }),
-          ...(options.withoutTimestamps && { noTimestamps: true }),
-        },
+        nativeDecodeParams(decode, language, { threads: this.batch.threadsPerState, maxStates: batchSize, sequential }),
         onProgress,
         abortFlag,
       );
@@ -304,7 +256,7 @@ export class Whisper implements AsyncDisposable {
       return segs.map((s) => {
         // Without timestamp tokens whisper.cpp's segment t0 is meaningless (computed from a
         // timestamp that was never sampled): a segment then starts where the one before ended.
-        const t0 = options.withoutTimestamps ? previousEnd : s.t0;
+        const t0 = decode.withoutTimestamps ? previousEnd : s.t0;
         const t1 = Math.max(s.t1, t0);
         previousEnd = t1;
         return {

@@ -1,5 +1,7 @@
-// Reading optional fields of a JS options object, validated here because ggml's own checks
-// abort the process instead of failing.
+// Reading the fields of a JS options object. Every field is required: the defaults live in
+// TypeScript (lib/decode-options.ts, lib/whisper.ts), and a missing or mistyped field is an
+// INVALID_ARGUMENT TypeError naming it, never a value made up here. Ranges are checked here
+// because ggml's own checks abort the process instead of failing.
 #pragma once
 #include <napi.h>
 
@@ -9,22 +11,27 @@
 
 namespace wserve {
 
-inline bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
+inline Napi::Value requiredField(Napi::Env env, const Napi::Object& o, const char* key, bool (Napi::Value::*is)() const, const char* what) {
   Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+  if (!(v.*is)()) throwInvalid(env, std::string(key) + " must be " + what + " (the addon takes every option; defaults live in TypeScript)");
+  return v;
 }
 
-inline float numberOpt(const Napi::Object& o, const char* key, float dflt) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().FloatValue() : dflt;
+inline bool boolField(Napi::Env env, const Napi::Object& o, const char* key) {
+  return requiredField(env, o, key, &Napi::Value::IsBoolean, "a boolean").As<Napi::Boolean>().Value();
 }
 
-// An integer in [lo, hi]; anything else given is an INVALID_ARGUMENT TypeError.
-inline int intOpt(Napi::Env env, const Napi::Object& o, const char* key, int dflt, int lo, int hi) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return dflt;
-  if (!v.IsNumber()) throwInvalid(env, std::string(key) + " must be a number");
-  int x = v.As<Napi::Number>().Int32Value();
+inline float numberField(Napi::Env env, const Napi::Object& o, const char* key) {
+  return requiredField(env, o, key, &Napi::Value::IsNumber, "a number").As<Napi::Number>().FloatValue();
+}
+
+inline std::string stringField(Napi::Env env, const Napi::Object& o, const char* key) {
+  return requiredField(env, o, key, &Napi::Value::IsString, "a string").As<Napi::String>().Utf8Value();
+}
+
+// An integer in [lo, hi].
+inline int intField(Napi::Env env, const Napi::Object& o, const char* key, int lo, int hi) {
+  int x = requiredField(env, o, key, &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int32Value();
   if (x < lo || x > hi) throwInvalid(env, std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return x;
 }

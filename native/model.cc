@@ -79,10 +79,10 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) throwInvalid(env, "loadModel(path, options): path must be a string");
   Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   whisper_context_params params = whisper_context_default_params();
-  params.use_gpu = boolOpt(opts, "useGpu", false);
-  params.gpu_device = intOpt(env, opts, "gpuDevice", 0, 0, 64);
-  params.flash_attn = boolOpt(opts, "flashAttn", params.use_gpu);
-  const int poolSize = intOpt(env, opts, "poolSize", 1, 1, 4096);
+  params.use_gpu = boolField(env, opts, "useGpu");
+  params.gpu_device = intField(env, opts, "gpuDevice", 0, 64);
+  params.flash_attn = boolField(env, opts, "flashAttn");
+  const int poolSize = intField(env, opts, "poolSize", 1, 4096);
   auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, poolSize);
   Napi::Promise promise = worker->promise();
   worker->Queue();

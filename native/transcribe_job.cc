@@ -22,32 +22,29 @@ struct WindowCallbackData {
 
 DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   DecodeParams p;
-  p.threads = intOpt(env, o, "threads", 1, 1, 512);
-  p.maxStates = intOpt(env, o, "maxStates", 1, 1, 4096);
-  p.sequential = boolOpt(o, "sequential", false);
-  p.conditionOnPreviousText = boolOpt(o, "conditionOnPreviousText", true);
-  Napi::Value lang = o.Get("language");
-  if (lang.IsString()) p.language = lang.As<Napi::String>().Utf8Value();
+  p.threads = intField(env, o, "threads", 1, 512);
+  p.maxStates = intField(env, o, "maxStates", 1, 4096);
+  p.sequential = boolField(env, o, "sequential");
+  p.conditionOnPreviousText = boolField(env, o, "conditionOnPreviousText");
+  p.language = stringField(env, o, "language");
   if (p.language != "auto" && whisper_lang_id(p.language.c_str()) < 0) throwInvalid(env, "unknown language: " + p.language);
-  p.translate = boolOpt(o, "translate", false);
-  Napi::Value prompt = o.Get("initialPrompt");
-  if (prompt.IsString()) p.initialPrompt = prompt.As<Napi::String>().Utf8Value();
-  p.temperature = numberOpt(o, "temperature", p.temperature);
-  p.temperatureIncrement = numberOpt(o, "temperatureIncrement", p.temperatureIncrement);
-  p.entropyThreshold = numberOpt(o, "entropyThreshold", p.entropyThreshold);
-  p.logprobThreshold = numberOpt(o, "logprobThreshold", p.logprobThreshold);
-  p.noSpeechThreshold = numberOpt(o, "noSpeechThreshold", p.noSpeechThreshold);
-  p.beamSize = intOpt(env, o, "beamSize", 1, 1, 16);
-  p.bestOf = intOpt(env, o, "bestOf", 1, 1, 16);
-  p.lengthPenalty = numberOpt(o, "lengthPenalty", p.lengthPenalty);
-  p.patience = numberOpt(o, "patience", p.patience);
-  p.wordTimestamps = boolOpt(o, "wordTimestamps", false);
-  p.suppressBlank = boolOpt(o, "suppressBlank", true);
-  p.suppressNonSpeech = boolOpt(o, "suppressNonSpeech", false);
-  p.noTimestamps = boolOpt(o, "noTimestamps", false);
-  p.maxTokens = intOpt(env, o, "maxTokens", 0, 0, 448);
-  Napi::Value suppress = o.Get("suppressRegex");
-  if (suppress.IsString()) p.suppressRegex = suppress.As<Napi::String>().Utf8Value();
+  p.translate = boolField(env, o, "translate");
+  p.initialPrompt = stringField(env, o, "initialPrompt");
+  p.temperature = numberField(env, o, "temperature");
+  p.temperatureIncrement = numberField(env, o, "temperatureIncrement");
+  p.entropyThreshold = numberField(env, o, "entropyThreshold");
+  p.logprobThreshold = numberField(env, o, "logprobThreshold");
+  p.noSpeechThreshold = numberField(env, o, "noSpeechThreshold");
+  p.beamSize = intField(env, o, "beamSize", 1, 16);
+  p.bestOf = intField(env, o, "bestOf", 1, 16);
+  p.lengthPenalty = numberField(env, o, "lengthPenalty");
+  p.patience = numberField(env, o, "patience");
+  p.wordTimestamps = boolField(env, o, "wordTimestamps");
+  p.suppressBlank = boolField(env, o, "suppressBlank");
+  p.suppressNonSpeech = boolField(env, o, "suppressNonSpeech");
+  p.noTimestamps = boolField(env, o, "noTimestamps");
+  p.maxTokens = intField(env, o, "maxTokens", 0, 448);
+  p.suppressRegex = stringField(env, o, "suppressRegex");
   // whisper.cpp compiles it on the worker thread, where a bad pattern would end the process.
   try {
     if (!p.suppressRegex.empty()) std::regex check(p.suppressRegex);
@@ -55,6 +52,34 @@ DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
     throwInvalid(env, std::string("suppressRegex is not a valid regular expression: ") + e.what());
   }
   return p;
+}
+
+// The params as this call read them: lets TypeScript (and its tests) see what whisper.cpp ran with.
+Napi::Object paramsToJs(Napi::Env env, const DecodeParams& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("threads", p.threads);
+  o.Set("maxStates", p.maxStates);
+  o.Set("sequential", p.sequential);
+  o.Set("conditionOnPreviousText", p.conditionOnPreviousText);
+  o.Set("language", p.language);
+  o.Set("translate", p.translate);
+  o.Set("initialPrompt", p.initialPrompt);
+  o.Set("temperature", p.temperature);
+  o.Set("temperatureIncrement", p.temperatureIncrement);
+  o.Set("entropyThreshold", p.entropyThreshold);
+  o.Set("logprobThreshold", p.logprobThreshold);
+  o.Set("noSpeechThreshold", p.noSpeechThreshold);
+  o.Set("beamSize", p.beamSize);
+  o.Set("bestOf", p.bestOf);
+  o.Set("lengthPenalty", p.lengthPenalty);
+  o.Set("patience", p.patience);
+  o.Set("wordTimestamps", p.wordTimestamps);
+  o.Set("suppressBlank", p.suppressBlank);
+  o.Set("suppressNonSpeech", p.suppressNonSpeech);
+  o.Set("noTimestamps", p.noTimestamps);
+  o.Set("maxTokens", p.maxTokens);
+  o.Set("suppressRegex", p.suppressRegex);
+  return o;
 }
 
 Napi::Object segmentToJs(Napi::Env env, const SegmentResult& s, bool withTokens) {
@@ -352,6 +377,7 @@ void TranscribeJob::settle(Napi::Env env) {
       windows.Set(i, segs);
     }
     result.Set("windows", windows);
+    result.Set("params", paramsToJs(env, params_));
     deferred_->Resolve(result);
   }
   // Drop the model reference on the main thread, where the last dispose may free it.

@@ -18,28 +18,29 @@ struct whisper_state;
 
 namespace wserve {
 
+// Every field comes from JS (lib/decode-options.ts holds the defaults); none has a default here.
 struct DecodeParams {
-  int threads = 1;
-  int maxStates = 1;  // concurrency cap for this job (the pool may be larger)
-  bool sequential = false;
-  bool conditionOnPreviousText = true;  // sequential mode only
-  std::string language = "en";  // or "auto"
-  bool translate = false;
+  int threads;
+  int maxStates;  // concurrency cap for this job (the pool may be larger)
+  bool sequential;
+  bool conditionOnPreviousText;  // sequential mode only
+  std::string language;          // or "auto"
+  bool translate;
   std::string initialPrompt;
-  float temperature = 0.0f;
-  float temperatureIncrement = 0.2f;
-  float entropyThreshold = 2.4f;
-  float logprobThreshold = -1.0f;
-  float noSpeechThreshold = 0.6f;
-  int beamSize = 1;
-  int bestOf = 1;
-  float lengthPenalty = -1.0f;
-  float patience = -1.0f;
-  bool wordTimestamps = false;
-  bool suppressBlank = true;
-  bool suppressNonSpeech = false;
-  bool noTimestamps = false;
-  int maxTokens = 0;          // per segment; 0 = no limit
+  float temperature;
+  float temperatureIncrement;
+  float entropyThreshold;
+  float logprobThreshold;
+  float noSpeechThreshold;
+  int beamSize;
+  int bestOf;
+  float lengthPenalty;
+  float patience;
+  bool wordTimestamps;
+  bool suppressBlank;
+  bool suppressNonSpeech;
+  bool noTimestamps;
+  int maxTokens;              // per segment; 0 = no limit
   std::string suppressRegex;  // tokens whose text matches are never sampled
 };
 

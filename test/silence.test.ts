@@ -1,6 +1,7 @@
 // Silence and noise never become text: long digital silence is left out before the model runs,
 // and what the model says about noise ("[BLANK_AUDIO]") is dropped from the transcript.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECODE_DEFAULTS, nativeDecodeParams } from '../lib/decode-options.js';
 import { binding, type NativeModel } from '../lib/native/binding.js';
 import { isNonSpeechMarker, Whisper } from '../lib/whisper.js';
 import { audibleSpans, SAMPLE_RATE } from '../lib/windows.js';
@@ -69,7 +70,7 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('silence and noise through the model', 
 
   it('the model itself answers noise with "[BLANK_AUDIO]" (what the filter is for)', async () => {
     const pcm = noise(seconds(30), 0.003);
-    const raw = await native.transcribeWindows(pcm, [{ start: 0, end: pcm.length }], { threads: 2, maxStates: 1, sequential: false, language: 'en' }, undefined, new Int32Array(1));
+    const raw = await native.transcribeWindows(pcm, [{ start: 0, end: pcm.length }], nativeDecodeParams(DECODE_DEFAULTS, 'en', { threads: 2, maxStates: 1, sequential: false }), undefined, new Int32Array(1));
     expect(raw.windows[0]!.map((s) => s.text.trim())).toContain('[BLANK_AUDIO]');
   });
 

@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { WhisperServeError } from '../errors.js';
 import type { WhisperHparams } from '../models/ggml-format.js';
 
+/** Every field is required: the addon holds no defaults (lib/whisper.ts chooses them). */
 export interface NativeLoadOptions {
-  useGpu?: boolean;
-  gpuDevice?: number;
-  flashAttn?: boolean;
+  useGpu: boolean;
+  gpuDevice: number;
+  flashAttn: boolean;
   /** Most whisper_states (concurrent windows) this model will hold. */
-  poolSize?: number;
+  poolSize: number;
 }
 
 /** The file's hyper-parameters as whisper.cpp loaded them, plus what the addon knows. */
@@ -31,31 +32,32 @@ export interface NativeWindow {
   end: number;
 }
 
+/** Every field is required: the addon holds no defaults (lib/decode-options.ts has them). */
 export interface NativeDecodeParams {
-  threads?: number;
-  maxStates?: number;
-  sequential?: boolean;
-  conditionOnPreviousText?: boolean;
-  language?: string;
-  translate?: boolean;
-  initialPrompt?: string;
-  temperature?: number;
-  temperatureIncrement?: number;
-  entropyThreshold?: number;
-  logprobThreshold?: number;
-  noSpeechThreshold?: number;
-  beamSize?: number;
-  bestOf?: number;
-  lengthPenalty?: number;
-  patience?: number;
-  wordTimestamps?: boolean;
-  suppressBlank?: boolean;
-  suppressNonSpeech?: boolean;
-  noTimestamps?: boolean;
+  threads: number;
+  maxStates: number;
+  sequential: boolean;
+  conditionOnPreviousText: boolean;
+  language: string;
+  translate: boolean;
+  initialPrompt: string;
+  temperature: number;
+  temperatureIncrement: number;
+  entropyThreshold: number;
+  logprobThreshold: number;
+  noSpeechThreshold: number;
+  beamSize: number;
+  bestOf: number;
+  lengthPenalty: number;
+  patience: number;
+  wordTimestamps: boolean;
+  suppressBlank: boolean;
+  suppressNonSpeech: boolean;
+  noTimestamps: boolean;
   /** Tokens per segment at most (0 = no limit). */
-  maxTokens?: number;
-  /** Tokens whose text matches are never sampled (whisper.cpp's suppress_regex). */
-  suppressRegex?: string;
+  maxTokens: number;
+  /** Tokens whose text matches are never sampled (whisper.cpp's suppress_regex); '' for none. */
+  suppressRegex: string;
 }
 
 export interface NativeToken {
@@ -82,6 +84,8 @@ export interface NativeTranscription {
   languageProbability: number;
   /** One entry per input window, in input order. */
   windows: NativeSegment[][];
+  /** The params as the addon read them (floats at C++ float precision). */
+  params: NativeDecodeParams;
 }
 
 export interface NativeModel {
@@ -141,7 +145,7 @@ export interface NativeSystemInfo {
 }
 
 export interface NativeBinding {
-  loadModel(path: string, options?: NativeLoadOptions): Promise<NativeModel>;
+  loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   VadModel: new (path: string, options?: { threads?: number }) => NativeVadModel;
   systemInfo(): NativeSystemInfo;
   /** Rows of f32 → ggml blocks (q4_0 … q8_0) with whisper.cpp's quantiser; nPerRow must split into whole blocks. */
