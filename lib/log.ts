@@ -7,6 +7,8 @@ import { readConfig, type LogLevel } from './config.js';
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface Logger {
+  /** Lines below this level are dropped. */
+  readonly level: LogLevel;
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
@@ -41,6 +43,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     }
   };
   return {
+    level,
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),

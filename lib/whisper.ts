@@ -17,6 +17,7 @@ import { quietLogger, type Logger } from './log.js';
 import { readGgmlModel } from './models/ggml-format.js';
 import { resolveModel } from './models/registry.js';
 import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
+import { routeNativeLogs } from './native/log-bridge.js';
 import { detectSpeech, type VadOptions } from './vad.js';
 import { audibleSpans, planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
 
@@ -131,6 +132,7 @@ export class Whisper implements AsyncDisposable {
   static async load(model: string = readConfig().model, options: LoadOptions = {}): Promise<Whisper> {
     const log = options.logger ?? quietLogger;
     const started = performance.now();
+    if (options.logger) routeNativeLogs(options.logger);
     const { path, name } = resolveModel(model);
     // Checked here first: whisper.cpp reads a truncated file short without noticing.
     const file = readGgmlModel(path);

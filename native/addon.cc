@@ -14,7 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   wserve::VadModel::Init(env, exports);
   exports.Set("systemInfo", Napi::Function::New(env, wserve::SystemInfo, "systemInfo"));
   exports.Set("quantize", Napi::Function::New(env, wserve::Quantize, "quantize"));
-  exports.Set("setLogLevel", Napi::Function::New(env, wserve::SetLogLevel, "setLogLevel"));
+  exports.Set("setLogger", Napi::Function::New(env, wserve::SetLogger, "setLogger"));
   return exports;
 }
 }  // namespace

@@ -1,5 +1,7 @@
-// Routes whisper.cpp / ggml log lines to stderr above a level, and remembers the last error
-// line so that a failed load can say why (whisper.cpp only returns nullptr).
+// whisper.cpp / ggml log lines, from whatever thread prints them, into the TypeScript logger
+// (lib/native/log-bridge.ts) through one thread-safe function, so every line has the project's
+// format (LOG_FORMAT=json included). Also remembers the first error line since it was cleared,
+// so that a failed load can say why (whisper.cpp only returns nullptr).
 #pragma once
 #include <napi.h>
 #include <string>
@@ -9,6 +11,7 @@ namespace wserve {
 void installLogCallback();
 std::string lastNativeError();
 void clearLastNativeError();
-Napi::Value SetLogLevel(const Napi::CallbackInfo& info);
+// setLogger(fn: (level, text) => void | null, minLevel: 1 debug … 4 error)
+Napi::Value SetLogger(const Napi::CallbackInfo& info);
 
 }  // namespace wserve

@@ -20,6 +20,16 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
     expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO \| cli \| transcribed/m);
   });
 
+  it('with LOG_FORMAT=json writes only JSON lines to stderr, whisper.cpp\'s own lines included', () => {
+    const r = spawnSync(process.execPath, [bin, 'transcribe', JFK_WAV, '-m', TINY_EN], { encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'debug' } });
+    expect(r.status).toBe(0);
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; source?: string });
+    const native = lines.filter((l) => l.source === 'whisper.cpp');
+    expect(native.length).toBeGreaterThan(10); // model load and state creation, from the threads that did them
+    expect(native.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^whisper_init_from_file_with_params_no_state: loading model/));
+    expect(lines.some((l) => l.msg === 'transcribed')).toBe(true);
+  });
+
   it('reads the audio from stdin with -', () => {
     const r = spawnSync(process.execPath, [bin, 'transcribe', '-', '-m', TINY_EN], { input: readFileSync(JFK_MP3), encoding: 'utf8' });
     expect(r.status).toBe(0);

@@ -150,8 +150,8 @@ export interface NativeBinding {
   systemInfo(): NativeSystemInfo;
   /** Rows of f32 → ggml blocks (q4_0 … q8_0) with whisper.cpp's quantiser; nPerRow must split into whole blocks. */
   quantize(type: 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0', data: Float32Array, nPerRow: number): Buffer;
-  /** 0 none, 1 debug, 2 info, 3 warn, 4 error (default). */
-  setLogLevel(level: number): void;
+  /** Native log lines at or above minLevel (1 debug … 4 error) go to fn, from any thread; null: errors to stderr. */
+  setLogger(fn: ((level: number, text: string) => void) | null, minLevel: number): void;
 }
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
