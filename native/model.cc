@@ -1,6 +1,8 @@
 #include "model.h"
 
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "errors.h"
 #include "js_options.h"
@@ -12,7 +14,10 @@ namespace wserve {
 
 namespace {
 
-Napi::FunctionReference* g_constructor = nullptr;
+// The Model constructor of this env (each worker thread that loads the addon has its own).
+struct ModelClass {
+  Napi::FunctionReference ctor;
+};
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
@@ -25,6 +30,9 @@ class LoadWorker : public Napi::AsyncWorker {
   void Execute() override {
     clearLastNativeError();
     ctx_ = whisper_init_from_file_with_params_no_state(path_.c_str(), params_);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path_, ec);
+    bytes_ = ec ? 0 : static_cast<int64_t>(size);
     if (ctx_ == nullptr) {
       std::string why = lastNativeError();
       SetError(why.empty() ? "whisper.cpp could not load the model" : why);
@@ -35,8 +43,9 @@ class LoadWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(ctx_, poolSize_));
     ctx_ = nullptr;
-    Napi::Object model = g_constructor->New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
+    Napi::Object model = env.GetInstanceData<ModelClass>()->ctor.New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
     delete handle;
+    Model::Unwrap(model)->reportExternalMemory(env, bytes_);
     deferred_.Resolve(model);
   }
 
@@ -50,6 +59,7 @@ class LoadWorker : public Napi::AsyncWorker {
   whisper_context_params params_;
   int poolSize_;
   whisper_context* ctx_ = nullptr;
+  int64_t bytes_ = 0;
 };
 
 }  // namespace
@@ -68,7 +78,7 @@ Napi::Object Model::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("dispose", &Model::Dispose),
                                         InstanceAccessor("disposed", &Model::IsDisposed, nullptr),
                                     });
-  g_constructor = new Napi::FunctionReference(Napi::Persistent(ctor));
+  env.SetInstanceData<ModelClass>(new ModelClass{Napi::Persistent(ctor)});
   exports.Set("Model", ctor);
   exports.Set("loadModel", Napi::Function::New(env, &Model::Load, "loadModel"));
   return exports;
@@ -98,6 +108,14 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
 
 Model::~Model() {
   if (handle_) handle_->disposed = true;
+  if (externalBytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
+}
+
+// The weights live outside V8's heap: say how big they are, so that its GC weighs a Model right
+// (node-llama-cpp does the same); taken back when the model is disposed or collected.
+void Model::reportExternalMemory(Napi::Env env, int64_t bytes) {
+  externalBytes_ = bytes;
+  if (bytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
 }
 
 Napi::Value Model::Info(const Napi::CallbackInfo& info) {
@@ -120,6 +138,7 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   o.Set("multilingual", whisper_is_multilingual(ctx) != 0);
   o.Set("poolSize", handle_->pool.capacity());
   o.Set("statesCreated", handle_->pool.created());
+  o.Set("externalBytes", static_cast<double>(externalBytes_));
   return o;
 }
 
@@ -133,6 +152,10 @@ Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {
     handle_->disposed = true;
     handle_->pool.close();
     handle_.reset();  // running jobs hold their own reference; memory goes with the last one
+  }
+  if (externalBytes_ != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -externalBytes_);
+    externalBytes_ = 0;
   }
   return info.Env().Undefined();
 }

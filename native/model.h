@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "state_pool.h"
@@ -36,6 +37,7 @@ class Model : public Napi::ObjectWrap<Model> {
   ~Model() override;
 
   std::shared_ptr<ModelHandle> handle() const { return handle_; }
+  void reportExternalMemory(Napi::Env env, int64_t bytes);
 
  private:
   Napi::Value Info(const Napi::CallbackInfo& info);
@@ -44,6 +46,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelHandle> handle_;
+  int64_t externalBytes_ = 0;
 };
 
 }  // namespace wserve

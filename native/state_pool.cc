@@ -43,7 +43,13 @@ whisper_state* StatePool::acquire(const std::function<bool()>& cancelled, bool* 
       creating_++;
       leaveQueue();
       lock.unlock();  // allocating a state takes a while (and GPU memory): not under the lock
-      whisper_state* s = whisper_init_state(ctx_);
+      // Guarded like every whisper.cpp call on a worker thread: an exception must not end the process.
+      whisper_state* s = nullptr;
+      try {
+        s = whisper_init_state(ctx_);
+      } catch (...) {
+        s = nullptr;  // reported as an allocation failure (OUT_OF_MEMORY), as a nullptr is
+      }
       lock.lock();
       creating_--;
       if (s == nullptr) {

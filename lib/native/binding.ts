@@ -23,6 +23,8 @@ export interface NativeModelInfo extends WhisperHparams {
   multilingual: boolean;
   poolSize: number;
   statesCreated: number;
+  /** What the addon reported to V8 as memory held outside the JS heap for this model (its weights). */
+  externalBytes: number;
 }
 
 export interface NativeWindow {
