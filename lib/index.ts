@@ -35,11 +35,11 @@ export async function transcribe(
 }
 
 // Embedding the long-running surfaces (the CLI's `runpod` and `serve` commands use the same).
-export { handleJob } from './runpod/handler.js';
-export type { Job, JobContext, JobOutput } from './runpod/handler.js';
-export { validateJob, JobInputSchema } from './runpod/schema.js';
-export type { JobInput } from './runpod/schema.js';
-export { ModelHost } from './runpod/model-host.js';
+export { handleJob } from './jobs/handler.js';
+export type { Job, JobContext, JobOutput } from './jobs/handler.js';
+export { validateJob, JobInputSchema } from './jobs/schema.js';
+export type { JobInput } from './jobs/schema.js';
+export { ModelHost } from './jobs/model-host.js';
 export { RunpodWorker } from './runpod/worker.js';
 export { runLocalTest } from './runpod/local.js';
 export { createApp } from './server/app.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRunpodEnv } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { packageRoot } from '../lib/native/binding.js';
-import { ModelHost } from '../lib/runpod/model-host.js';
+import { ModelHost } from '../lib/jobs/model-host.js';
 import { RunpodWorker } from '../lib/runpod/worker.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 import { audioServer, type Loopback } from './helpers/loopback.js';

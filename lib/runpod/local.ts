@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { WhisperServeError, toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { handleJob } from './handler.js';
-import type { ModelHost } from './model-host.js';
+import { handleJob } from '../jobs/handler.js';
+import type { ModelHost } from '../jobs/model-host.js';
 
 export interface LocalTestOptions {
   /** JSON text given on the command line; else the file is read. */

@@ -11,8 +11,8 @@ import { WhisperServeError, toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { releaseJobMemory } from '../memory.js';
 import { packageRoot } from '../native/binding.js';
-import { handleJob, type Job, type JobContext } from './handler.js';
-import type { ModelHost } from './model-host.js';
+import { handleJob, type Job, type JobContext } from '../jobs/handler.js';
+import type { ModelHost } from '../jobs/model-host.js';
 
 export interface WorkerOptions {
   env: RunpodEnv;

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { readConfig, type ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ModelHost } from '../runpod/model-host.js';
-import { validateJob } from '../runpod/schema.js';
-import { JobStore, type StoredJob } from './jobs.js';
+import type { ModelHost } from '../jobs/model-host.js';
+import { validateJob } from '../jobs/schema.js';
+import { JobStore, type StoredJob } from '../jobs/store.js';
 import { Metrics } from './metrics.js';
 import { openAiTranscription } from './openai.js';
-import { publicError } from './public-error.js';
-import { JobQueue } from './queue.js';
+import { publicError } from '../jobs/public-error.js';
+import { JobQueue } from '../jobs/queue.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,

@@ -14,7 +14,7 @@ import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { knownModels } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
-import type { ModelHost } from '../runpod/model-host.js';
+import type { ModelHost } from '../jobs/model-host.js';
 
 const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
 type ResponseFormat = (typeof RESPONSE_FORMATS)[number];

@@ -4,11 +4,11 @@ import { sweepStaleJobDirs } from '../../audio/source.js';
 import { readRunpodEnv } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { runLocalTest } from '../../runpod/local.js';
-import { ModelHost } from '../../runpod/model-host.js';
+import { ModelHost } from '../../jobs/model-host.js';
 import { RunpodWorker } from '../../runpod/worker.js';
 import { portNumber } from '../args.js';
 import { EXIT, logUnhandledRejections, reportError } from '../errors.js';
-import { startServer } from './serve.js';
+import { startServer } from '../run-server.js';
 
 interface RunpodFlags {
   test_input?: string;

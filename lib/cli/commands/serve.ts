@@ -1,57 +1,14 @@
 /** `whisper-serve serve`: the HTTP API (RunPod-style job routes, OpenAI audio routes, /metrics). */
 import { Command } from 'commander';
-import { readServerConfig, type ServerConfig } from '../../config.js';
-import { sweepStaleJobDirs } from '../../audio/source.js';
-import { createLogger, type Logger } from '../../log.js';
-import { ModelHost } from '../../runpod/model-host.js';
-import { createApp } from '../../server/app.js';
+import { createLogger } from '../../log.js';
 import { portNumber, positiveInt } from '../args.js';
-import { EXIT, logUnhandledRejections, reportError } from '../errors.js';
+import { startServer } from '../run-server.js';
 
 interface ServeFlags {
   host?: string;
   port?: number;
   concurrency?: number;
   db?: string;
-}
-
-/** Serves until SIGTERM/SIGINT, then shuts down gracefully; resolves to the exit code. */
-export async function startServer(overrides: Partial<ServerConfig>, log: Logger): Promise<number> {
-  const cfg = { ...readServerConfig(), ...overrides };
-  const host = new ModelHost(log);
-  await sweepStaleJobDirs(log);
-  logUnhandledRejections(log);
-  let app;
-  try {
-    await host.preloadIfAsked();
-    app = createApp(cfg, host, log);
-  } catch (err) {
-    await host.close();
-    return reportError(err, false);
-  }
-  const server = app.server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve());
-  }).catch((err: Error) => {
-    log.error(`cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`);
-  });
-  if (!server.listening) return EXIT.SETUP;
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : cfg.port;
-  log.info(`listening on http://${cfg.host}:${port}`, { auth: cfg.apiKey ? 'bearer' : 'none', concurrency: cfg.concurrency });
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log.info(`${sig} received: finishing running jobs, then exiting`);
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  await app.close(cfg.shutdownGraceSeconds * 1000);
-  await host.close();
-  log.info('server stopped');
-  return EXIT.OK;
 }
 
 export function serveCommand(): Command {

@@ -8,11 +8,15 @@ import { EventEmitter } from 'node:events';
 import { toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { releaseJobMemory } from '../memory.js';
-import { handleJob, type JobOutput } from '../runpod/handler.js';
-import type { ModelHost } from '../runpod/model-host.js';
-import type { JobStore, StoredJob } from './jobs.js';
-import type { Metrics } from './metrics.js';
+import { handleJob, type JobOutput } from './handler.js';
+import type { ModelHost } from './model-host.js';
+import type { JobStore, StoredJob } from './store.js';
 import { publicError } from './public-error.js';
+
+/** What the queue tells whoever counts (the server's /metrics) about each finished job. */
+export interface JobCounter {
+  jobDone(audioSeconds: number, transcribeSeconds: number): void;
+}
 
 export class JobQueue {
   private readonly running = new Map<string, { abort: AbortController; requeue: boolean }>();
@@ -29,7 +33,7 @@ export class JobQueue {
     private readonly store: JobStore,
     private readonly host: ModelHost,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    private readonly metrics: JobCounter,
     private readonly concurrency: number,
   ) {
     this.settled.setMaxListeners(0);
