@@ -1,8 +1,12 @@
 /** whisper-serve: the public API. */
 import type { AudioInput, LoadAudioOptions } from './audio/source.js';
-import { Whisper, type LoadOptions, type TranscribeOptions, type Transcript } from './whisper.js';
+import { Whisper } from './api.js';
+import type { LoadOptions, TranscribeOptions, Transcript } from './whisper.js';
 
-export { Whisper, tokensToWords } from './whisper.js';
+export { Whisper } from './api.js';
+export { tokensToWords } from './whisper.js';
+export { DECODE_DEFAULTS } from './decode-options.js';
+export type { DecodeOptions } from './decode-options.js';
 export type { LoadOptions, Progress, Segment, TranscribeOptions, Transcript, Word } from './whisper.js';
 export { loadAudio } from './audio/source.js';
 export type { AudioInput, LoadedAudio, LoadAudioOptions } from './audio/source.js';

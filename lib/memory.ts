@@ -1,13 +1,17 @@
 /**
  * Gives a finished job's PCM back to the system. A decoded hour is 230 MB of Float32Array held
  * outside V8's heap; V8 frees it only at its next full collection, which an idle server may not
- * run for a long time, so a 20 h job would leave 4.6 GB resident after it ended. The shells call
- * this when a job ends: past a threshold of array-buffer memory it asks for that collection.
+ * run for a long time, so a 20 h job would leave 4.6 GB resident after it ended. And the pipe
+ * buffers the decode streamed through, once freed, stay in the C library's arenas. The shells
+ * call this when a job ends: past a threshold of array-buffer memory it asks for that collection,
+ * then has the C library return what is free.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { binding } from './native/binding.js';
 
-const THRESHOLD_BYTES = 256 * 1024 ** 2;
+// About 17 min of PCM; below it the next collection V8 runs on its own is soon enough.
+const THRESHOLD_BYTES = 64 * 1024 ** 2;
 let gc: (() => void) | undefined;
 
 function collect(): void {
@@ -18,9 +22,18 @@ function collect(): void {
     gc = runInNewContext('gc') as () => void;
   }
   gc();
+  binding().trimMemory();
 }
 
-/** Called as a job ends; collects on the next turn of the event loop, once the job's own frames are gone. */
+let scheduled: NodeJS.Timeout | undefined;
+
+/**
+ * Called as a job ends. Collects a moment later, once the request or job that held the PCM has
+ * answered and let go of it (at the call it often still has); several calls in that moment make one.
+ */
 export function releaseJobMemory(): void {
-  setImmediate(collect);
+  scheduled ??= setTimeout(() => {
+    scheduled = undefined;
+    collect();
+  }, 250).unref();
 }

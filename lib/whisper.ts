@@ -8,14 +8,12 @@
  * the windows in order on one state, as whisper.cpp and openai-whisper do.
  */
 import { statSync } from 'node:fs';
-import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
 import { readConfig, type GpuMode } from './config.js';
 import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
 import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
 import { readGgmlModel } from './models/ggml-format.js';
-import { resolveModel } from './models/registry.js';
 import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
 import { routeNativeLogs } from './native/log-bridge.js';
 import { detectSpeech, type VadOptions } from './vad.js';
@@ -31,6 +29,8 @@ export interface LoadOptions {
   batchSize?: number;
   flashAttn?: boolean;
   logger?: Logger;
+  /** The model's registry name, for logs and `modelName` (the file is given by path). */
+  name?: string;
 }
 
 export interface Progress {
@@ -117,7 +117,8 @@ export function tokensToWords(tokens: NonNullable<NativeSegment['tokens']>, offs
 export class Whisper implements AsyncDisposable {
   private native: NativeModel | undefined;
 
-  private constructor(
+  /** Use `load`: this takes a model the addon has loaded. */
+  protected constructor(
     native: NativeModel,
     readonly modelPath: string,
     readonly modelName: string | undefined,
@@ -128,12 +129,15 @@ export class Whisper implements AsyncDisposable {
     this.native = native;
   }
 
-  /** Loads a model by registry name or path. Fails with ModelLoadError for files that are not whisper ggml models. */
-  static async load(model: string = readConfig().model, options: LoadOptions = {}): Promise<Whisper> {
+  /**
+   * Loads a ggml model file (registry names are the public API's, lib/api.ts). Fails with
+   * ModelLoadError for files that are not whisper ggml models.
+   */
+  static async load(path: string, options: LoadOptions = {}): Promise<Whisper> {
     const log = options.logger ?? quietLogger;
     const started = performance.now();
     if (options.logger) routeNativeLogs(options.logger);
-    const { path, name } = resolveModel(model);
+    const name = options.name;
     // Checked here first: whisper.cpp reads a truncated file short without noticing.
     const file = readGgmlModel(path);
     const b = binding();
@@ -164,7 +168,7 @@ export class Whisper implements AsyncDisposable {
       batchSizeFrom: batch.source,
       threadsPerState: batch.threadsPerState,
     });
-    return new Whisper(native, path, name, device, batch, loadSeconds);
+    return new this(native, path, name, device, batch, loadSeconds);
   }
 
   get disposed(): boolean {
@@ -180,13 +184,9 @@ export class Whisper implements AsyncDisposable {
     return this.native;
   }
 
-  /**
-   * Transcribes 16 kHz mono PCM, or any input `loadAudio` takes (path, URL, Buffer, Readable,
-   * base64), which is decoded first with the same options (the decode is not in `timings`).
-   */
-  async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
+  /** Transcribes 16 kHz mono PCM. */
+  async transcribe(pcm: Float32Array, options: TranscribeOptions = {}): Promise<Transcript> {
     const model = this.model();
-    const pcm = input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm;
     const started = performance.now();
     checkPcm(pcm);
     if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'transcription aborted');

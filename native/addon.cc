@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "log.h"
+#include "memory.h"
 #include "model.h"
 #include "quantize.h"
 #include "system_info.h"
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, wserve::SystemInfo, "systemInfo"));
   exports.Set("quantize", Napi::Function::New(env, wserve::Quantize, "quantize"));
   exports.Set("setLogger", Napi::Function::New(env, wserve::SetLogger, "setLogger"));
+  exports.Set("trimMemory", Napi::Function::New(env, wserve::TrimMemory, "trimMemory"));
   return exports;
 }
 }  // namespace

@@ -1,6 +1,7 @@
 // Errors that cross into JavaScript carry a stable `code` (see lib/errors.ts for the full list).
 #pragma once
 #include <napi.h>
+
 #include <string>
 
 namespace wserve {

@@ -4,6 +4,7 @@
 // so that a failed load can say why (whisper.cpp only returns nullptr).
 #pragma once
 #include <napi.h>
+
 #include <string>
 
 namespace wserve {

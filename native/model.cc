@@ -22,8 +22,11 @@ struct ModelClass {
 class LoadWorker : public Napi::AsyncWorker {
  public:
   LoadWorker(Napi::Env env, std::string path, whisper_context_params params, int poolSize)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
-        params_(params), poolSize_(poolSize) {}
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        params_(params),
+        poolSize_(poolSize) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -49,9 +52,7 @@ class LoadWorker : public Napi::AsyncWorker {
     deferred_.Resolve(model);
   }
 
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(makeError(Env(), "MODEL_LOAD_FAILED", e.Message()).Value());
-  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), "MODEL_LOAD_FAILED", e.Message()).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;

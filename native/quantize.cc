@@ -11,9 +11,11 @@ namespace wserve {
 
 namespace {
 bool typeByName(const std::string& name, ggml_type* out) {
-  static const struct { const char* name; ggml_type type; } kTypes[] = {
-      {"q4_0", GGML_TYPE_Q4_0}, {"q4_1", GGML_TYPE_Q4_1}, {"q5_0", GGML_TYPE_Q5_0},
-      {"q5_1", GGML_TYPE_Q5_1}, {"q8_0", GGML_TYPE_Q8_0},
+  static const struct {
+    const char* name;
+    ggml_type type;
+  } kTypes[] = {
+      {"q4_0", GGML_TYPE_Q4_0}, {"q4_1", GGML_TYPE_Q4_1}, {"q5_0", GGML_TYPE_Q5_0}, {"q5_1", GGML_TYPE_Q5_1}, {"q8_0", GGML_TYPE_Q8_0},
   };
   for (const auto& t : kTypes) {
     if (name == t.name) {

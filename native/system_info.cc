@@ -16,10 +16,14 @@ namespace wserve {
 namespace {
 const char* deviceTypeName(enum ggml_backend_dev_type t) {
   switch (t) {
-    case GGML_BACKEND_DEVICE_TYPE_CPU: return "cpu";
-    case GGML_BACKEND_DEVICE_TYPE_GPU: return "gpu";
-    case GGML_BACKEND_DEVICE_TYPE_ACCEL: return "accel";
-    default: return "other";
+    case GGML_BACKEND_DEVICE_TYPE_CPU:
+      return "cpu";
+    case GGML_BACKEND_DEVICE_TYPE_GPU:
+      return "gpu";
+    case GGML_BACKEND_DEVICE_TYPE_ACCEL:
+      return "accel";
+    default:
+      return "other";
   }
 }
 }  // namespace

@@ -142,9 +142,8 @@ Napi::Value TranscribeJob::Start(const Napi::CallbackInfo& info, std::shared_ptr
   }
   job->results_.resize(job->windows_.size());
 
-  Napi::Function onProgress = info.Length() > 3 && info[3].IsFunction()
-                                  ? info[3].As<Napi::Function>()
-                                  : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  Napi::Function onProgress =
+      info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
   if (info.Length() > 4 && info[4].IsTypedArray()) {
     Napi::TypedArray flag = info[4].As<Napi::TypedArray>();
     if (flag.TypedArrayType() != napi_int32_array || flag.ElementLength() < 1) throwInvalid(env, "abortFlag must be an Int32Array");
@@ -269,8 +268,7 @@ void TranscribeJob::runWorker() {
 bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSequence) {
   whisper_context* ctx = model_->ctx;
   const DecodeParams& dp = params_;
-  whisper_full_params p =
-      whisper_full_default_params(dp.beamSize > 1 ? WHISPER_SAMPLING_BEAM_SEARCH : WHISPER_SAMPLING_GREEDY);
+  whisper_full_params p = whisper_full_default_params(dp.beamSize > 1 ? WHISPER_SAMPLING_BEAM_SEARCH : WHISPER_SAMPLING_GREEDY);
   p.n_threads = dp.threads;
   p.translate = dp.translate;
   // Parallel windows are independent; a sequential run conditions each window on the text
@@ -346,8 +344,7 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
       sumLogprob += td.plog;
       nText++;
       if (dp.wordTimestamps) {
-        seg.tokens.push_back({td.id, whisper_full_get_token_text_from_state(ctx, state, s, t), td.p, td.t0 / 100.0,
-                              td.t1 / 100.0});
+        seg.tokens.push_back({td.id, whisper_full_get_token_text_from_state(ctx, state, s, t), td.p, td.t0 / 100.0, td.t1 / 100.0});
       }
     }
     seg.avgLogprob = nText > 0 ? static_cast<float>(sumLogprob / nText) : 0.0f;
@@ -364,8 +361,8 @@ void TranscribeJob::settle(Napi::Env env) {
   } else if (aborted()) {
     const bool disposed = model_->disposed.load();
     deferred_->Reject(makeError(env, disposed ? "MODEL_DISPOSED" : "ABORTED",
-                               disposed ? "the model was disposed during transcription" : "transcription aborted")
-                         .Value());
+                                disposed ? "the model was disposed during transcription" : "transcription aborted")
+                          .Value());
   } else {
     Napi::Object result = Napi::Object::New(env);
     result.Set("language", language_);

@@ -18,8 +18,13 @@ struct Region {
 class DetectWorker : public Napi::AsyncWorker {
  public:
   DetectWorker(Napi::Env env, std::shared_ptr<VadHandle> vad, Napi::Float32Array pcm, whisper_vad_params params)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), vad_(std::move(vad)),
-        pcmRef_(Napi::Persistent(pcm.As<Napi::Object>())), pcm_(pcm.Data()), n_(pcm.ElementLength()), params_(params) {}
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        vad_(std::move(vad)),
+        pcmRef_(Napi::Persistent(pcm.As<Napi::Object>())),
+        pcm_(pcm.Data()),
+        n_(pcm.ElementLength()),
+        params_(params) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -71,8 +76,8 @@ VadHandle::~VadHandle() {
 }
 
 Napi::Object VadModel::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "VadModel",
-                                    {InstanceMethod("detect", &VadModel::Detect), InstanceMethod("dispose", &VadModel::Dispose)});
+  Napi::Function ctor =
+      DefineClass(env, "VadModel", {InstanceMethod("detect", &VadModel::Detect), InstanceMethod("dispose", &VadModel::Dispose)});
   exports.Set("VadModel", ctor);
   return exports;
 }
@@ -107,7 +112,10 @@ Napi::Value VadModel::Detect(const Napi::CallbackInfo& info) {
   whisper_vad_params p = whisper_vad_default_params();
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object o = info[1].As<Napi::Object>();
-    auto num = [&](const char* k, double d) { Napi::Value v = o.Get(k); return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d; };
+    auto num = [&](const char* k, double d) {
+      Napi::Value v = o.Get(k);
+      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+    };
     p.threshold = static_cast<float>(num("threshold", p.threshold));
     p.min_speech_duration_ms = static_cast<int>(num("minSpeechMs", p.min_speech_duration_ms));
     p.min_silence_duration_ms = static_cast<int>(num("minSilenceMs", p.min_silence_duration_ms));

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAudio } from '../lib/audio/source.js';
-import { Whisper } from '../lib/whisper.js';
+import { Whisper } from '../lib/api.js';
 import { JFK_MP3, JFK_TEXT, JFK_WAV, SILERO, TINY_EN, have, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
 
 const ready = have(TINY_EN, JFK_WAV);

@@ -55,9 +55,10 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
     ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10800', '-c:a', 'flac', '-frame_size', '65535', '-compression_level', '12', file('bomb.flac'));
     // The same bomb written to a pipe: the container then declares no duration, so only the decode can stop it.
     writeFileSync(file('bomb-piped.flac'), ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10800', '-c:a', 'flac', '-frame_size', '65535', '-f', 'flac', 'pipe:1'));
+    ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '3000', '-c:a', 'flac', file('silence-50min.flac'));
     ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=5', '-t', '2', '-c:v', 'mpeg4', file('silent-video.mp4'));
     ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=16x16', '-frames:v', '1', file('image.png'));
-    for (const name of ['bomb.flac', 'bomb-piped.flac', 'silent-video.mp4', 'image.png']) fixtures.set(name, readFileSync(file(name)));
+    for (const name of ['bomb.flac', 'bomb-piped.flac', 'silence-50min.flac', 'silent-video.mp4', 'image.png']) fixtures.set(name, readFileSync(file(name)));
 
     origin = await listen((req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -185,6 +186,18 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
     const r = await upload(mp3.subarray(0, mp3.length >> 1), 'half.mp3');
     expect(r.status).toBe(200);
     expect(normalise(JFK_TEXT)).toContain(normalise(r.body.text).split(' ').slice(0, 3).join(' '));
+    await stillServing();
+  });
+
+  it('upload: 50 min of silence decodes (192 MB of PCM), transcribes to nothing, and its memory is given back', async () => {
+    const r = await upload(fixtures.get('silence-50min.flac')!, 'long.flac');
+    expect(r.status).toBe(200);
+    expect(r.body.text).toBe('');
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // the server collects 250 ms after a job
+    const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
+    // The peak held the PCM; now it is gone again (held, the two would be within a few MB).
+    expect(kb('VmHWM') - kb('VmRSS')).toBeGreaterThan(150 * 1024);
     await stillServing();
   });
 

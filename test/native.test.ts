@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError, WhisperServeError } from '../lib/errors.js';
 import { readGgmlModel } from '../lib/models/ggml-format.js';
 import { writeGgmlModel } from '../lib/models/ggml-writer.js';
-import { Whisper } from '../lib/whisper.js';
+import { Whisper } from '../lib/api.js';
 import { JFK_WAV, TEST_MODEL, have, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
 
 const ready = have(TEST_MODEL('tiny.en'), JFK_WAV);

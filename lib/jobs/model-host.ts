@@ -53,7 +53,7 @@ export class ModelHost {
     let loadedHere = false;
     if (!this.current) {
       loadedHere = true;
-      const entry: Entry = { key: path, name: name ?? path, users: 0, idle: [], whisper: Whisper.load(path, { ...this.loadOptions, logger: log }) };
+      const entry: Entry = { key: path, name: name ?? path, users: 0, idle: [], whisper: Whisper.load(path, { ...this.loadOptions, logger: log, ...(name && { name }) }) };
       this.current = entry;
       entry.whisper.catch(() => {
         if (this.current === entry) this.current = undefined;

@@ -154,6 +154,8 @@ export interface NativeBinding {
   quantize(type: 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0', data: Float32Array, nPerRow: number): Buffer;
   /** Native log lines at or above minLevel (1 debug … 4 error) go to fn, from any thread; null: errors to stderr. */
   setLogger(fn: ((level: number, text: string) => void) | null, minLevel: number): void;
+  /** Returns freed heap memory to the OS (glibc's malloc_trim); true when some was. */
+  trimMemory(): boolean;
 }
 
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { makeJobDir, removeJobDir } from '../audio/source.js';
+import { loadAudio, makeJobDir, removeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -97,7 +97,8 @@ export async function openAiTranscription(
       try {
         const language = field('language');
         const prompt = field('prompt');
-        const transcript = await whisper.transcribe(file, {
+        const audio = await loadAudio(file, { signal: ctx.signal });
+        const transcript = await whisper.transcribe(audio.pcm, {
           ...(language && { language }),
           ...(prompt && { initialPrompt: prompt }),
           temperature,

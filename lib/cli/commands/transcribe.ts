@@ -7,7 +7,7 @@ import { loadAudio, sweepStaleJobDirs } from '../../audio/source.js';
 import { readConfig } from '../../config.js';
 import { createLogger, type Logger } from '../../log.js';
 import { FORMATS, formatTranscript, type OutputFormat } from '../../output/formats.js';
-import { Whisper } from '../../whisper.js';
+import { Whisper } from '../../api.js';
 import { positiveInt } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
 import { createProgress } from '../progress.js';
