@@ -2,7 +2,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatTranscript, toSrt, toVtt } from '../lib/output/formats.js';
 import { formatTimestamp, wrap } from '../lib/output/timestamps.js';
-import { planFixedWindows, stitch } from '../lib/windows.js';
 import type { Transcript } from '../lib/whisper.js';
 
 const transcript: Transcript = {
@@ -70,25 +69,5 @@ describe('output formats', () => {
     const verbose = JSON.parse(formatTranscript(transcript, 'verbose_json'));
     expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', text: transcript.text });
     expect(verbose.words).toEqual([{ word: 'ask', start: 3661.25, end: 3661.5 }, { word: 'what', start: 3661.5, end: 3662 }]);
-  });
-});
-
-describe('windows', () => {
-  it('cuts long audio into ≤30 s windows that cover it, ending at the quietest place', () => {
-    const pcm = new Float32Array(16000 * 100).fill(0.5);
-    pcm.fill(0, 16000 * 27, 16000 * 27.2); // a pause at 27 s
-    const w = planFixedWindows(pcm);
-    expect(w[0]!.start).toBe(0);
-    expect(Math.abs(w[0]!.end - 16000 * 27.1)).toBeLessThan(1600);
-    for (const x of w) expect(x.end - x.start).toBeLessThanOrEqual(16000 * 30);
-    for (let i = 1; i < w.length; i++) expect(w[i]!.start).toBeLessThan(w[i - 1]!.end); // overlap
-    expect(w[w.length - 1]!.end).toBe(pcm.length);
-  });
-
-  it('keeps one copy of what overlapping windows both heard', () => {
-    const windows = [{ start: 0, end: 16000 * 30 }, { start: 16000 * 29, end: 16000 * 50 }];
-    const a = [{ start: 1, end: 5 }, { start: 28.8, end: 29.8 }];
-    const b = [{ start: 28.8, end: 29.8 }, { start: 35, end: 40 }];
-    expect(stitch(windows, [a, b])).toEqual([{ start: 1, end: 5 }, { start: 28.8, end: 29.8 }, { start: 35, end: 40 }]);
   });
 });

@@ -45,3 +45,25 @@ export function repeatWithSilence(pcm: Float32Array, times: number, gapSeconds: 
   for (let i = 0; i < times; i++) out.set(pcm, i * (pcm.length + gap));
   return out;
 }
+
+/** Deterministic white noise at the given peak (a stand-in for hiss, never for speech). */
+export function noise(n: number, peak: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = 12345;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = ((x / 2 ** 32) * 2 - 1) * peak;
+  }
+  return out;
+}
+
+/** PCM pieces end to end. */
+export function concat(...parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+// Cutting PCM into windows and stitching their segments back: fixed 30 s windows at quiet places,
+// long digital silence left out, overlaps said once.
+import { describe, expect, it } from 'vitest';
+import { audibleSpans, planFixedWindows, SAMPLE_RATE, stitch } from '../lib/windows.js';
+import { concat, noise } from './helpers/fixtures.js';
+
+const seconds = (s: number) => Math.round(s * SAMPLE_RATE);
+
+describe('windows', () => {
+  it('cuts long audio into ≤30 s windows that cover it, ending at the quietest place', () => {
+    const pcm = new Float32Array(16000 * 100).fill(0.5);
+    pcm.fill(0, 16000 * 27, 16000 * 27.2); // a pause at 27 s
+    const w = planFixedWindows(pcm);
+    expect(w[0]!.start).toBe(0);
+    expect(Math.abs(w[0]!.end - 16000 * 27.1)).toBeLessThan(1600);
+    for (const x of w) expect(x.end - x.start).toBeLessThanOrEqual(16000 * 30);
+    for (let i = 1; i < w.length; i++) expect(w[i]!.start).toBeLessThan(w[i - 1]!.end); // overlap
+    expect(w[w.length - 1]!.end).toBe(pcm.length);
+  });
+
+  it('keeps one copy of what overlapping windows both heard', () => {
+    const windows = [{ start: 0, end: 16000 * 30 }, { start: 16000 * 29, end: 16000 * 50 }];
+    const a = [{ start: 1, end: 5 }, { start: 28.8, end: 29.8 }];
+    const b = [{ start: 28.8, end: 29.8 }, { start: 35, end: 40 }];
+    expect(stitch(windows, [a, b])).toEqual([{ start: 1, end: 5 }, { start: 28.8, end: 29.8 }, { start: 35, end: 40 }]);
+  });
+});
+
+describe('audibleSpans', () => {
+  it('leaves out digital silence of 10 s or more, keeping 0.2 s at its edges', () => {
+    const speech = noise(seconds(5), 0.3);
+    const pcm = concat(new Float32Array(seconds(20)), speech, new Float32Array(seconds(15)), speech, new Float32Array(seconds(3)), speech, new Float32Array(seconds(12)));
+    expect(audibleSpans(pcm).map((s) => [s.start / SAMPLE_RATE, s.end / SAMPLE_RATE])).toEqual([
+      [19.8, 25.2],
+      [39.8, 53.2], // the 3 s pause stays inside the span
+    ]);
+  });
+
+  it('keeps dithered quiet (-70 dBFS) and short files whole, and finds nothing in pure silence', () => {
+    expect(audibleSpans(noise(seconds(60), 3e-4))).toEqual([{ start: 0, end: seconds(60) }]);
+    expect(audibleSpans(new Float32Array(seconds(5)))).toEqual([{ start: 0, end: seconds(5) }]);
+    expect(audibleSpans(new Float32Array(seconds(3600)))).toEqual([]);
+  });
+});
+
