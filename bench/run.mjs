@@ -44,8 +44,10 @@ const wav = join(cacheDir, `speech-${minutes}min.wav`);
 const times = Math.max(1, Math.round((minutes * 60) / 13));
 if (!existsSync(wav)) {
   const inputs = Array.from({ length: times }, () => ['-i', jfk]).flat();
-  const filter = `${Array.from({ length: times }, (_, i) => `[${i}]apad=pad_dur=2[a${i}]`).join(';')};${Array.from({ length: times }, (_, i) => `[a${i}]`).join('')}concat=n=${times}:v=0:a=1`;
-  execFileSync('ffmpeg', ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', wav]);
+  // pad_len in samples (2 s at 16 kHz): the packaged ffmpeg (4.1) predates apad's pad_dur.
+  const filter = `${Array.from({ length: times }, (_, i) => `[${i}]apad=pad_len=32000[a${i}]`).join(';')};${Array.from({ length: times }, (_, i) => `[a${i}]`).join('')}concat=n=${times}:v=0:a=1`;
+  const { findFfmpeg } = await import('../dist/audio/ffmpeg.js'); // after the check that dist/ is built
+  execFileSync(findFfmpeg().path, ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', wav]);
 }
 const audioSeconds = times * 13;
 const reference = Array.from({ length: times }, () => JFK_TEXT).join(' ');
