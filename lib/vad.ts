@@ -29,7 +29,10 @@ export async function detectSpeech(pcm: Float32Array, options: VadOptions = {}):
   let vad = loaded.get(path);
   try {
     if (!vad) {
-      vad = new (binding().VadModel)(path, { threads: Math.min(4, readConfig().threads) });
+      // One thread: Silero runs a tiny graph per 32 ms of audio, and ggml's worker threads
+      // spin-wait between graphs; with another process on a core that spinning collapsed (30 s
+      // of audio took 5.2 s on 2 threads, 0.17 s on 1, issue "Speed").
+      vad = new (binding().VadModel)(path, { threads: 1 });
       loaded.set(path, vad);
     }
     const { model: _model, ...params } = options;
