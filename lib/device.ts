@@ -51,7 +51,7 @@ export interface BatchPlan {
 
 /**
  * CPU: states share the cores; one state per 4 cores is where whisper.cpp's own threading stops
- * scaling. GPU: as many states as free VRAM allows after the weights, at a per-state cost
+ * scaling, and never more states than threads (states × threads per state ≤ threads). GPU: as many states as free VRAM allows after the weights, at a per-state cost
  * that grows with the model width (compute buffers + KV caches), capped at 64.
  */
 export function planBatch(opts: {
@@ -80,6 +80,12 @@ export function planBatch(opts: {
   } else {
     batchSize = Math.max(1, Math.floor(threads / 4));
     source = `${threads} CPU threads`;
+  }
+  if (!opts.device.useGpu && batchSize > threads) {
+    // Each state decodes on a thread of its own: more of them than cores only makes them wait on
+    // each other (and ggml's spinning threads collapse when oversubscribed).
+    source = `${source}, capped at ${threads} CPU threads`;
+    batchSize = threads;
   }
   const threadsPerState = opts.device.useGpu ? Math.min(4, threads) : Math.max(1, Math.floor(threads / batchSize));
   return { batchSize, threadsPerState, source };
