@@ -2,9 +2,9 @@
  * Gives a finished job's PCM back to the system. A decoded hour is 230 MB of Float32Array held
  * outside V8's heap; V8 frees it only at its next full collection, which an idle server may not
  * run for a long time, so a 20 h job would leave 4.6 GB resident after it ended. And the pipe
- * buffers the decode streamed through, once freed, stay in the C library's arenas. The shells
- * call this when a job ends: past a threshold of array-buffer memory it asks for that collection,
- * then has the C library return what is free.
+ * buffers the decode streamed through, once freed, stay in the C library's arenas. The job
+ * queue and the RunPod worker call this when a job ends: past a threshold of array-buffer memory
+ * it asks for that collection, then has the C library return what is free.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
