@@ -13,7 +13,7 @@ import type { ModelHost } from '../jobs/model-host.js';
 import { validateJob } from '../jobs/schema.js';
 import { JobStore, type StoredJob } from '../jobs/store.js';
 import { Metrics } from './metrics.js';
-import { openAiTranscription } from './openai.js';
+import { openAiModels, openAiTranscription } from './openai.js';
 import { publicError } from '../jobs/public-error.js';
 import { JobQueue } from '../jobs/queue.js';
 
@@ -69,6 +69,30 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown
   } catch (err) {
     throw new WhisperServeError('INVALID_INPUT', `the body is not JSON: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Reads and drops what is left of a request body; false when it passes `maxBytes`, breaks off,
+ * or takes over 30 s (a client that drips its upload does not hold the answer forever).
+ */
+function discardBody(req: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 30_000);
+    req.once('close', () => clearTimeout(timer));
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        req.pause();
+        resolve(false);
+      }
+    });
+    req.once('end', () => resolve(true));
+    req.once('error', () => resolve(false));
+    req.once('close', () => resolve(req.complete));
+    req.resume();
+  });
 }
 
 /** RunPod's job status shape; times in ms. */
@@ -138,13 +162,24 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       send(res, 200, statusBody(job));
       return [`/${m[1]}`, 200];
     }
+    if (path === '/v1/models' && method === 'GET') {
+      send(res, 200, openAiModels());
+      return [path, 200];
+    }
+    const modelId = /^\/v1\/models\/([^/]+)$/.exec(path);
+    if (modelId && method === 'GET') {
+      const model = openAiModels().data.find((m) => m.id === decodeURIComponent(modelId[1]!));
+      if (!model) throw new WhisperServeError('MODEL_NOT_FOUND', `no model ${decodeURIComponent(modelId[1]!)} here; GET /v1/models lists them`);
+      send(res, 200, model);
+      return ['/v1/models/:id', 200];
+    }
     const oa = /^\/v1\/audio\/(transcriptions|translations)$/.exec(path);
     if (oa && method === 'POST') {
       const jobLog = log.child(`oa-${randomUUID().slice(0, 8)}`);
       const ac = new AbortController();
       res.on('close', () => res.writableFinished || ac.abort());
       const signal = AbortSignal.any([ac.signal, closing.signal]);
-      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal, withSlot: (fn) => queue.withSlot(fn) });
+      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal, withSlot: (fn) => queue.withSlot(fn), counted: (a, t) => metrics.jobDone(a, t, 'openai') });
       send(res, 200, reply.body, reply.contentType);
       return [path, 200];
     }
@@ -156,7 +191,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     route(req, res, path)
       .then(([name, status]) => metrics.request(name, status))
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         const e = toWhisperServeError(err, 'INVALID_INPUT');
         const status = STATUS_OF[e.code] ?? 500;
         metrics.request(path.startsWith('/v1/') ? path : path.split('/').slice(0, 2).join('/'), status);
@@ -165,7 +200,11 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
         const shown = publicError(e);
         const error = path.startsWith('/v1/') ? { message: shown.message, type: e.code.toLowerCase(), code: e.code } : shown;
-        if (status === 413 || status === 401) res.setHeader('Connection', 'close');
+        // Answering while the client still uploads (a wrong key, a bad field) would cut its upload
+        // (EPIPE: the OpenAI SDK reports a connection error, not the 401): read the rest first, up
+        // to the body limit. A body over the limit (413) is not read: the connection closes.
+        const readToEnd = status !== 413 && e.code !== 'ABORTED' && (await discardBody(req, cfg.maxUploadBytes));
+        if (!readToEnd && !req.complete) res.setHeader('Connection', 'close');
         send(res, status, { error });
       });
   });

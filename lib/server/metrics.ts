@@ -5,10 +5,13 @@ export class Metrics {
   private audioSeconds = 0;
   private transcribeSeconds = 0;
   private requests = new Map<string, number>();
+  private transcriptions = { job: 0, openai: 0 };
 
-  jobDone(audioSeconds: number, transcribeSeconds: number): void {
+  /** A finished transcription: a queued job's, or an OpenAI-route upload's. */
+  jobDone(audioSeconds: number, transcribeSeconds: number, source: 'job' | 'openai' = 'job'): void {
     this.audioSeconds += audioSeconds;
     this.transcribeSeconds += transcribeSeconds;
+    this.transcriptions[source]++;
   }
 
   request(route: string, status: number): void {
@@ -27,7 +30,10 @@ export class Metrics {
       '# HELP whisper_serve_jobs_running Jobs transcribing now.',
       '# TYPE whisper_serve_jobs_running gauge',
       `whisper_serve_jobs_running ${running}`,
-      '# HELP whisper_serve_audio_seconds_total Seconds of audio transcribed since start.',
+      '# HELP whisper_serve_transcriptions_total Transcriptions finished since start, by where they came from.',
+      '# TYPE whisper_serve_transcriptions_total counter',
+      ...Object.entries(this.transcriptions).map(([source, n]) => `whisper_serve_transcriptions_total{source="${source}"} ${n}`),
+      '# HELP whisper_serve_audio_seconds_total Seconds of audio transcribed since start (jobs and OpenAI uploads).',
       '# TYPE whisper_serve_audio_seconds_total counter',
       `whisper_serve_audio_seconds_total ${this.audioSeconds}`,
       '# HELP whisper_serve_transcribe_seconds_total Wall-clock seconds spent transcribing since start.',

@@ -3,7 +3,7 @@
  * official clients send (file, model, language, prompt, response_format, temperature,
  * timestamp_granularities[]). The upload streams to a per-request temp dir, removed on every path.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +12,7 @@ import { loadAudio, makeJobDir, removeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { knownModels } from '../models/registry.js';
+import { knownModels, modelCacheDir } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
 import type { ModelHost } from '../jobs/model-host.js';
 
@@ -69,6 +69,26 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
   return upload;
 }
 
+interface OpenAiModel {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
+/**
+ * GET /v1/models: "whisper-1" (OpenAI's name, here the server's own model) and every registry
+ * model already in the cache (each can be asked for by name).
+ */
+export function openAiModels(): { object: 'list'; data: OpenAiModel[] } {
+  const cache = modelCacheDir();
+  const cached = Object.entries(knownModels())
+    .filter(([, entry]) => existsSync(join(cache, entry.file)))
+    .map(([name]) => name);
+  const ids = ['whisper-1', ...cached];
+  return { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 0, owned_by: 'whisper-serve' })) };
+}
+
 /** OpenAI names models "whisper-1"; any name that is not in the registry means the server's default. */
 function pickModel(requested: string | undefined): string {
   if (requested && requested in knownModels()) return requested;
@@ -78,7 +98,14 @@ function pickModel(requested: string | undefined): string {
 export async function openAiTranscription(
   req: IncomingMessage,
   task: 'transcribe' | 'translate',
-  ctx: { host: ModelHost; log: Logger; maxBytes: number; signal: AbortSignal; withSlot: <T>(fn: () => Promise<T>) => Promise<T> },
+  ctx: {
+    host: ModelHost;
+    log: Logger;
+    maxBytes: number;
+    signal: AbortSignal;
+    withSlot: <T>(fn: () => Promise<T>) => Promise<T>;
+    counted: (audioSeconds: number, transcribeSeconds: number) => void;
+  },
 ): Promise<OpenAiReply> {
   const dir = await makeJobDir('upload');
   try {
@@ -106,6 +133,7 @@ export async function openAiTranscription(
           wordTimestamps: words,
           signal: ctx.signal,
         });
+        ctx.counted(transcript.duration, transcript.timings.transcribeSeconds);
         ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
         switch (format) {
           case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
