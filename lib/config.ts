@@ -31,7 +31,7 @@ function privateUrlPolicy(raw: string | undefined): PrivateUrlPolicy {
 }
 
 /** Seconds a decoded audio may last at most, unless MAX_AUDIO_SECONDS says otherwise: 24 h. */
-export const DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600;
+const DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600;
 
 export interface Config {
   /** MODEL_BATCH_SIZE: 30 s windows decoded at once; default from VRAM (GPU) or cores (CPU). */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
 import { JFK_WAV, TINY_EN, have } from './helpers/fixtures.js';
+import { serving } from './helpers/server-process.js';
 
 const dockerfile = readFileSync(join(packageRoot, 'Dockerfile'), 'utf8');
 // Instructions with their continuation lines joined, comments dropped.
@@ -94,17 +95,9 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))("the image's contents, assembled by doc
   });
 
   it('serves /health in server mode', async () => {
-    const child = spawn('sh', [join(app, 'entrypoint.sh'), 'serve', '--port', '0'], { cwd: app, env: { ...env(), JOBS_DB: join(work, 'jobs.sqlite') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-        const m = /listening on (http:\/\/[\d.:]+)/.exec(stderr);
-        if (m) resolve(m[1]!);
-      });
-      void exited.then((code) => reject(new Error(`server exited ${code}: ${stderr}`)));
-    });
+    const { child, url, exited } = await serving(
+      spawn('sh', [join(app, 'entrypoint.sh'), 'serve', '--port', '0'], { cwd: app, env: { ...env(), JOBS_DB: join(work, 'jobs.sqlite') }, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ jobs: { completed: 0 }, workers: { running: 0 } });

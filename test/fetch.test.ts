@@ -1,26 +1,25 @@
 // Fetching audio URLs over real HTTP on 127.0.0.1: redirects, retries, size caps, timeouts, the
 // SSRF guard at its simplest (ssrf.test.ts has every address form), and no temp file left.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBlockedAddress } from '../lib/audio/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
 import { JFK_WAV, have } from './helpers/fixtures.js';
+import { listen, type Loopback } from './helpers/loopback.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-fetch-'));
 const tempRoot = join(dir, 'jobs');
 const JFK_SECONDS = 11;
 
 describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
-  let server: Server;
+  let server: Loopback;
   let base: string;
   let flaky = 0;
   const jfk = () => readFileSync(JFK_WAV);
   beforeAll(async () => {
-    server = createServer((req, res) => {
+    server = await listen((req, res) => {
       switch (new URL(req.url ?? '/', 'http://x').pathname) {
         case '/jfk.wav': return res.end(jfk());
         case '/flaky.wav': return flaky++ === 0 ? (res.writeHead(500), res.end('try again')) : res.end(jfk());
@@ -37,13 +36,12 @@ describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
         default: return res.writeHead(404), res.end('not found');
       }
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = server.url;
     process.env.ALLOW_PRIVATE_URLS = '1';
   });
-  afterAll(() => {
+  afterAll(async () => {
     delete process.env.ALLOW_PRIVATE_URLS;
-    server?.close();
+    await server?.close();
   });
 
   it('downloads, decodes and reports the size', async () => {

@@ -4,13 +4,12 @@
 // counts connections that the guard should have prevented. Metadata forms are only judged
 // (checkUrl), never fetched.
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkUrl, classifyAddress } from '../lib/audio/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
+import { listen, type Loopback } from './helpers/loopback.js';
 
 const METADATA_FORMS = [
   'http://169.254.169.254/latest/meta-data/',
@@ -86,29 +85,23 @@ describe('SSRF guard: address forms', () => {
 describe('SSRF guard: redirects and names, against loopback servers only', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ws-ssrf-'));
   const tempRoot = join(dir, 'jobs');
-  let origin: Server;
-  let canary: Server;
-  let canaryPort = 0;
+  let origin: Loopback;
+  let canary: Loopback;
   let connections = 0;
-  let base = '';
 
   beforeAll(async () => {
-    canary = createServer((_req, res) => res.end('secret'));
-    canary.on('connection', () => connections++);
-    await new Promise<void>((r) => canary.listen(0, '127.0.0.1', r));
-    canaryPort = (canary.address() as AddressInfo).port;
-    origin = createServer((req, res) => {
+    canary = await listen((_req, res) => res.end('secret'));
+    canary.server.on('connection', () => connections++);
+    origin = await listen((req, res) => {
       const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '';
-      res.writeHead(302, { location: to.replace('PORT', String(canaryPort)) }).end();
-    });
-    await new Promise<void>((r) => origin.listen(0, '127.0.0.2', r));
-    base = `http://127.0.0.2:${(origin.address() as AddressInfo).port}`;
+      res.writeHead(302, { location: to.replace('PORT', String(canary.port)) }).end();
+    }, '127.0.0.2');
     process.env.ALLOW_PRIVATE_URLS = '127.0.0.2';
   });
-  afterAll(() => {
+  afterAll(async () => {
     delete process.env.ALLOW_PRIVATE_URLS;
-    origin?.close();
-    canary?.close();
+    await origin?.close();
+    await canary?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -116,12 +109,12 @@ describe('SSRF guard: redirects and names, against loopback servers only', () =>
 
   it.each(hops)('refuses a redirect to %s without connecting to it', async (to) => {
     const before = connections;
-    await expect(loadAudio(`${base}/a.wav?to=${encodeURIComponent(to)}`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
+    await expect(loadAudio(`${origin.url}/a.wav?to=${encodeURIComponent(to)}`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
     expect(connections).toBe(before);
   });
 
   it('refuses a name that resolves to loopback without connecting', async () => {
-    await expect(loadAudio(`http://localhost:${canaryPort}/a.wav`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /resolves only to private/ });
+    await expect(loadAudio(`http://localhost:${canary.port}/a.wav`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /resolves only to private/ });
     expect(connections).toBe(0);
     expect(readdirSync(tempRoot)).toEqual([]);
   });

@@ -1,11 +1,14 @@
 // Real HTTP servers on 127.0.0.1 for tests: audio files to fetch, and a RunPod API stand-in.
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { repeatWithSilence, readWav16k } from './fixtures.js';
 
 export interface Loopback {
   url: string;
+  /** The port alone (for URLs a test spells itself). */
+  port: number;
+  server: Server;
   close(): Promise<void>;
 }
 
@@ -13,8 +16,11 @@ export interface Loopback {
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, host = '127.0.0.1'): Promise<Loopback> {
   const server = createServer(handler);
   await new Promise<void>((r) => server.listen(0, host, r));
+  const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    url: `http://${host}:${port}`,
+    port,
+    server,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

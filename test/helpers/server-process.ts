@@ -18,6 +18,11 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     env: { ...process.env, ALLOW_PRIVATE_URLS: '1', WHISPER_MODEL: TINY_EN, LOG_FORMAT: 'text', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return serving(child);
+}
+
+/** A server process started any way (stderr piped, LOG_FORMAT=text): resolves once it says where it listens. */
+export async function serving(child: ChildProcess): Promise<RunningServer> {
   let stderr = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const url = await new Promise<string>((resolve, reject) => {
