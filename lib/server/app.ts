@@ -200,10 +200,12 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
         const shown = publicError(e);
         const error = path.startsWith('/v1/') ? { message: shown.message, type: e.code.toLowerCase(), code: e.code } : shown;
-        // Answering while the client still uploads (a wrong key, a bad field) would cut its upload
-        // (EPIPE: the OpenAI SDK reports a connection error, not the 401): read the rest first, up
-        // to the body limit. A body over the limit (413) is not read: the connection closes.
-        const readToEnd = status !== 413 && e.code !== 'ABORTED' && (await discardBody(req, cfg.maxUploadBytes));
+        // Answering while the client still uploads (a wrong key, a bad field, a body just over the
+        // limit) would cut its upload: it sees EPIPE (the OpenAI SDK reports a connection error),
+        // not our answer. So read what is left first, at most another MAX_UPLOAD_BYTES in 30 s;
+        // a body that says it is longer than that is not read: the connection closes.
+        const declared = Number(req.headers['content-length'] ?? 0);
+        const readToEnd = e.code !== 'ABORTED' && declared <= 2 * cfg.maxUploadBytes && (await discardBody(req, cfg.maxUploadBytes));
         if (!readToEnd && !req.complete) res.setHeader('Connection', 'close');
         send(res, status, { error });
       });
