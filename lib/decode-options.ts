@@ -46,7 +46,11 @@ export interface DecodeOptions {
    * encoder pass per 30 s, where timestamps let whisper.cpp seek back into a window and re-encode.
    */
   withoutTimestamps: boolean;
-  /** Sequential mode only (batchSize 1): condition each window on the text before it. */
+  /**
+   * Condition each window on the text before it (openai-whisper's default, off here as in
+   * faster-whisper's batched pipeline): the windows then run in order on whisper.cpp's own
+   * decoder instead of the batched engine, and a hallucinated loop can carry from window to window.
+   */
   conditionOnPreviousText: boolean;
 }
 
@@ -69,7 +73,7 @@ export const DECODE_DEFAULTS: Readonly<DecodeOptions> = Object.freeze({
   suppressRegex: '',
   maxTokensPerSegment: 0,
   withoutTimestamps: false,
-  conditionOnPreviousText: true,
+  conditionOnPreviousText: false,
 });
 
 /** The defaults with the given options over them (an option given as undefined keeps its default). */

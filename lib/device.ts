@@ -44,15 +44,24 @@ function whyNoGpu(info: NativeSystemInfo): string {
 }
 
 export interface BatchPlan {
+  /** Windows decoded at once by the batched engine. */
   batchSize: number;
+  /** CPU threads of one engine pass (and of the sequential path). */
+  threads: number;
+  /** whisper.cpp states for the paths the engine does not take (beam search, word timings). */
+  poolSize: number;
   threadsPerState: number;
   source: string;
 }
 
+/** The batched engine's default on the CPU: faster-whisper's batch. More slots cost cache memory, not threads. */
+const CPU_BATCH = 8;
+
 /**
- * CPU: states share the cores; one state per 4 cores is where whisper.cpp's own threading stops
- * scaling, and never more states than threads (states × threads per state ≤ threads). GPU: as many states as free VRAM allows after the weights, at a per-state cost
- * that grows with the model width (compute buffers + KV caches), capped at 64.
+ * The batch is one engine pass, so on the CPU it does not multiply threads: every pass uses all
+ * of them. GPU: as many windows as free VRAM allows after the weights, at a per-window cost that
+ * grows with the model width (caches + activations), capped at 64. whisper.cpp states (beam
+ * search, word timings) each decode on threads of their own: never more of them than threads.
  */
 export function planBatch(opts: {
   requested?: number | undefined;
@@ -63,30 +72,26 @@ export function planBatch(opts: {
 }): BatchPlan {
   const cfg = readConfig();
   const threads = opts.threads ?? cfg.threads;
-  const fromEnv = cfg.batchSize;
   let batchSize: number;
   let source: string;
   if (opts.requested) {
     batchSize = opts.requested;
     source = 'option';
-  } else if (fromEnv) {
-    batchSize = fromEnv;
+  } else if (cfg.batchSize) {
+    batchSize = cfg.batchSize;
     source = 'MODEL_BATCH_SIZE';
   } else if (opts.device.useGpu && opts.device.gpu) {
-    const perState = 64 * 1024 * 1024 * (opts.audioState / 384) ** 1.5;
+    const perWindow = 64 * 1024 * 1024 * (opts.audioState / 384) ** 1.5;
     const free = opts.device.gpu.freeBytes - opts.modelBytes - 512 * 1024 * 1024;
-    batchSize = Math.max(1, Math.min(64, Math.floor(free / perState)));
+    batchSize = Math.max(1, Math.min(64, Math.floor(free / perWindow)));
     source = `free VRAM ${(opts.device.gpu.freeBytes / 2 ** 30).toFixed(1)} GiB`;
   } else {
-    batchSize = Math.max(1, Math.floor(threads / 4));
-    source = `${threads} CPU threads`;
+    batchSize = CPU_BATCH;
+    source = 'CPU default';
   }
-  if (!opts.device.useGpu && batchSize > threads) {
-    // Each state decodes on a thread of its own: more of them than cores only makes them wait on
-    // each other (and ggml's spinning threads collapse when oversubscribed).
-    source = `${source}, capped at ${threads} CPU threads`;
-    batchSize = threads;
-  }
-  const threadsPerState = opts.device.useGpu ? Math.min(4, threads) : Math.max(1, Math.floor(threads / batchSize));
-  return { batchSize, threadsPerState, source };
+  // Each state decodes on threads of its own: more states than cores only makes them wait on
+  // each other (and ggml's spinning threads collapse when oversubscribed).
+  const poolSize = opts.device.useGpu ? batchSize : Math.max(1, Math.min(batchSize, threads));
+  const threadsPerState = opts.device.useGpu ? Math.min(4, threads) : Math.max(1, Math.floor(threads / poolSize));
+  return { batchSize, threads, poolSize, threadsPerState, source };
 }

@@ -1,11 +1,13 @@
 /**
  * `Whisper`: a loaded model and the long-audio policy. Audio is cut into windows (fixed 30 s
- * with a small overlap, or VAD speech regions), the windows run concurrently on the model's
- * pool of whisper states, and the results are stitched back in order with absolute times.
+ * with a small overlap, or VAD speech regions), the windows go through the batched engine
+ * (lib/batched.ts: `batchSize` windows per encoder pass, every live sequence advanced by one
+ * decoder pass per step), and the results are stitched back in order with absolute times.
  *
- * Parallel windows cannot condition on the previous window's text (it does not exist yet when
- * they start), so `conditionOnPreviousText` needs the sequential mode (batchSize 1), which runs
- * the windows in order on one state, as whisper.cpp and openai-whisper do.
+ * What the engine does not do runs on whisper.cpp's own decoder, one sequence per whisper
+ * state: beam search and word timings (windows in parallel on the state pool), and text
+ * conditioned on the previous window (`conditionOnPreviousText`: the windows in order on one
+ * state, whisper.cpp seeking through the audio, as whisper-cli and openai-whisper do).
  */
 import { statSync } from 'node:fs';
 import { readConfig, type GpuMode } from './config.js';
@@ -17,6 +19,7 @@ import { readGgmlModel } from './models/ggml-format.js';
 import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
 import { routeNativeLogs } from './native/log-bridge.js';
 import { detectSpeech, type VadOptions } from './vad.js';
+import { decodeBatched } from './batched.js';
 import { audibleSpans, planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
 
 export interface LoadOptions {
@@ -25,7 +28,7 @@ export interface LoadOptions {
   gpuDevice?: number;
   /** CPU threads in all (default WHISPER_THREADS or every core). */
   threads?: number;
-  /** 30 s windows decoded at once (default MODEL_BATCH_SIZE, else from VRAM or cores). */
+  /** 30 s windows decoded at once (default MODEL_BATCH_SIZE, else from free VRAM, or 8 on the CPU). */
   batchSize?: number;
   flashAttn?: boolean;
   logger?: Logger;
@@ -47,7 +50,7 @@ export interface Progress {
 export interface TranscribeOptions extends Partial<DecodeOptions> {
   /** Window by speech regions (Silero VAD) instead of fixed 30 s windows. */
   vad?: boolean | VadOptions;
-  /** Override the model's batch size for this call; 1 runs sequentially. */
+  /** Override the model's batch size (windows decoded at once) for this call. */
   batchSize?: number;
   onProgress?: (progress: Progress) => void;
   signal?: AbortSignal;
@@ -125,6 +128,7 @@ export class Whisper implements AsyncDisposable {
     readonly device: DevicePlan,
     readonly batch: BatchPlan,
     readonly loadSeconds: number,
+    private readonly log: Logger = quietLogger,
   ) {
     this.native = native;
   }
@@ -155,7 +159,7 @@ export class Whisper implements AsyncDisposable {
         useGpu: device.useGpu,
         gpuDevice: options.gpuDevice ?? 0,
         flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
-        poolSize: batch.batchSize,
+        poolSize: batch.poolSize,
       });
     } catch (err) {
       throw new ModelLoadError(`cannot load ${path}: ${(err as Error).message}`, { cause: err });
@@ -166,9 +170,9 @@ export class Whisper implements AsyncDisposable {
       device: device.reason,
       batchSize: batch.batchSize,
       batchSizeFrom: batch.source,
-      threadsPerState: batch.threadsPerState,
+      threads: batch.threads,
     });
-    return new this(native, path, name, device, batch, loadSeconds);
+    return new this(native, path, name, device, batch, loadSeconds, log);
   }
 
   get disposed(): boolean {
@@ -191,8 +195,7 @@ export class Whisper implements AsyncDisposable {
     checkPcm(pcm);
     if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'transcription aborted');
     const info = model.info();
-    const batchSize = Math.min(options.batchSize ?? this.batch.batchSize, info.poolSize);
-    const sequential = batchSize <= 1;
+    const batchSize = options.batchSize ?? this.batch.batchSize;
     const decode = withDefaults(options);
     const language = decode.language ?? (info.multilingual ? 'auto' : 'en');
     if (!info.multilingual && language !== 'en' && language !== 'auto') {
@@ -202,6 +205,10 @@ export class Whisper implements AsyncDisposable {
 
     // Long digital silence is left out before windowing: nothing can be said in it.
     const audible = options.vad ? [] : audibleSpans(pcm);
+    // whisper.cpp's own decoder (one sequence per state, seeking through the audio) for what the
+    // batched engine does not do: beam search, word timings, text conditioned on the window before.
+    const engine = decode.beamSize === 1 && !decode.wordTimestamps && !decode.conditionOnPreviousText;
+    const sequential = !engine && (batchSize <= 1 || decode.conditionOnPreviousText);
     const windows = options.vad
       ? windowsFromSpeech(await detectSpeech(pcm, options.vad === true ? {} : options.vad), pcm.length)
       : sequential
@@ -236,19 +243,37 @@ export class Whisper implements AsyncDisposable {
         }
       : undefined;
 
-    let result;
+    let result: { windows: NativeSegment[][]; language: string; languageProbability: number; slots?: number };
     try {
-      result = await model.transcribeWindows(
-        pcm,
-        windows,
-        nativeDecodeParams(decode, language, { threads: this.batch.threadsPerState, maxStates: batchSize, sequential }),
-        onProgress,
-        abortFlag,
-      );
+      result = engine
+        ? await decodeBatched(model, {
+            pcm,
+            windows,
+            decode,
+            language,
+            threads: this.batch.threads,
+            slots: Math.max(1, batchSize),
+            onWindowDone: onProgress && ((w) => onProgress(w, 1)),
+            abortFlag,
+          })
+        : await model.transcribeWindows(
+            pcm,
+            windows,
+            nativeDecodeParams(decode, language, {
+              threads: sequential ? this.batch.threads : this.batch.threadsPerState,
+              maxStates: Math.min(batchSize, info.poolSize),
+              sequential,
+            }),
+            onProgress,
+            abortFlag,
+          );
     } catch (err) {
       throw toWhisperServeError(err);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+    }
+    if (result.slots !== undefined && result.slots < Math.min(batchSize, windows.length)) {
+      this.log.warn(`a batch of ${batchSize} windows did not fit in memory: ran ${result.slots} at a time`, { batchSize, batchUsed: result.slots });
     }
 
     const perWindow = result.windows.map((segs, w) => {

@@ -1,9 +1,12 @@
 #include "model.h"
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
 
+#include "batch_engine.h"
+#include "batch_job.h"
 #include "errors.h"
 #include "js_options.h"
 #include "log.h"
@@ -44,7 +47,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(ctx_, poolSize_));
+    auto* handle = new std::shared_ptr<ModelHandle>(
+        std::make_shared<ModelHandle>(ctx_, poolSize_, LoadSpec{path_, params_.use_gpu, params_.gpu_device, params_.flash_attn}));
     ctx_ = nullptr;
     Napi::Object model = env.GetInstanceData<ModelClass>()->ctor.New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
     delete handle;
@@ -65,9 +69,15 @@ class LoadWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-ModelHandle::ModelHandle(whisper_context* c, int poolCapacity) : owner{c}, ctx(c), pool(c, poolCapacity) {}
+ModelHandle::ModelHandle(whisper_context* c, int poolCapacity, LoadSpec spec)
+    : owner{c}, ctx(c), pool(c, poolCapacity), spec_(std::move(spec)) {}
 
 ModelHandle::~ModelHandle() { pool.close(); }
+
+BatchEngine& ModelHandle::engine() {
+  if (!engine_) engine_ = std::make_unique<BatchEngine>(spec_.path, spec_.useGpu, spec_.gpuDevice, spec_.flashAttn);
+  return *engine_;
+}
 
 ModelHandle::ContextOwner::~ContextOwner() { whisper_free(ctx); }
 
@@ -76,6 +86,8 @@ Napi::Object Model::Init(Napi::Env env, Napi::Object exports) {
                                     {
                                         InstanceMethod("info", &Model::Info),
                                         InstanceMethod("transcribeWindows", &Model::TranscribeWindows),
+                                        InstanceMethod("decodeBatch", &Model::DecodeBatch),
+                                        InstanceMethod("vocabulary", &Model::Vocabulary),
                                         InstanceMethod("dispose", &Model::Dispose),
                                         InstanceAccessor("disposed", &Model::IsDisposed, nullptr),
                                     });
@@ -146,6 +158,30 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
 Napi::Value Model::TranscribeWindows(const Napi::CallbackInfo& info) {
   if (!handle_) throw makeError(info.Env(), "MODEL_DISPOSED", "the model has been disposed");
   return TranscribeJob::Start(info, handle_);
+}
+
+Napi::Value Model::DecodeBatch(const Napi::CallbackInfo& info) {
+  if (!handle_) throw makeError(info.Env(), "MODEL_DISPOSED", "the model has been disposed");
+  return BatchJob::Start(info, handle_);
+}
+
+// Token id → its bytes (a token can hold part of a UTF-8 character), and the special ids the
+// batched engine's output is read with.
+Napi::Value Model::Vocabulary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!handle_) throw makeError(env, "MODEL_DISPOSED", "the model has been disposed");
+  whisper_context* ctx = handle_->ctx;
+  const int eot = whisper_token_eot(ctx);
+  Napi::Array tokens = Napi::Array::New(env, eot);
+  for (int id = 0; id < eot; id++) {
+    const char* text = whisper_token_to_str(ctx, id);
+    tokens.Set(id, Napi::Buffer<char>::Copy(env, text, std::strlen(text)));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("tokens", tokens);
+  o.Set("eot", eot);
+  o.Set("timestampBegin", whisper_token_beg(ctx));
+  return o;
 }
 
 Napi::Value Model::Dispose(const Napi::CallbackInfo& info) {

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
 
 #include "state_pool.h"
 
@@ -14,9 +16,24 @@ struct whisper_context;
 
 namespace wserve {
 
+class BatchEngine;
+
+// How the model was loaded: the batched engine loads the same file the same way when first used.
+struct LoadSpec {
+  std::string path;
+  bool useGpu;
+  int gpuDevice;
+  bool flashAttn;
+};
+
 struct ModelHandle {
-  ModelHandle(whisper_context* ctx, int poolCapacity);
+  ModelHandle(whisper_context* ctx, int poolCapacity, LoadSpec spec);
   ~ModelHandle();
+  // The batched engine (its own copy of the weights, on its own backend), created by the first
+  // batched job; one job runs on it at a time, holding `engineMutex`. Throws when it cannot load.
+  BatchEngine& engine();
+  std::mutex engineMutex;
+
   // Declared before the pool: members are destroyed in reverse, so the states go first.
   struct ContextOwner {
     whisper_context* ctx;
@@ -25,6 +42,10 @@ struct ModelHandle {
   whisper_context* const ctx;
   StatePool pool;
   std::atomic<bool> disposed{false};
+
+ private:
+  LoadSpec spec_;
+  std::unique_ptr<BatchEngine> engine_;
 };
 
 class Model : public Napi::ObjectWrap<Model> {
@@ -42,6 +63,8 @@ class Model : public Napi::ObjectWrap<Model> {
  private:
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value TranscribeWindows(const Napi::CallbackInfo& info);
+  Napi::Value DecodeBatch(const Napi::CallbackInfo& info);
+  Napi::Value Vocabulary(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

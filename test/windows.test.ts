@@ -7,14 +7,28 @@ import { concat, noise } from './helpers/fixtures.js';
 const seconds = (s: number) => Math.round(s * SAMPLE_RATE);
 
 describe('windows', () => {
-  it('cuts long audio into ≤30 s windows that cover it, ending at the quietest place', () => {
-    const pcm = new Float32Array(16000 * 100).fill(0.5);
-    pcm.fill(0, 16000 * 27, 16000 * 27.2); // a pause at 27 s
+  it('cuts long speech into ≤30 s windows at its longest pauses, each starting where the last ended', () => {
+    const pcm = noise(seconds(100), 0.3);
+    pcm.fill(0, seconds(23), seconds(23.1)); // a short pause between words
+    pcm.fill(0, seconds(27), seconds(27.4)); // a sentence's end: the longest in the last 8 s
+    pcm.fill(0, seconds(29), seconds(29.08));
+    pcm.fill(0, seconds(55), seconds(55.3));
     const w = planFixedWindows(pcm);
-    expect(w[0]!.start).toBe(0);
-    expect(Math.abs(w[0]!.end - 16000 * 27.1)).toBeLessThan(1600);
-    for (const x of w) expect(x.end - x.start).toBeLessThanOrEqual(16000 * 30);
-    for (let i = 1; i < w.length; i++) expect(w[i]!.start).toBeLessThan(w[i - 1]!.end); // overlap
+    expect(w.slice(0, 2)).toEqual([
+      { start: 0, end: seconds(27.2) },
+      { start: seconds(27.2), end: seconds(55.15) },
+    ]);
+    for (const x of w) expect(x.end - x.start).toBeLessThanOrEqual(seconds(30));
+    expect(w[w.length - 1]!.end).toBe(pcm.length);
+  });
+
+  it('cuts audio without pauses at its quietest 100 ms, overlapping the next window by 1 s', () => {
+    const pcm = new Float32Array(seconds(100));
+    for (let i = 0; i < pcm.length; i++) pcm[i] = 0.5 * Math.sin(i / 7); // a tone: never quiet
+    for (let i = seconds(26); i < seconds(26.1); i++) pcm[i]! *= 0.5; // quieter, not a pause
+    const w = planFixedWindows(pcm);
+    expect(Math.abs(w[0]!.end - seconds(26.05))).toBeLessThan(seconds(0.06));
+    for (let i = 1; i < w.length; i++) expect(w[i - 1]!.end - w[i]!.start).toBe(seconds(1));
     expect(w[w.length - 1]!.end).toBe(pcm.length);
   });
 

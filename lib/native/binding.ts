@@ -90,9 +90,59 @@ export interface NativeTranscription {
   params: NativeDecodeParams;
 }
 
+/** What the batched engine reads, every field required (defaults: lib/decode-options.ts). */
+export interface NativeBatchParams {
+  threads: number;
+  /** Sequences decoded at once (windows in one batch). */
+  slots: number;
+  language: string;
+  translate: boolean;
+  initialPrompt: string;
+  suppressBlank: boolean;
+  suppressNonSpeech: boolean;
+  suppressRegex: string;
+  withoutTimestamps: boolean;
+  maxTokensPerSegment: number;
+}
+
+/** One window to decode: samples [start, end) of the PCM (at most 30 s), at a temperature. */
+export interface NativeDecodeRequest {
+  start: number;
+  end: number;
+  temperature: number;
+  seed: number;
+}
+
+export interface NativeDecodeResult {
+  /** Sampled tokens (text and timestamps), end-of-text excluded. */
+  tokens: Int32Array;
+  logprobs: Float32Array;
+  /** Log-probability of the end-of-text token; 0 when the length limit ended the window. */
+  endLogprob: number;
+  noSpeechProb: number;
+  language: string;
+  languageProbability: number;
+}
+
+export interface NativeVocabulary {
+  /** Text token id → its bytes (a token may hold part of a UTF-8 character). */
+  tokens: Buffer[];
+  eot: number;
+  timestampBegin: number;
+}
+
 export interface NativeModel {
   readonly disposed: boolean;
   info(): NativeModelInfo;
+  /** The batched engine: requests decoded many at a time, each window encoded once. */
+  decodeBatch(
+    pcm: Float32Array,
+    requests: NativeDecodeRequest[],
+    params: NativeBatchParams,
+    onWindowDone?: (request: number) => void,
+    abortFlag?: Int32Array,
+  ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number }>;
+  vocabulary(): NativeVocabulary;
   transcribeWindows(
     pcm: Float32Array,
     windows: NativeWindow[],

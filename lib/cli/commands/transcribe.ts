@@ -19,6 +19,7 @@ interface TranscribeFlags {
   language?: string;
   translate?: boolean;
   wordTimestamps?: boolean;
+  conditionOnPreviousText?: boolean;
   batchSize?: number;
   threads?: number;
   vad: boolean;
@@ -38,7 +39,8 @@ export function transcribeCommand(): Command {
     .option('-l, --language <code>', 'spoken language (ISO code) or auto')
     .option('--translate', 'translate to English')
     .option('--word-timestamps', 'word-level timings (json words, one caption per word in srt/vtt)')
-    .option('--batch-size <n>', '30 s windows decoded at once (1 = sequential, conditions on previous text)', positiveInt)
+    .option('--batch-size <n>', '30 s windows decoded at once (default MODEL_BATCH_SIZE, else 8 on the CPU, from free VRAM on a GPU)', positiveInt)
+    .option('--condition-on-previous-text', "condition each window on the text before it (windows in order, on whisper.cpp's own decoder)")
     .option('--threads <n>', 'CPU threads in all', positiveInt)
     .option('--vad', 'cut windows at speech regions (Silero VAD; WHISPER_VAD_MODEL)', false)
     .option('--no-vad', 'fixed 30 s windows (default)')
@@ -126,6 +128,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           ...(flags.language && { language: flags.language }),
           translate: !!flags.translate,
           wordTimestamps: !!flags.wordTimestamps,
+          conditionOnPreviousText: !!flags.conditionOnPreviousText,
           vad: flags.vad,
           ...(flags.prompt && { initialPrompt: flags.prompt }),
           onProgress: progress.update,

@@ -1,0 +1,297 @@
+#include "batch_engine.h"
+
+#include <ggml-cpu.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+#include "batch_graphs.h"
+#include "batch_mel.h"
+
+namespace wserve {
+
+namespace {
+
+// ggml's abort hook: checked between graph nodes on the CPU backend.
+bool abortRequested(void* data) {
+  const auto* run = static_cast<const EngineRun*>(data);
+  return run->aborted && run->aborted();
+}
+
+}  // namespace
+
+struct BatchEngine::Slot {
+  bool live = false;
+  size_t request = 0;
+  std::vector<int> prompt;  // fed one token per step before sampling starts
+  size_t sotIndex = 0;      // where start-of-transcript sits in the prompt
+  size_t fed = 0;           // tokens fed so far: the position of the next one
+  int next = 0;             // the token fed at the next step
+  std::vector<int> generated;
+  std::mt19937 rng;
+  DecodeResult result;
+};
+
+BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn) {
+  if (useGpu) {
+    int seen = 0;
+    for (size_t i = 0; i < ggml_backend_dev_count() && !backend_; i++) {
+      ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU && seen++ == gpuDevice) backend_ = ggml_backend_dev_init(dev, nullptr);
+    }
+  }
+  onCpu_ = backend_ == nullptr;
+  if (onCpu_) backend_ = ggml_backend_cpu_init();
+  if (!backend_) throw std::runtime_error("no ggml backend could be started");
+  try {
+    weights_ = WhisperWeights::load(modelPath, backend_);
+  } catch (...) {
+    ggml_backend_free(backend_);
+    throw;
+  }
+  allocator_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+  graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
+  // ggml's fused attention is the CPU's fastest; on other backends its kernels want the keys
+  // padded to their tile, which whisper's 1500 positions are not.
+  flashAttn_ = flashAttn && onCpu_;
+}
+
+BatchEngine::~BatchEngine() {
+  if (allocator_) ggml_gallocr_free(allocator_);
+  caches_.release();
+  weights_.reset();
+  if (backend_) ggml_backend_free(backend_);
+}
+
+std::string BatchEngine::backendName() const { return ggml_backend_name(backend_); }
+
+// Caches and compute buffers for `slots` sequences, the decoder at its longest context: what a
+// run can need at most, allocated before it starts. Where that does not fit (VRAM), half as many
+// slots, down to one: the run goes on with the batch that fits.
+int BatchEngine::fit(int slots) {
+  const WhisperHparams& hp = weights_->hp;
+  if (slots == caches_.slots) return slots;
+  for (;; slots /= 2) {
+    try {
+      caches_.allocate(backend_, hp, slots);
+      ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+      ggml_context* ctx = ggml_init(params);
+      EncoderGraph enc = buildEncoderGraph(ctx, *weights_, caches_, onCpu_ ? 1 : slots, flashAttn_);
+      const bool encoderFits = supported(enc.graph) && ggml_gallocr_reserve(allocator_, enc.graph);
+      ggml_free(ctx);
+      ctx = ggml_init(params);
+      DecoderGraph dec = buildDecoderGraph(ctx, *weights_, caches_, hp.nTextCtx, slots);
+      const bool decoderFits = encoderFits && supported(dec.graph) && ggml_gallocr_reserve(allocator_, dec.graph);
+      ggml_free(ctx);
+      if (decoderFits) return slots;
+      caches_.release();
+    } catch (const std::runtime_error&) {
+      if (slots <= 1) throw;
+      continue;
+    }
+    if (slots <= 1) throw std::runtime_error("cannot allocate the compute buffers of one sequence");
+  }
+}
+
+// Whether the backend runs every node: on one backend without a fallback, ggml would abort the
+// process on a node it cannot run. The CPU runs them all.
+bool BatchEngine::supported(ggml_cgraph* graph) const {
+  if (onCpu_) return true;
+  for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
+    ggml_tensor* node = ggml_graph_node(graph, i);
+    // Not a size problem (fit() shrinks on runtime_error): this batch would not run either.
+    if (!ggml_backend_supports_op(backend_, node)) throw std::logic_error(std::string("the backend cannot run ") + ggml_op_desc(node));
+  }
+  return true;
+}
+
+void BatchEngine::allocate(ggml_cgraph* graph, const EngineRun& run) {
+  if (!ggml_gallocr_alloc_graph(allocator_, graph)) throw std::runtime_error("cannot allocate the compute graph");
+  if (onCpu_) {
+    ggml_backend_cpu_set_n_threads(backend_, run.threads);
+    ggml_backend_cpu_set_abort_callback(backend_, abortRequested, const_cast<EngineRun*>(&run));
+  }
+}
+
+// Mel of each new window on the host, then one graph: the encoder over all of them, and each
+// decoder layer's cross-attention keys/values written into the windows' slots.
+void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds) {
+  const WhisperHparams& hp = weights_->hp;
+  const int n = static_cast<int>(slotIds.size());
+  const int T = hp.nAudioCtx, state = hp.nAudioState;
+  std::vector<float> mel(static_cast<size_t>(n) * hp.nMels * kMelFrames);
+  for (int i = 0; i < n; i++) {
+    const DecodeRequest& r = run.requests[requestIds[i]];
+    logMelWindow(r.pcm, r.samples, weights_->melFilters, hp.nMels, run.threads,
+                 mel.data() + static_cast<size_t>(i) * hp.nMels * kMelFrames);
+  }
+  std::vector<int64_t> kRows(static_cast<size_t>(T) * n), vRows(static_cast<size_t>(state) * n);
+  for (int i = 0; i < n; i++) {
+    for (int t = 0; t < T; t++) kRows[static_cast<size_t>(i) * T + t] = static_cast<int64_t>(slotIds[i]) * T + t;
+    for (int j = 0; j < state; j++) vRows[static_cast<size_t>(i) * state + j] = static_cast<int64_t>(slotIds[i]) * state + j;
+  }
+
+  ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+  ggml_context* ctx = ggml_init(params);
+  EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_);
+  allocate(g.graph, run);
+  ggml_backend_tensor_set(g.mel, mel.data(), 0, mel.size() * sizeof(float));
+  ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
+  ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
+  const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
+  ggml_free(ctx);
+  if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
+  if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the encoder graph failed");
+}
+
+// One token for every slot (dead slots feed end-of-text at position 0 and are ignored); the
+// logits of the live slots come back, in slot order.
+void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits) {
+  const WhisperHparams& hp = weights_->hp;
+  const int S = caches_.slots, state = hp.nTextState, ctxLen = hp.nTextCtx;
+  int nKv = 1;
+  std::vector<int32_t> live;
+  for (int s = 0; s < S; s++) {
+    if (!slots[s].live) continue;
+    nKv = std::max(nKv, static_cast<int>(slots[s].fed) + 1);
+    live.push_back(s);
+  }
+  std::vector<int32_t> tok(S), pos(S);
+  std::vector<int64_t> kRows(S), vRows(static_cast<size_t>(state) * S);
+  std::vector<float> maskData(static_cast<size_t>(nKv) * S, -INFINITY);
+  for (int s = 0; s < S; s++) {
+    const Slot& slot = slots[s];
+    const int p = slot.live ? static_cast<int>(slot.fed) : 0;
+    tok[s] = slot.live ? slot.next : weights_->tokens.eot;
+    pos[s] = p;
+    kRows[s] = static_cast<int64_t>(s) * ctxLen + p;
+    for (int j = 0; j < state; j++) vRows[static_cast<size_t>(s) * state + j] = (static_cast<int64_t>(s) * state + j) * ctxLen + p;
+    for (int j = 0; j <= p; j++) maskData[static_cast<size_t>(s) * nKv + j] = 0.0f;
+  }
+
+  ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+  ggml_context* ctx = ggml_init(params);
+  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, static_cast<int>(live.size()));
+  allocate(g.graph, run);
+  ggml_backend_tensor_set(g.tokens, tok.data(), 0, tok.size() * sizeof(int32_t));
+  ggml_backend_tensor_set(g.positions, pos.data(), 0, pos.size() * sizeof(int32_t));
+  ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
+  ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
+  ggml_backend_tensor_set(g.mask, maskData.data(), 0, maskData.size() * sizeof(float));
+  ggml_backend_tensor_set(g.liveRows, live.data(), 0, live.size() * sizeof(int32_t));
+  const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
+  if (status == GGML_STATUS_SUCCESS) {
+    logits.resize(static_cast<size_t>(hp.nVocab) * live.size());
+    ggml_backend_tensor_get(g.logits, logits.data(), 0, logits.size() * sizeof(float));
+  }
+  ggml_free(ctx);
+  if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
+  if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the decoder graph failed");
+}
+
+std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) {
+  const WhisperWeights& w = *weights_;
+  const SpecialTokens& t = w.tokens;
+  const int nVocab = w.hp.nVocab;
+  const size_t maxGenerated = static_cast<size_t>(w.hp.nTextCtx / 2);  // whisper's sample_len
+  const int capacity = fit(std::max(1, std::min<int>(slotCount, static_cast<int>(run.requests.size()))));
+
+  // The prompt: previous text (at most half the context), then start-of-transcript, language and
+  // task (multilingual models; a detected language is filled in when its logits are known).
+  std::vector<int> prompt;
+  if (!run.promptTokens.empty()) {
+    prompt.push_back(t.prev);
+    const size_t keep = std::min(run.promptTokens.size(), maxGenerated - 1);
+    prompt.insert(prompt.end(), run.promptTokens.end() - keep, run.promptTokens.end());
+  }
+  const size_t sotIndex = prompt.size();
+  prompt.push_back(t.sot);
+  if (t.multilingual) {
+    prompt.push_back(run.language >= 0 ? t.language(run.language) : -1);
+    prompt.push_back(run.translate ? t.translate : t.transcribe);
+  }
+  if (run.rules.withoutTimestamps) prompt.push_back(t.noTimestamps);
+
+  std::vector<DecodeResult> results(run.requests.size());
+  std::vector<Slot> slots(capacity);
+  std::vector<float> logits;
+  size_t nextRequest = 0;
+  while (true) {
+    if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
+    std::vector<int> freeSlots;
+    std::vector<size_t> admitted;
+    for (int s = 0; s < capacity && nextRequest < run.requests.size(); s++) {
+      if (slots[s].live) continue;
+      Slot& slot = slots[s];
+      slot = Slot();
+      slot.live = true;
+      slot.request = nextRequest;
+      slot.prompt = prompt;
+      slot.sotIndex = sotIndex;
+      slot.next = prompt[0];
+      slot.rng.seed(run.requests[nextRequest].seed);
+      freeSlots.push_back(s);
+      admitted.push_back(nextRequest++);
+    }
+    // On the CPU one window per encoder graph is faster: a batch's activations outgrow the caches
+    // (there is no idle hardware to fill); a GPU takes all new windows in one graph.
+    const size_t chunk = onCpu_ ? 1 : freeSlots.size();
+    for (size_t i = 0; i < freeSlots.size(); i += chunk) {
+      const size_t e = std::min(freeSlots.size(), i + chunk);
+      encodeInto(run, std::vector<int>(freeSlots.begin() + i, freeSlots.begin() + e),
+                 std::vector<size_t>(admitted.begin() + i, admitted.begin() + e));
+    }
+    if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.live; })) break;
+
+    decodeStep(run, slots, logits);
+    size_t row = 0;
+    for (int s = 0; s < capacity; s++) {
+      Slot& slot = slots[s];
+      if (!slot.live) continue;
+      float* l = logits.data() + (row++) * nVocab;
+      const size_t position = slot.fed++;
+      if (position == slot.sotIndex) {
+        slot.result.noSpeechProb = softmaxAt(l, nVocab, t.nosp);
+        if (t.multilingual) {
+          const float* langLogits = l + t.language(0);
+          int lang = run.language;
+          if (lang < 0) lang = static_cast<int>(std::max_element(langLogits, langLogits + t.nLanguages) - langLogits);
+          slot.prompt[slot.sotIndex + 1] = t.language(lang);
+          slot.result.language = lang;
+          slot.result.languageProbability = softmaxAt(langLogits, t.nLanguages, lang);
+        }
+      }
+      if (slot.fed < slot.prompt.size()) {
+        slot.next = slot.prompt[slot.fed];
+        continue;
+      }
+      const DecodeRequest& req = run.requests[slot.request];
+      const Pick pick = pickToken(l, slot.generated, t, nVocab, run.rules, req.temperature, slot.rng);
+      bool finished = false;
+      if (pick.token == t.eot) {
+        slot.result.endLogprob = pick.logprob;
+        finished = true;
+      } else {
+        slot.generated.push_back(pick.token);
+        slot.result.tokens.push_back(pick.token);
+        slot.result.logprobs.push_back(pick.logprob);
+        slot.next = pick.token;
+        // Without timestamps a window is one segment: maxTokensPerSegment caps it (at N + 1 tokens,
+        // as whisper.cpp counts).
+        const size_t cap =
+            run.rules.withoutTimestamps && run.rules.maxTokensPerSegment > 0 ? run.rules.maxTokensPerSegment + 1 : maxGenerated;
+        finished = slot.generated.size() >= std::min(cap, maxGenerated) || slot.fed + 1 >= static_cast<size_t>(w.hp.nTextCtx);
+      }
+      if (finished) {
+        results[slot.request] = std::move(slot.result);
+        slot.live = false;
+        if (run.onRequestDone) run.onRequestDone(slot.request);
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace wserve

@@ -1,0 +1,81 @@
+// The batched engine: many 30 s windows through one encoder graph, and one decoder graph per
+// step that advances every live sequence, each in its own slot (its own self-attention cache and
+// its own window's cross-attention keys/values). A sequence that ends frees its slot and the
+// next waiting window is encoded into it (continuous batching), so one long window never holds
+// the batch. Same graphs on the CPU and CUDA backends. Policy (which windows, which
+// temperature, what counts as a failure) stays in TypeScript: this decodes what it is given.
+#pragma once
+#include <ggml-alloc.h>
+#include <ggml-backend.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch_graphs.h"
+#include "batch_rules.h"
+#include "batch_weights.h"
+
+namespace wserve {
+
+struct DecodeRequest {
+  const float* pcm;  // at most 30 s of 16 kHz mono
+  int samples;
+  float temperature;
+  uint32_t seed;
+};
+
+struct DecodeResult {
+  std::vector<int> tokens;      // sampled tokens, end-of-text excluded
+  std::vector<float> logprobs;  // one per token
+  float endLogprob = 0;         // of the end-of-text token (0 when the length limit stopped it)
+  float noSpeechProb = 0;
+  int language = -1;              // language index the window was decoded in (multilingual models)
+  float languageProbability = 1;  // of that language among the language tokens
+};
+
+struct EngineRun {
+  std::vector<DecodeRequest> requests;
+  DecodeRules rules;
+  int language = -1;  // language index; -1 = detect per window (multilingual models)
+  bool translate = false;
+  std::vector<int> promptTokens;  // previous-text prompt ([PREV] added here), may be empty
+  int threads = 1;
+  std::function<bool()> aborted;                      // true: stop (JS flag or dispose)
+  std::function<void(size_t request)> onRequestDone;  // called on the engine's thread
+};
+
+class BatchEngine {
+ public:
+  // useGpu: weights and graphs on the first GPU backend ggml offers (CPU when there is none).
+  BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn);
+  ~BatchEngine();
+
+  const WhisperWeights& weights() const { return *weights_; }
+  std::string backendName() const;
+  // Runs every request with at most `slots` sequences at once (fewer where they do not fit:
+  // slotsUsed() says); results by request index. Throws std::runtime_error (a failed graph, or
+  // "aborted").
+  std::vector<DecodeResult> run(const EngineRun& run, int slots);
+  int slotsUsed() const { return caches_.slots; }
+
+ private:
+  struct Slot;
+  int fit(int slots);
+  bool supported(ggml_cgraph* graph) const;
+  void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds);
+  void decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits);
+  void allocate(ggml_cgraph* graph, const EngineRun& run);
+
+  ggml_backend_t backend_ = nullptr;
+  bool onCpu_ = true;
+  bool flashAttn_ = false;
+  std::unique_ptr<WhisperWeights> weights_;
+  EngineCaches caches_;
+  ggml_gallocr_t allocator_ = nullptr;
+  std::vector<uint8_t> graphMeta_;
+};
+
+}  // namespace wserve

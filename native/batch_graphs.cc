@@ -1,0 +1,179 @@
+#include "batch_graphs.h"
+
+#include <cmath>
+
+namespace wserve {
+
+namespace {
+
+constexpr float kNormEps = 1e-5f;
+
+ggml_tensor* layerNorm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, ggml_tensor* b) {
+  return ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, x, kNormEps), w), b);
+}
+
+ggml_tensor* linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_tensor* b) {
+  ggml_tensor* y = ggml_mul_mat(ctx, w, x);
+  return b ? ggml_add(ctx, y, b) : y;
+}
+
+// [state, n, batch] → [headDim, n, heads, batch]
+ggml_tensor* splitHeads(ggml_context* ctx, ggml_tensor* x, int headDim, int heads, int n, int batch) {
+  return ggml_permute(ctx, ggml_reshape_4d(ctx, x, headDim, heads, n, batch), 0, 2, 1, 3);
+}
+
+// [headDim, n, heads, batch] → [state, n, batch]
+ggml_tensor* mergeHeads(ggml_context* ctx, ggml_tensor* x, int state, int n, int batch) {
+  return ggml_cont_3d(ctx, ggml_permute(ctx, x, 0, 2, 1, 3), state, n, batch);
+}
+
+// Convolution over time with padding 1, for a batch: x [length, channels, batch] → the result
+// as [outLength, batch, outChannels]. (ggml_conv_1d's own reshape mixes the batch into time.)
+ggml_tensor* conv1d(ggml_context* ctx, ggml_tensor* kernel, ggml_tensor* x, int stride) {
+  ggml_tensor* cols = ggml_im2col(ctx, kernel, x, stride, 0, 1, 0, 1, 0, false, GGML_TYPE_F16);  // [in·k, outLength, batch]
+  ggml_tensor* y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, cols, cols->ne[0], cols->ne[1] * cols->ne[2]),
+                                ggml_reshape_2d(ctx, kernel, kernel->ne[0] * kernel->ne[1], kernel->ne[2]));
+  return ggml_reshape_3d(ctx, y, cols->ne[1], cols->ne[2], kernel->ne[2]);
+}
+
+}  // namespace
+
+void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count) {
+  release();
+  ggml_init_params params = {ggml_tensor_overhead() * (4 * hp.nTextLayer + 1), nullptr, true};
+  ctx = ggml_init(params);
+  for (int il = 0; il < hp.nTextLayer; il++) {
+    selfK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
+    selfV.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count));
+    crossK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, count));
+    crossV.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, count));
+  }
+  buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
+  if (!buffer) {
+    release();
+    throw std::runtime_error("cannot allocate the caches of " + std::to_string(count) + " sequences");
+  }
+  ggml_backend_buffer_clear(buffer, 0);
+  slots = count;
+}
+
+void EngineCaches::release() {
+  if (buffer) ggml_backend_buffer_free(buffer);
+  if (ctx) ggml_free(ctx);
+  buffer = nullptr;
+  ctx = nullptr;
+  slots = 0;
+  selfK.clear();
+  selfV.clear();
+  crossK.clear();
+  crossV.clear();
+}
+
+EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn) {
+  const WhisperHparams& hp = w.hp;
+  const int state = hp.nAudioState, heads = hp.nAudioHead, headDim = state / heads, T = hp.nAudioCtx;
+  EncoderGraph g;
+  g.graph = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
+  g.mel = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, kMelFrames, hp.nMels, n);
+  g.rowsK = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(T) * n);
+  g.rowsV = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * n);
+  for (ggml_tensor* t : {g.mel, g.rowsK, g.rowsV}) ggml_set_input(t);
+
+  ggml_tensor* x = ggml_cont(ctx, ggml_permute(ctx, conv1d(ctx, w.conv1W, g.mel, 1), 0, 2, 1, 3));  // [frames, state, n]
+  x = ggml_gelu(ctx, ggml_add(ctx, x, w.conv1B));
+  x = ggml_cont(ctx, ggml_permute(ctx, conv1d(ctx, w.conv2W, x, 2), 1, 2, 0, 3));  // [state, T, n]
+  x = ggml_gelu(ctx, ggml_add(ctx, x, ggml_reshape_1d(ctx, w.conv2B, state)));
+  x = ggml_add(ctx, x, w.encPos);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  for (const EncoderBlock& b : w.encoder) {
+    ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
+    ggml_tensor* q = splitHeads(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), headDim, heads, T, n);
+    ggml_tensor* k = ggml_cast(ctx, splitHeads(ctx, linear(ctx, b.attn.kW, h, nullptr), headDim, heads, T, n), GGML_TYPE_F16);
+    ggml_tensor* vLinear = linear(ctx, b.attn.vW, h, b.attn.vB);
+    ggml_tensor* attn;
+    if (flashAttn) {
+      ggml_tensor* v = ggml_cast(ctx, splitHeads(ctx, vLinear, headDim, heads, T, n), GGML_TYPE_F16);
+      attn = ggml_reshape_3d(ctx, ggml_flash_attn_ext(ctx, q, k, v, nullptr, scale, 0.0f, 0.0f), state, T, n);
+    } else {
+      ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), nullptr, scale, 0.0f);
+      ggml_tensor* vT = ggml_cast(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, vLinear, headDim, heads, T, n), 1, 2, 0, 3), GGML_TYPE_F16);
+      attn = mergeHeads(ctx, ggml_mul_mat(ctx, vT, kq), state, T, n);
+    }
+    x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
+    h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
+    h = linear(ctx, b.mlp2W, ggml_gelu(ctx, linear(ctx, b.mlp0W, h, b.mlp0B)), b.mlp2B);
+    x = ggml_add(ctx, x, h);
+  }
+  ggml_tensor* enc = layerNorm(ctx, x, w.encLnW, w.encLnB);  // [state, T, n]
+
+  const float crossScale = std::pow(static_cast<float>(headDim), -0.25f);
+  for (size_t il = 0; il < w.decoder.size(); il++) {
+    const AttentionWeights& a = w.decoder[il].cross;
+    ggml_tensor* k = ggml_scale(ctx, linear(ctx, a.kW, enc, nullptr), crossScale);
+    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.slots),
+                                                     ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
+    ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, linear(ctx, a.vW, enc, a.vB)));  // [T, state, n]
+    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], T, static_cast<int64_t>(state) * c.slots),
+                                                     ggml_reshape_2d(ctx, vT, T, static_cast<int64_t>(state) * n), g.rowsV));
+  }
+
+  return g;
+}
+
+DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int live) {
+  const WhisperHparams& hp = w.hp;
+  const int S = c.slots;
+  const int state = hp.nTextState, heads = hp.nTextHead, headDim = state / heads, ctxLen = hp.nTextCtx, T = hp.nAudioCtx;
+  DecoderGraph g;
+  g.graph = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
+  g.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, S);
+  g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, S);
+  g.rowsK = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, S);
+  g.rowsV = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * S);
+  g.mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, nKv, 1, 1, S);
+  for (ggml_tensor* t : {g.tokens, g.positions, g.rowsK, g.rowsV, g.mask}) ggml_set_input(t);
+
+  const size_t es = ggml_type_size(GGML_TYPE_F16);
+  const float scale = std::pow(static_cast<float>(headDim), -0.25f);
+  ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
+  for (size_t il = 0; il < w.decoder.size(); il++) {
+    const DecoderBlock& b = w.decoder[il];
+    ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
+    ggml_tensor* q = ggml_scale(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), scale);
+    ggml_tensor* k = ggml_scale(ctx, linear(ctx, b.attn.kW, h, nullptr), scale);
+    ggml_tensor* v = linear(ctx, b.attn.vW, h, b.attn.vB);
+    ggml_build_forward_expand(g.graph,
+                              ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, static_cast<int64_t>(ctxLen) * S), k, g.rowsK));
+    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], 1, static_cast<int64_t>(ctxLen) * state * S),
+                                                     ggml_reshape_2d(ctx, v, 1, static_cast<int64_t>(state) * S), g.rowsV));
+    ggml_tensor* kv =
+        ggml_view_4d(ctx, c.selfK[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
+    ggml_tensor* vv = ggml_view_4d(ctx, c.selfV[il], nKv, headDim, heads, S, ctxLen * es, static_cast<size_t>(ctxLen) * headDim * es,
+                                   static_cast<size_t>(ctxLen) * state * es, 0);
+    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, kv, splitHeads(ctx, q, headDim, heads, 1, S)), g.mask, 1.0f, 0.0f);
+    ggml_tensor* attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, vv, kq), state, 1, S), state, S);
+    x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
+
+    h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
+    ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
+    ggml_tensor* ck =
+        ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, state * es, headDim * es, static_cast<size_t>(state) * T * es, 0);
+    ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
+                                   static_cast<size_t>(T) * state * es, 0);
+    ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
+    attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
+    x = ggml_add(ctx, x, linear(ctx, b.cross.outW, attn, b.cross.outB));
+
+    h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
+    x = ggml_add(ctx, x, linear(ctx, b.mlp2W, ggml_gelu(ctx, linear(ctx, b.mlp0W, h, b.mlp0B)), b.mlp2B));
+  }
+  // Logits (the step's largest product) only for the live slots: the batch drains at the end of a run.
+  g.liveRows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, live);
+  ggml_set_input(g.liveRows);
+  g.logits = ggml_mul_mat(ctx, w.tokenEmbedding, layerNorm(ctx, ggml_get_rows(ctx, x, g.liveRows), w.decLnW, w.decLnB));  // [vocab, live]
+  ggml_set_output(g.logits);
+  ggml_build_forward_expand(g.graph, g.logits);
+  return g;
+}
+
+}  // namespace wserve

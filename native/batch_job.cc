@@ -1,0 +1,194 @@
+#include "batch_job.h"
+
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+#include "batch_engine.h"
+#include "errors.h"
+#include "js_options.h"
+#include "whisper.h"
+
+namespace wserve {
+
+namespace {
+
+constexpr int64_t kMaxWindowSamples = 30 * 16000;
+
+// Every field comes from JS (lib/decode-options.ts holds the defaults).
+struct BatchParams {
+  int threads;
+  int slots;
+  std::string language;  // or "auto"
+  bool translate;
+  std::string initialPrompt;
+  bool suppressBlank;
+  bool suppressNonSpeech;
+  std::string suppressRegex;
+  bool withoutTimestamps;
+  int maxTokensPerSegment;
+};
+
+BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
+  BatchParams p;
+  p.threads = intField(env, o, "threads", 1, 512);
+  p.slots = intField(env, o, "slots", 1, 4096);
+  p.language = stringField(env, o, "language");
+  if (p.language != "auto" && whisper_lang_id(p.language.c_str()) < 0) throwInvalid(env, "unknown language: " + p.language);
+  p.translate = boolField(env, o, "translate");
+  p.initialPrompt = stringField(env, o, "initialPrompt");
+  p.suppressBlank = boolField(env, o, "suppressBlank");
+  p.suppressNonSpeech = boolField(env, o, "suppressNonSpeech");
+  p.suppressRegex = stringField(env, o, "suppressRegex");
+  try {
+    if (!p.suppressRegex.empty()) std::regex check(p.suppressRegex);
+  } catch (const std::regex_error& e) {
+    throwInvalid(env, std::string("suppressRegex is not a valid regular expression: ") + e.what());
+  }
+  p.withoutTimestamps = boolField(env, o, "withoutTimestamps");
+  p.maxTokensPerSegment = intField(env, o, "maxTokensPerSegment", 0, 448);
+  return p;
+}
+
+struct Job {
+  std::shared_ptr<ModelHandle> model;
+  BatchParams params;
+  std::vector<DecodeRequest> requests;
+  int32_t* abortFlag = nullptr;
+  Napi::ObjectReference pcmRef, abortRef;
+  std::optional<Napi::Promise::Deferred> deferred;
+  Napi::ThreadSafeFunction tsfn;
+  std::vector<DecodeResult> results;
+  std::string backend;
+  int slotsUsed = 0;
+  std::string errorCode, errorMessage;
+
+  bool aborted() const { return model->disposed.load() || (abortFlag != nullptr && __atomic_load_n(abortFlag, __ATOMIC_RELAXED) != 0); }
+
+  void run() {
+    try {
+      std::lock_guard<std::mutex> lock(model->engineMutex);
+      BatchEngine& engine = model->engine();
+      backend = engine.backendName();
+      const WhisperWeights& w = engine.weights();
+      EngineRun run;
+      run.requests = requests;
+      run.rules = DecodeRules::make(w, params.suppressBlank, params.suppressNonSpeech, params.suppressRegex, params.withoutTimestamps,
+                                    params.maxTokensPerSegment);
+      run.language = params.language == "auto" ? -1 : whisper_lang_id(params.language.c_str());
+      if (!w.tokens.multilingual) run.language = -1;
+      run.translate = params.translate;
+      if (!params.initialPrompt.empty()) {
+        std::vector<whisper_token> tokens(w.hp.nTextCtx);
+        const int n = whisper_tokenize(model->ctx, params.initialPrompt.c_str(), tokens.data(), static_cast<int>(tokens.size()));
+        if (n < 0) throw std::runtime_error("the initial prompt is longer than the model's text context");
+        run.promptTokens.assign(tokens.begin(), tokens.begin() + n);
+      }
+      run.threads = params.threads;
+      run.aborted = [this] { return aborted(); };
+      run.onRequestDone = [this](size_t index) {
+        tsfn.NonBlockingCall([index](Napi::Env env, Napi::Function cb) { cb.Call({Napi::Number::New(env, static_cast<double>(index))}); });
+      };
+      results = engine.run(run, params.slots);
+      slotsUsed = engine.slotsUsed();
+    } catch (const std::exception& e) {
+      // On this plain std::thread an escaping exception would end the process.
+      if (!aborted()) {
+        errorCode = std::string(e.what()).rfind("cannot allocate", 0) == 0 ? "OUT_OF_MEMORY" : "TRANSCRIBE_FAILED";
+        errorMessage = std::string("batched decoding failed: ") + e.what();
+      }
+    }
+  }
+
+  void settle(Napi::Env env) {
+    pcmRef.Reset();
+    abortRef.Reset();
+    if (!errorCode.empty()) {
+      deferred->Reject(makeError(env, errorCode, errorMessage).Value());
+    } else if (aborted()) {
+      const bool disposed = model->disposed.load();
+      deferred->Reject(makeError(env, disposed ? "MODEL_DISPOSED" : "ABORTED",
+                                 disposed ? "the model was disposed during transcription" : "transcription aborted")
+                           .Value());
+    } else {
+      Napi::Array out = Napi::Array::New(env, results.size());
+      for (size_t i = 0; i < results.size(); i++) {
+        const DecodeResult& r = results[i];
+        Napi::Object o = Napi::Object::New(env);
+        Napi::Int32Array tokens = Napi::Int32Array::New(env, r.tokens.size());
+        std::copy(r.tokens.begin(), r.tokens.end(), tokens.Data());
+        Napi::Float32Array logprobs = Napi::Float32Array::New(env, r.logprobs.size());
+        std::copy(r.logprobs.begin(), r.logprobs.end(), logprobs.Data());
+        o.Set("tokens", tokens);
+        o.Set("logprobs", logprobs);
+        o.Set("endLogprob", r.endLogprob);
+        o.Set("noSpeechProb", r.noSpeechProb);
+        o.Set("language", r.language >= 0 ? whisper_lang_str(r.language) : "en");
+        o.Set("languageProbability", r.languageProbability);
+        out.Set(i, o);
+      }
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("results", out);
+      result.Set("backend", backend);
+      result.Set("slots", slotsUsed);
+      deferred->Resolve(result);
+    }
+    model.reset();  // on the main thread, where the last dispose may free it
+  }
+};
+
+}  // namespace
+
+Napi::Value BatchJob::Start(const Napi::CallbackInfo& info, std::shared_ptr<ModelHandle> model) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsObject()) {
+    throwInvalid(env, "decodeBatch(pcm: Float32Array, requests: Array, params: object, onWindowDone?, abortFlag?)");
+  }
+  if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throwInvalid(env, "pcm must be a Float32Array");
+  Napi::Float32Array pcm = info[0].As<Napi::Float32Array>();
+  const int64_t nSamples = static_cast<int64_t>(pcm.ElementLength());
+
+  auto job = std::make_shared<Job>();
+  job->model = std::move(model);
+  job->params = parseParams(env, info[2].As<Napi::Object>());
+  Napi::Array requests = info[1].As<Napi::Array>();
+  if (requests.Length() == 0) throwInvalid(env, "requests must not be empty");
+  for (uint32_t i = 0; i < requests.Length(); i++) {
+    const std::string where = "requests[" + std::to_string(i) + "]";
+    Napi::Value v = requests.Get(i);
+    if (!v.IsObject()) throwInvalid(env, where + " must be {start, end, temperature, seed}");
+    Napi::Object r = v.As<Napi::Object>();
+    // Sample offsets pass 2^24 after 17 min: read as 64-bit integers, not as floats.
+    const int64_t start = requiredField(env, r, "start", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int64Value();
+    const int64_t end = requiredField(env, r, "end", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int64Value();
+    if (start < 0 || end <= start || end > nSamples || end - start > kMaxWindowSamples) {
+      throwInvalid(env, where + " must lie inside the audio and span at most 30 s");
+    }
+    const float temperature = numberField(env, r, "temperature");
+    if (!(temperature >= 0 && temperature <= 10)) throwInvalid(env, where + ".temperature must be between 0 and 10");
+    job->requests.push_back(
+        DecodeRequest{pcm.Data() + start, static_cast<int>(end - start), temperature,
+                      requiredField(env, r, "seed", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Uint32Value()});
+  }
+  if (info.Length() > 4 && info[4].IsTypedArray()) {
+    Napi::TypedArray flag = info[4].As<Napi::TypedArray>();
+    if (flag.TypedArrayType() != napi_int32_array || flag.ElementLength() < 1) throwInvalid(env, "abortFlag must be an Int32Array");
+    job->abortFlag = flag.As<Napi::Int32Array>().Data();
+    job->abortRef = Napi::Persistent(flag.As<Napi::Object>());
+  }
+  Napi::Function onDone =
+      info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  job->pcmRef = Napi::Persistent(pcm.As<Napi::Object>());  // the PCM stays in JS memory, kept alive
+  job->deferred.emplace(Napi::Promise::Deferred::New(env));
+  job->tsfn = Napi::ThreadSafeFunction::New(env, onDone, "whisper-serve.decodeBatch", 0, 1);
+  Napi::Promise promise = job->deferred->Promise();
+  std::thread([job] {
+    job->run();
+    job->tsfn.BlockingCall([job](Napi::Env env, Napi::Function) { job->settle(env); });
+    job->tsfn.Release();
+  }).detach();
+  return promise;
+}
+
+}  // namespace wserve

@@ -1,0 +1,155 @@
+#include "batch_rules.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <regex>
+
+namespace wserve {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// openai-whisper's non-speech symbols (its tokenizer's non_speech_tokens): suppressed alone and
+// after a space when suppressNonSpeech is on, as faster-whisper's suppress_tokens=[-1] does.
+const char* const kNonSpeech[] = {"\"", "#",   "(",   ")",  "*",   "+",  "/",  ":",  ";",   "<",  "=",  ">",   "@",   "[",
+                                  "\\", "]",   "^",   "_",  "`",   "{",  "|",  "}",  "~",   "「", "」", "『",  "』",  "<<",
+                                  ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[",
+                                  "]]", "{{",  "}}",  "♪♪", "♪♪♪", "♩",  "♪",  "♫",  "♬",   "♭",  "♮",  "♯"};
+
+void logSoftmax(const float* logits, int n, std::vector<float>& out) {
+  out.resize(n);
+  const float mx = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int i = 0; i < n; i++) sum += logits[i] == kNegInf ? 0.0 : std::exp(static_cast<double>(logits[i] - mx));
+  const float lse = mx + static_cast<float>(std::log(sum));
+  for (int i = 0; i < n; i++) out[i] = logits[i] - lse;
+}
+
+}  // namespace
+
+DecodeRules DecodeRules::make(const WhisperWeights& w, bool suppressBlank, bool suppressNonSpeech, const std::string& suppressRegex,
+                              bool withoutTimestamps, int maxTokensPerSegment) {
+  const SpecialTokens& t = w.tokens;
+  DecodeRules r;
+  r.suppressBlank = suppressBlank;
+  r.withoutTimestamps = withoutTimestamps;
+  r.maxTokensPerSegment = maxTokensPerSegment;
+  r.suppressed.assign(w.hp.nVocab, 0);
+  // Everything between end-of-text and the timestamps is a control token, never text.
+  for (int id = t.sot; id < t.timestampBegin; id++) r.suppressed[id] = 1;
+  if (withoutTimestamps) {
+    for (int id = t.timestampBegin; id < w.hp.nVocab; id++) r.suppressed[id] = 1;
+  }
+  std::vector<std::string> banned;
+  if (suppressNonSpeech) {
+    for (const char* s : kNonSpeech) {
+      banned.emplace_back(s);
+      banned.push_back(std::string(" ") + s);
+    }
+    banned.emplace_back(" -");
+    banned.emplace_back(" '");
+  }
+  const bool useRegex = !suppressRegex.empty();
+  const std::regex re = useRegex ? std::regex(suppressRegex) : std::regex();
+  for (int id = 0; id < static_cast<int>(w.vocab.size()) && id < w.hp.nVocab; id++) {
+    const std::string& text = w.vocab[id];
+    const bool isText = id < t.eot;
+    if (isText && text == " ") r.blankTokens.push_back(id);
+    if (isText && std::find(banned.begin(), banned.end(), text) != banned.end()) r.suppressed[id] = 1;
+    if (useRegex && std::regex_match(text, re)) r.suppressed[id] = 1;  // special tokens too, as whisper.cpp
+  }
+  r.blankTokens.push_back(t.eot);
+  return r;
+}
+
+Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTokens& t, int nVocab, const DecodeRules& rules,
+               float temperature, std::mt19937& rng) {
+  const int tsBegin = t.timestampBegin;
+  for (int id = 0; id < nVocab; id++) {
+    if (rules.suppressed[id]) logits[id] = kNegInf;
+  }
+  const bool initial = generated.empty();
+  if (initial && rules.suppressBlank) {
+    for (int id : rules.blankTokens) logits[id] = kNegInf;
+  }
+  if (!rules.withoutTimestamps) {
+    const size_t n = generated.size();
+    const bool lastWasTimestamp = n >= 1 && generated[n - 1] >= tsBegin;
+    const bool penultimateWasTimestamp = n < 2 || generated[n - 2] >= tsBegin;
+    if (lastWasTimestamp) {
+      if (penultimateWasTimestamp) {
+        for (int id = tsBegin; id < nVocab; id++) logits[id] = kNegInf;  // a pair is complete: text next
+      } else {
+        for (int id = 0; id < t.eot; id++) logits[id] = kNegInf;  // a segment just ended: timestamp or end
+      }
+    }
+    // Timestamps never go back: no earlier than the last one (a new segment may start where one ended).
+    int lastTimestamp = -1;
+    for (size_t i = n; i-- > 0;) {
+      if (generated[i] >= tsBegin) {
+        lastTimestamp = generated[i];
+        break;
+      }
+    }
+    if (lastTimestamp >= 0) {
+      const int from = lastWasTimestamp && !penultimateWasTimestamp ? lastTimestamp : lastTimestamp + 1;
+      for (int id = tsBegin; id < std::min(from, nVocab); id++) logits[id] = kNegInf;
+    }
+    if (initial) {
+      for (int id = 0; id < tsBegin; id++) logits[id] = kNegInf;  // a window starts with a timestamp
+      for (int id = tsBegin + rules.maxInitialTimestamp + 1; id < nVocab; id++) logits[id] = kNegInf;
+    }
+    if (rules.maxTokensPerSegment > 0) {
+      int sinceTimestamp = 0;
+      for (size_t i = n; i-- > 0 && generated[i] < tsBegin;) sinceTimestamp++;
+      if (sinceTimestamp >= rules.maxTokensPerSegment) {
+        for (int id = 0; id < t.eot; id++) logits[id] = kNegInf;
+      }
+    }
+  }
+  if (temperature > 0) {
+    for (int id = 0; id < nVocab; id++) logits[id] /= temperature;
+  }
+  thread_local std::vector<float> logprobs;
+  logSoftmax(logits, nVocab, logprobs);
+  if (!rules.withoutTimestamps) {
+    // When the timestamps together are likelier than any single text token, a timestamp it is.
+    const float tsMax = *std::max_element(logprobs.begin() + tsBegin, logprobs.begin() + nVocab);
+    double tsSum = 0;
+    for (int id = tsBegin; id < nVocab; id++) tsSum += std::exp(static_cast<double>(logprobs[id] - tsMax));
+    const float tsLogprob = tsMax + static_cast<float>(std::log(tsSum));
+    const float textMax = *std::max_element(logprobs.begin(), logprobs.begin() + tsBegin);
+    if (tsMax > kNegInf && tsLogprob > textMax) {
+      for (int id = 0; id < tsBegin; id++) logits[id] = kNegInf;
+      logSoftmax(logits, nVocab, logprobs);
+    }
+  }
+  int token;
+  if (temperature > 0) {
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    double r = u(rng);
+    token = nVocab - 1;
+    for (int id = 0; id < nVocab; id++) {
+      r -= std::exp(static_cast<double>(logprobs[id]));
+      if (r <= 0) {
+        token = id;
+        break;
+      }
+    }
+    while (logprobs[token] == kNegInf && token > 0) token--;
+  } else {
+    token = static_cast<int>(std::max_element(logprobs.begin(), logprobs.end()) - logprobs.begin());
+  }
+  return Pick{token, logprobs[token]};
+}
+
+float softmaxAt(const float* logits, int n, int index) {
+  const float mx = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int i = 0; i < n; i++) sum += std::exp(static_cast<double>(logits[i] - mx));
+  return static_cast<float>(std::exp(static_cast<double>(logits[index] - mx)) / sum);
+}
+
+}  // namespace wserve

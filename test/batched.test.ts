@@ -1,0 +1,173 @@
+// The batched engine (native/batch_engine.cc + lib/batched.ts) on real weights: the same text at
+// every batch size, agreement with whisper.cpp's own decoder, the temperature fallback and the
+// no-speech rule each made to happen, and the token → segment rules on their own.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compressionRatio, decodeBatched, tokensToSegments } from '../lib/batched.js';
+import { withDefaults } from '../lib/decode-options.js';
+import { Whisper } from '../lib/api.js';
+import { binding, type NativeModel } from '../lib/native/binding.js';
+import { planFixedWindows } from '../lib/windows.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
+
+const ready = have(TINY_EN, JFK_WAV);
+const REF = normalise(JFK_TEXT);
+
+/** Word error rate of b against a, both normalised. */
+function wer(a: string, b: string): number {
+  const r = normalise(a).split(' ');
+  const h = normalise(b).split(' ');
+  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= r.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[h.length]! / r.length;
+}
+
+describe.skipIf(!ready)('batched engine on tiny.en', () => {
+  let whisper: Whisper;
+  let jfk: Float32Array;
+  let long: Float32Array;
+  beforeAll(async () => {
+    whisper = await Whisper.load(TINY_EN, { gpu: false, threads: 2 });
+    jfk = readWav16k(JFK_WAV);
+    // ~2 min of real speech with pauses of different lengths: several windows, cut at pauses.
+    long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7, 2, 1].map((gap) => repeatWithSilence(jfk, 1, gap)));
+  });
+  afterAll(() => whisper?.dispose());
+
+  it('gives jfk exactly at every batch size', async () => {
+    for (const batchSize of [1, 2, 4, 8, 16]) expect(normalise((await whisper.transcribe(jfk, { batchSize })).text), `batch ${batchSize}`).toBe(REF);
+  });
+
+  it('gives the same multi-window transcript at every batch size: slots do not leak into each other', async () => {
+    const texts = [];
+    for (const batchSize of [1, 2, 4, 8, 16]) {
+      const t = await whisper.transcribe(long, { batchSize });
+      expect(t.windows).toBeGreaterThanOrEqual(4);
+      texts.push(normalise(t.text));
+    }
+    expect(texts[0]!.split('ask not what your country').length - 1).toBe(9);
+    for (const t of texts) expect(t).toBe(texts[0]);
+  });
+
+  it("agrees with whisper.cpp's own decoder (seeking, conditioned on previous text) within 2 % WER", async () => {
+    const batched = await whisper.transcribe(long);
+    const sequential = await whisper.transcribe(long, { conditionOnPreviousText: true });
+    expect(wer(sequential.text, batched.text)).toBeLessThanOrEqual(0.02);
+    for (let i = 1; i < batched.segments.length; i++) expect(batched.segments[i]!.start).toBeGreaterThanOrEqual(batched.segments[i - 1]!.end - 0.01);
+  });
+
+  it('decodes text tokens only with withoutTimestamps: one segment per window, capped at N + 1 tokens by maxTokensPerSegment N', async () => {
+    const t = await whisper.transcribe(jfk, { withoutTimestamps: true, maxTokensPerSegment: 4 });
+    expect(t.segments).toHaveLength(1);
+    expect(t.segments[0]).toMatchObject({ start: 0, end: 11 });
+    expect(normalise(t.text)).toBe('and so my fellow americans');
+    expect(normalise((await whisper.transcribe(jfk, { withoutTimestamps: true })).text)).toBe(REF);
+  });
+
+  it("suppresses special tokens by whisper.cpp's names: no end-of-text, so a window runs to its token cap", async () => {
+    const t = await whisper.transcribe(jfk, { withoutTimestamps: true, maxTokensPerSegment: 29, suppressRegex: '^\\[_EOT_\\]$|^<\\|endoftext\\|>$' });
+    expect(normalise(t.text).startsWith(REF)).toBe(true);
+    expect(normalise(t.text).length).toBeGreaterThan(REF.length);
+  });
+
+  it('reports a window finished through onProgress, up to 1', async () => {
+    const fractions: number[] = [];
+    await whisper.transcribe(long, { batchSize: 2, onProgress: (p) => fractions.push(p.fraction) });
+    expect(fractions.length).toBeGreaterThanOrEqual(4);
+    expect(fractions[fractions.length - 1]).toBeCloseTo(1, 6);
+  });
+});
+
+describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native engine', () => {
+  let model: NativeModel;
+  let jfk: Float32Array;
+  beforeAll(async () => {
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, poolSize: 1 });
+    jfk = readWav16k(JFK_WAV);
+  });
+  afterAll(() => model?.dispose());
+  const run = (pcm: Float32Array, options: Parameters<typeof withDefaults>[0]) => ({
+    pcm,
+    windows: planFixedWindows(pcm),
+    decode: withDefaults(options),
+    language: 'en',
+    threads: 2,
+    slots: 4,
+    abortFlag: new Int32Array(1),
+  });
+
+  it('retries a window that fails the compression check at every temperature, keeping the likeliest text', async () => {
+    // jfk's text compresses to ~1.3: a threshold of 1 fails every try.
+    const r = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
+    expect(r.fallbacks).toBe(5); // 0.2, 0.4, 0.6, 0.8, 1.0
+    expect(wer(JFK_TEXT, r.windows[0]!.map((s) => s.text).join(''))).toBeLessThan(0.3);
+    const plain = await decodeBatched(model, run(jfk, {}));
+    expect(plain.fallbacks).toBe(0);
+    expect(normalise(plain.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
+  });
+
+  it('leaves out a window the model calls no-speech when its text is also unlikely, and keeps the speech', async () => {
+    // Quiet noise: no-speech probability ~0.9. With logprobThreshold 0 every text is "unlikely",
+    // so the noise window is silence; jfk (no-speech ~0.03) is not, and stays (no retries here).
+    const pcm = concat(noise(16000 * 20, 3e-3), new Float32Array(16000), jfk);
+    const r = await decodeBatched(model, { ...run(pcm, { logprobThreshold: 0, temperatureIncrement: 0 }), windows: [{ start: 0, end: 16000 * 20 }, { start: 16000 * 21, end: pcm.length }] });
+    expect(r.windows[0]).toEqual([]);
+    expect(normalise(r.windows[1]!.map((s) => s.text).join(''))).toBe(REF);
+    expect(r.windows[1]![0]!.noSpeechProb).toBeLessThan(0.1);
+  });
+
+  it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {
+    const params = { threads: 1, slots: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0 };
+    const long = new Float32Array(16000 * 40);
+    expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0 }], params)).toThrow(/at most 30 s/);
+    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0 }], params)).toThrow(/inside the audio/);
+    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length, temperature: 0, seed: 0 }], { ...params, slots: 0 })).toThrow(/slots/);
+  });
+});
+
+describe('tokens → segments', () => {
+  const vocab = { tokens: ['a', 'b', ' c'].map((t) => Buffer.from(t)), eot: 3, timestampBegin: 10 };
+  const ts = (seconds: number) => 10 + Math.round(seconds / 0.02);
+  const scored = (tokens: number[]) => ({
+    result: { tokens: Int32Array.from(tokens), logprobs: new Float32Array(tokens.length), endLogprob: -0.1, noSpeechProb: 0.1, language: 'en', languageProbability: 1 },
+    text: '',
+    avgLogprob: -0.2,
+    compressionRatio: 1,
+  });
+
+  it('makes a segment of the text between each pair of timestamps', () => {
+    const { segments, resumeAt } = tokensToSegments(scored([ts(0), 0, 1, ts(2), ts(2), 2, ts(29.6)]), vocab, 30);
+    expect(segments.map((s) => [s.t0, s.t1, s.text])).toEqual([
+      [0, 2, 'ab'],
+      [2, 29.6, ' c'],
+    ]);
+    expect(resumeAt).toBeUndefined();
+  });
+
+  it("resumes at the last timestamp when the decoder stopped over a second short, leaving the unfinished segment to the resumed piece", () => {
+    const r = tokensToSegments(scored([ts(0), 0, ts(5), ts(5), 1, 2]), vocab, 30);
+    expect(r.segments.map((s) => s.text)).toEqual(['a']);
+    expect(r.resumeAt).toBe(5);
+    const stopped = tokensToSegments(scored([ts(0), 0, ts(5)]), vocab, 30);
+    expect(stopped.resumeAt).toBe(5);
+  });
+
+  it("ends an unfinished segment with the piece on the last try, and never resumes without progress", () => {
+    const last = tokensToSegments(scored([ts(0), 0, ts(5), ts(5), 1, 2]), vocab, 30, true);
+    expect(last.segments.map((s) => [s.t0, s.t1, s.text])).toEqual([
+      [0, 5, 'a'],
+      [5, 30, 'b c'],
+    ]);
+    expect(last.resumeAt).toBeUndefined();
+    expect(tokensToSegments(scored([ts(0), 0, 1]), vocab, 30).resumeAt).toBeUndefined(); // last timestamp at 0: no progress
+  });
+
+  it('measures repetition by gzip, as faster-whisper does', () => {
+    expect(compressionRatio('')).toBe(0);
+    expect(compressionRatio(JFK_TEXT)).toBeLessThan(1.5);
+    expect(compressionRatio('the same words again and again '.repeat(20))).toBeGreaterThan(2.4);
+  });
+});
