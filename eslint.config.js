@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   // Core: a ggml file and PCM in, segments out. Of models/ it reads only the ggml header (a file format, no policy).
   {
-    files: ['lib/whisper.ts', 'lib/windows.ts', 'lib/vad.ts', 'lib/decode-options.ts', 'lib/device.ts', 'lib/native/**'],
+    files: ['lib/whisper.ts', 'lib/batched.ts', 'lib/windows.ts', 'lib/vad.ts', 'lib/decode-options.ts', 'lib/device.ts', 'lib/native/**'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -46,7 +46,7 @@ BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevic
   if (onCpu_) backend_ = ggml_backend_cpu_init();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
   try {
-    weights_ = WhisperWeights::load(modelPath, backend_);
+    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && ggml_cpu_has_avx512_bf16());
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
@@ -75,7 +75,7 @@ int BatchEngine::fit(int slots) {
   if (slots == caches_.slots) return slots;
   for (;; slots /= 2) {
     try {
-      caches_.allocate(backend_, hp, slots);
+      caches_.allocate(backend_, hp, slots, !flashAttn_);
       ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
       ggml_context* ctx = ggml_init(params);
       EncoderGraph enc = buildEncoderGraph(ctx, *weights_, caches_, onCpu_ ? 1 : slots, flashAttn_);
@@ -139,7 +139,7 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.mel, mel.data(), 0, mel.size() * sizeof(float));
   ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
-  ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
+  if (g.rowsV) ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
   const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
   ggml_free(ctx);
   if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
@@ -178,7 +178,7 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std
   ggml_backend_tensor_set(g.tokens, tok.data(), 0, tok.size() * sizeof(int32_t));
   ggml_backend_tensor_set(g.positions, pos.data(), 0, pos.size() * sizeof(int32_t));
   ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
-  ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
+  if (g.rowsV) ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
   ggml_backend_tensor_set(g.mask, maskData.data(), 0, maskData.size() * sizeof(float));
   ggml_backend_tensor_set(g.liveRows, live.data(), 0, live.size() * sizeof(int32_t));
   const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);

@@ -28,25 +28,29 @@ ggml_tensor* mergeHeads(ggml_context* ctx, ggml_tensor* x, int state, int n, int
 }
 
 // Convolution over time with padding 1, for a batch: x [length, channels, batch] → the result
-// as [outLength, batch, outChannels]. (ggml_conv_1d's own reshape mixes the batch into time.)
+// as [outChannels, outLength, batch], the encoder's layout. (ggml_conv_1d's own reshape mixes
+// the batch into time.)
 ggml_tensor* conv1d(ggml_context* ctx, ggml_tensor* kernel, ggml_tensor* x, int stride) {
-  ggml_tensor* cols = ggml_im2col(ctx, kernel, x, stride, 0, 1, 0, 1, 0, false, GGML_TYPE_F16);  // [in·k, outLength, batch]
-  ggml_tensor* y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, cols, cols->ne[0], cols->ne[1] * cols->ne[2]),
-                                ggml_reshape_2d(ctx, kernel, kernel->ne[0] * kernel->ne[1], kernel->ne[2]));
-  return ggml_reshape_3d(ctx, y, cols->ne[1], cols->ne[2], kernel->ne[2]);
+  ggml_tensor* cols = ggml_im2col(ctx, kernel, x, stride, 0, 1, 0, 1, 0, false, GGML_TYPE_F32);  // [in·k, outLength, batch]
+  ggml_tensor* y = ggml_mul_mat(ctx, ggml_reshape_2d(ctx, kernel, kernel->ne[0] * kernel->ne[1], kernel->ne[2]),
+                                ggml_reshape_2d(ctx, cols, cols->ne[0], cols->ne[1] * cols->ne[2]));
+  return ggml_reshape_3d(ctx, y, kernel->ne[2], cols->ne[1], cols->ne[2]);
 }
 
 }  // namespace
 
-void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count) {
+void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, bool transposedValues) {
   release();
+  vTransposed = transposedValues;
   ggml_init_params params = {ggml_tensor_overhead() * (4 * hp.nTextLayer + 1), nullptr, true};
   ctx = ggml_init(params);
   for (int il = 0; il < hp.nTextLayer; il++) {
     selfK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
-    selfV.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count));
+    selfV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count)
+                                : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
     crossK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, count));
-    crossV.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, count));
+    crossV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, count)
+                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, count));
   }
   buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
   if (!buffer) {
@@ -76,13 +80,14 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   g.graph = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
   g.mel = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, kMelFrames, hp.nMels, n);
   g.rowsK = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(T) * n);
-  g.rowsV = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * n);
-  for (ggml_tensor* t : {g.mel, g.rowsK, g.rowsV}) ggml_set_input(t);
+  g.rowsV = c.vTransposed ? ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * n) : nullptr;
+  for (ggml_tensor* t : {g.mel, g.rowsK, g.rowsV}) {
+    if (t) ggml_set_input(t);
+  }
 
-  ggml_tensor* x = ggml_cont(ctx, ggml_permute(ctx, conv1d(ctx, w.conv1W, g.mel, 1), 0, 2, 1, 3));  // [frames, state, n]
-  x = ggml_gelu(ctx, ggml_add(ctx, x, w.conv1B));
-  x = ggml_cont(ctx, ggml_permute(ctx, conv1d(ctx, w.conv2W, x, 2), 1, 2, 0, 3));  // [state, T, n]
-  x = ggml_gelu(ctx, ggml_add(ctx, x, ggml_reshape_1d(ctx, w.conv2B, state)));
+  ggml_tensor* x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv1W, g.mel, 1), ggml_reshape_1d(ctx, w.conv1B, state)));
+  x = ggml_cont(ctx, ggml_transpose(ctx, x));  // [frames, state, n]: the next convolution's input
+  x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv2W, x, 2), ggml_reshape_1d(ctx, w.conv2B, state)));  // [state, T, n]
   x = ggml_add(ctx, x, w.encPos);
   const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
   for (const EncoderBlock& b : w.encoder) {
@@ -112,9 +117,15 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
     ggml_tensor* k = ggml_scale(ctx, linear(ctx, a.kW, enc, nullptr), crossScale);
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.slots),
                                                      ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
-    ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, linear(ctx, a.vW, enc, a.vB)));  // [T, state, n]
-    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], T, static_cast<int64_t>(state) * c.slots),
-                                                     ggml_reshape_2d(ctx, vT, T, static_cast<int64_t>(state) * n), g.rowsV));
+    ggml_tensor* v = linear(ctx, a.vW, enc, a.vB);  // [state, T, n]
+    if (c.vTransposed) {
+      ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, v));  // [T, state, n]
+      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], T, static_cast<int64_t>(state) * c.slots),
+                                                       ggml_reshape_2d(ctx, vT, T, static_cast<int64_t>(state) * n), g.rowsV));
+    } else {
+      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], state, static_cast<int64_t>(T) * c.slots),
+                                                       ggml_reshape_2d(ctx, v, state, static_cast<int64_t>(T) * n), g.rowsK));
+    }
   }
 
   return g;
@@ -129,12 +140,15 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   g.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, S);
   g.positions = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, S);
   g.rowsK = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, S);
-  g.rowsV = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * S);
+  g.rowsV = c.vTransposed ? ggml_new_tensor_1d(ctx, GGML_TYPE_I64, static_cast<int64_t>(state) * S) : nullptr;
   g.mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, nKv, 1, 1, S);
-  for (ggml_tensor* t : {g.tokens, g.positions, g.rowsK, g.rowsV, g.mask}) ggml_set_input(t);
+  for (ggml_tensor* t : {g.tokens, g.positions, g.rowsK, g.rowsV, g.mask}) {
+    if (t) ggml_set_input(t);
+  }
 
   const size_t es = ggml_type_size(GGML_TYPE_F16);
   const float scale = std::pow(static_cast<float>(headDim), -0.25f);
+  ggml_tensor* maskF16 = c.vTransposed ? nullptr : ggml_cast(ctx, g.mask, GGML_TYPE_F16);
   ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const DecoderBlock& b = w.decoder[il];
@@ -144,24 +158,40 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
     ggml_tensor* v = linear(ctx, b.attn.vW, h, b.attn.vB);
     ggml_build_forward_expand(g.graph,
                               ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, static_cast<int64_t>(ctxLen) * S), k, g.rowsK));
-    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], 1, static_cast<int64_t>(ctxLen) * state * S),
-                                                     ggml_reshape_2d(ctx, v, 1, static_cast<int64_t>(state) * S), g.rowsV));
     ggml_tensor* kv =
         ggml_view_4d(ctx, c.selfK[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
-    ggml_tensor* vv = ggml_view_4d(ctx, c.selfV[il], nKv, headDim, heads, S, ctxLen * es, static_cast<size_t>(ctxLen) * headDim * es,
-                                   static_cast<size_t>(ctxLen) * state * es, 0);
-    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, kv, splitHeads(ctx, q, headDim, heads, 1, S)), g.mask, 1.0f, 0.0f);
-    ggml_tensor* attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, vv, kq), state, 1, S), state, S);
+    ggml_tensor* attn;
+    if (c.vTransposed) {
+      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], 1, static_cast<int64_t>(ctxLen) * state * S),
+                                                       ggml_reshape_2d(ctx, v, 1, static_cast<int64_t>(state) * S), g.rowsV));
+      ggml_tensor* vv = ggml_view_4d(ctx, c.selfV[il], nKv, headDim, heads, S, ctxLen * es, static_cast<size_t>(ctxLen) * headDim * es,
+                                     static_cast<size_t>(ctxLen) * state * es, 0);
+      ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, kv, splitHeads(ctx, q, headDim, heads, 1, S)), g.mask, 1.0f, 0.0f);
+      attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, vv, kq), state, 1, S), state, S);
+    } else {
+      ggml_build_forward_expand(g.graph,
+                                ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], state, static_cast<int64_t>(ctxLen) * S), v, g.rowsK));
+      ggml_tensor* vv =
+          ggml_view_4d(ctx, c.selfV[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
+      attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, splitHeads(ctx, q, headDim, heads, 1, S), kv, vv, maskF16, 1.0f, 0.0f, 0.0f),
+                             state, S);
+    }
     x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
 
     h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
     ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
     ggml_tensor* ck =
         ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, state * es, headDim * es, static_cast<size_t>(state) * T * es, 0);
-    ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
-                                   static_cast<size_t>(T) * state * es, 0);
-    ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
-    attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
+    if (c.vTransposed) {
+      ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
+                                     static_cast<size_t>(T) * state * es, 0);
+      ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
+      attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
+    } else {
+      ggml_tensor* cv =
+          ggml_view_4d(ctx, c.crossV[il], headDim, T, heads, S, state * es, headDim * es, static_cast<size_t>(state) * T * es, 0);
+      attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
+    }
     x = ggml_add(ctx, x, linear(ctx, b.cross.outW, attn, b.cross.outB));
 
     h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);

@@ -17,17 +17,19 @@ namespace wserve {
 
 constexpr int kMaxGraphNodes = 16384;
 
-// Per slot: self-attention K [state, textCtx] and V transposed [textCtx, state]; cross-attention
-// K [state, audioCtx] and V transposed [audioCtx, state] (transposed V: the product with the
-// attention weights then reads rows). F16, one tensor per decoder layer with a slot dimension.
+// Per slot: self-attention K [state, textCtx] and V; cross-attention K [state, audioCtx] and V.
+// V is transposed ([textCtx, state], [audioCtx, state]) for the softmax(QKᵀ)V graphs, whose
+// product with the attention weights then reads rows; laid out as K for ggml's fused attention.
+// F16, one tensor per decoder layer with a slot dimension.
 struct EngineCaches {
   int slots = 0;
+  bool vTransposed = true;
   std::vector<ggml_tensor*> selfK, selfV, crossK, crossV;
   ggml_context* ctx = nullptr;
   ggml_backend_buffer_t buffer = nullptr;
 
   // Throws std::runtime_error when the backend cannot hold them.
-  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count);
+  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, bool transposedValues);
   void release();
   ~EngineCaches() { release(); }
 };
@@ -36,7 +38,7 @@ struct EncoderGraph {
   ggml_cgraph* graph;
   ggml_tensor* mel;    // [3000, mels, n]
   ggml_tensor* rowsK;  // I64 [audioCtx · n]: cross K rows (slot · audioCtx + t)
-  ggml_tensor* rowsV;  // I64 [state · n]: cross V rows (slot · state + j)
+  ggml_tensor* rowsV;  // I64 [state · n]: transposed cross V rows (slot · state + j); null otherwise
 };
 
 struct DecoderGraph {
@@ -44,14 +46,14 @@ struct DecoderGraph {
   ggml_tensor* tokens;     // I32 [slots]
   ggml_tensor* positions;  // I32 [slots]
   ggml_tensor* rowsK;      // I64 [slots]: self K rows (slot · textCtx + position)
-  ggml_tensor* rowsV;      // I64 [state · slots]: self V elements ((slot · state + j) · textCtx + position)
+  ggml_tensor* rowsV;      // I64 [state · slots]: transposed self V elements ((slot · state + j) · textCtx + position), or null
   ggml_tensor* mask;       // F32 [nKv, 1, 1, slots]: 0 up to each slot's position, -inf after
   ggml_tensor* liveRows;   // I32 [live]: the slots whose logits are wanted
   ggml_tensor* logits;     // F32 [vocab, live]
 };
 
 // flashAttn: ggml's fused attention in the encoder (CPU); else softmax(QKᵀ)V, which every
-// backend supports whatever the length.
+// backend supports whatever the length. The decoder's attention follows the caches' layout.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn);
 DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int live);
 

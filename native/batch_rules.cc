@@ -18,13 +18,12 @@ const char* const kNonSpeech[] = {"\"", "#",   "(",   ")",  "*",   "+",  "/",  "
                                   ">>", "<<<", ">>>", "--", "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[",
                                   "]]", "{{",  "}}",  "♪♪", "♪♪♪", "♩",  "♪",  "♫",  "♬",   "♭",  "♮",  "♯"};
 
-void logSoftmax(const float* logits, int n, std::vector<float>& out) {
-  out.resize(n);
-  const float mx = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int i = 0; i < n; i++) sum += logits[i] == kNegInf ? 0.0 : std::exp(static_cast<double>(logits[i] - mx));
-  const float lse = mx + static_cast<float>(std::log(sum));
-  for (int i = 0; i < n; i++) out[i] = logits[i] - lse;
+float logSumExp(const float* logits, int from, int to) {
+  const float mx = *std::max_element(logits + from, logits + to);
+  if (mx == kNegInf) return kNegInf;
+  float sum = 0;
+  for (int i = from; i < to; i++) sum += std::exp(logits[i] - mx);  // exp(-inf) = 0: suppressed tokens add nothing
+  return mx + std::log(sum);
 }
 
 }  // namespace
@@ -112,37 +111,32 @@ Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTo
   if (temperature > 0) {
     for (int id = 0; id < nVocab; id++) logits[id] /= temperature;
   }
-  thread_local std::vector<float> logprobs;
-  logSoftmax(logits, nVocab, logprobs);
+  // log-sum-exp over the vocabulary, and over the timestamps: one max pass and one expf pass each
+  // (no log-softmax vector: this runs for every sequence at every step).
+  float lse = logSumExp(logits, 0, nVocab);
   if (!rules.withoutTimestamps) {
     // When the timestamps together are likelier than any single text token, a timestamp it is.
-    const float tsMax = *std::max_element(logprobs.begin() + tsBegin, logprobs.begin() + nVocab);
-    double tsSum = 0;
-    for (int id = tsBegin; id < nVocab; id++) tsSum += std::exp(static_cast<double>(logprobs[id] - tsMax));
-    const float tsLogprob = tsMax + static_cast<float>(std::log(tsSum));
-    const float textMax = *std::max_element(logprobs.begin(), logprobs.begin() + tsBegin);
-    if (tsMax > kNegInf && tsLogprob > textMax) {
-      for (int id = 0; id < tsBegin; id++) logits[id] = kNegInf;
-      logSoftmax(logits, nVocab, logprobs);
+    const float tsLse = logSumExp(logits, tsBegin, nVocab);
+    const float textMax = *std::max_element(logits, logits + tsBegin);
+    if (tsLse > kNegInf && tsLse > textMax) {
+      std::fill(logits, logits + tsBegin, kNegInf);
+      lse = tsLse;
     }
   }
   int token;
   if (temperature > 0) {
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    double r = u(rng);
-    token = nVocab - 1;
-    for (int id = 0; id < nVocab; id++) {
-      r -= std::exp(static_cast<double>(logprobs[id]));
-      if (r <= 0) {
-        token = id;
-        break;
-      }
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    float r = u(rng);
+    token = -1;
+    for (int id = 0; id < nVocab && token < 0; id++) {
+      r -= std::exp(logits[id] - lse);
+      if (r <= 0) token = id;
     }
-    while (logprobs[token] == kNegInf && token > 0) token--;
+    if (token < 0) token = static_cast<int>(std::max_element(logits, logits + nVocab) - logits);  // rounding left some mass
   } else {
-    token = static_cast<int>(std::max_element(logprobs.begin(), logprobs.end()) - logprobs.begin());
+    token = static_cast<int>(std::max_element(logits, logits + nVocab) - logits);
   }
-  return Pick{token, logprobs[token]};
+  return Pick{token, logits[token] - lse};
 }
 
 float softmaxAt(const float* logits, int n, int index) {

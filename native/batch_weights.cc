@@ -41,7 +41,7 @@ WhisperWeights::~WhisperWeights() {
   if (ctx_) ggml_free(ctx_);
 }
 
-std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, ggml_backend_t backend) {
+std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, ggml_backend_t backend, bool bf16Matrices) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path);
   if (readValue<uint32_t>(in, "magic") != kGgmlMagic) throw std::runtime_error(path + " is not a whisper ggml model");
@@ -181,6 +181,9 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
       for (size_t d = 0; same && d < e.ne.size(); d++) same = r.ne[d] == e.ne[d];
       if (!same) throw std::runtime_error("tensor " + e.name + " has the wrong shape for this model's hyper-parameters");
       type = r.type;
+      // bf16 matrices where the CPU multiplies them natively (AVX512-BF16: a third less time in
+      // the encoder's products than f16, same transcripts on the bench speech); f16 elsewhere.
+      if (bf16Matrices && type == GGML_TYPE_F16) type = GGML_TYPE_BF16;
     }
     ggml_tensor* tensor = ggml_new_tensor(w->ctx_, type, static_cast<int>(e.ne.size()), e.ne.data());
     ggml_set_name(tensor, e.name.c_str());
@@ -194,10 +197,17 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
   in.clear();
   for (const TensorRecord& r : records) {
     ggml_tensor* tensor = byName.at(r.name);
-    data.resize(ggml_nbytes(tensor));
+    data.resize(ggml_row_size(r.type, r.ne[0]) * r.ne[1] * r.ne[2] * r.ne[3]);
     in.seekg(r.offset);
     in.read(data.data(), static_cast<std::streamsize>(data.size()));
     if (!in) throw std::runtime_error("model file ends inside tensor " + r.name);
+    if (tensor->type == GGML_TYPE_BF16 && r.type == GGML_TYPE_F16) {
+      const int64_t n = ggml_nelements(tensor);
+      std::vector<float> f(n);
+      ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(data.data()), f.data(), n);
+      data.resize(ggml_nbytes(tensor));
+      ggml_fp32_to_bf16_row(f.data(), reinterpret_cast<ggml_bf16_t*>(data.data()), n);
+    }
     ggml_backend_tensor_set(tensor, data.data(), 0, data.size());
     w->bytes += data.size();
   }

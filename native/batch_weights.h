@@ -41,8 +41,9 @@ struct DecoderBlock {
 
 class WhisperWeights {
  public:
-  // Throws std::runtime_error naming what is wrong with the file.
-  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend);
+  // Throws std::runtime_error naming what is wrong with the file. bf16Matrices: the file's f16
+  // matrices are held as bf16.
+  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, bool bf16Matrices);
   ~WhisperWeights();
   WhisperWeights(const WhisperWeights&) = delete;
   WhisperWeights& operator=(const WhisperWeights&) = delete;
