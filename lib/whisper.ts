@@ -1,6 +1,6 @@
 /**
- * `Whisper`: a loaded model and the long-audio policy. Audio is cut into windows (fixed 30 s
- * with a small overlap, or VAD speech regions), the windows go through the batched engine
+ * `Whisper`: a loaded model and the long-audio policy. Audio is cut into windows (≤ 30 s, cut
+ * at pauses, or VAD speech regions), the windows go through the batched engine
  * (lib/batched.ts: `batchSize` windows per encoder pass, every live sequence advanced by one
  * decoder pass per step), and the results are stitched back in order with absolute times.
  *

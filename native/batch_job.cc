@@ -1,7 +1,6 @@
 #include "batch_job.h"
 
 #include <optional>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -40,12 +39,7 @@ BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.initialPrompt = stringField(env, o, "initialPrompt");
   p.suppressBlank = boolField(env, o, "suppressBlank");
   p.suppressNonSpeech = boolField(env, o, "suppressNonSpeech");
-  p.suppressRegex = stringField(env, o, "suppressRegex");
-  try {
-    if (!p.suppressRegex.empty()) std::regex check(p.suppressRegex);
-  } catch (const std::regex_error& e) {
-    throwInvalid(env, std::string("suppressRegex is not a valid regular expression: ") + e.what());
-  }
+  p.suppressRegex = regexField(env, o, "suppressRegex");
   p.withoutTimestamps = boolField(env, o, "withoutTimestamps");
   p.maxTokensPerSegment = intField(env, o, "maxTokensPerSegment", 0, 448);
   return p;

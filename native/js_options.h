@@ -5,6 +5,7 @@
 #pragma once
 #include <napi.h>
 
+#include <regex>
 #include <string>
 
 #include "errors.h"
@@ -34,6 +35,18 @@ inline int intField(Napi::Env env, const Napi::Object& o, const char* key, int l
   int x = requiredField(env, o, key, &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int32Value();
   if (x < lo || x > hi) throwInvalid(env, std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return x;
+}
+
+// A regular expression (suppressRegex): compiled here, because a bad one compiled later on a
+// worker thread would end the process.
+inline std::string regexField(Napi::Env env, const Napi::Object& o, const char* key) {
+  std::string pattern = stringField(env, o, key);
+  try {
+    if (!pattern.empty()) std::regex check(pattern);
+  } catch (const std::regex_error& e) {
+    throwInvalid(env, std::string(key) + " is not a valid regular expression: " + e.what());
+  }
+  return pattern;
 }
 
 }  // namespace wserve

@@ -1,7 +1,6 @@
 #include "transcribe_job.h"
 
 #include <cmath>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -44,13 +43,7 @@ DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.suppressNonSpeech = boolField(env, o, "suppressNonSpeech");
   p.noTimestamps = boolField(env, o, "noTimestamps");
   p.maxTokens = intField(env, o, "maxTokens", 0, 448);
-  p.suppressRegex = stringField(env, o, "suppressRegex");
-  // whisper.cpp compiles it on the worker thread, where a bad pattern would end the process.
-  try {
-    if (!p.suppressRegex.empty()) std::regex check(p.suppressRegex);
-  } catch (const std::regex_error& e) {
-    throwInvalid(env, std::string("suppressRegex is not a valid regular expression: ") + e.what());
-  }
+  p.suppressRegex = regexField(env, o, "suppressRegex");
   return p;
 }
 
