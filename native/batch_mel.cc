@@ -35,27 +35,24 @@ inline std::complex<float> mul(std::complex<float> a, std::complex<float> b) {
   return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
 }
 
-// Mixed-radix FFT of n = 400 / stride points: halves while n is even (400 → 25), then a
-// direct DFT of the odd rest. `in` is read with `stride`; `out` holds n points.
+// Mixed-radix FFT of n = 400 / stride points (400 = 2⁴ · 5²): split by 2 while n is even, then
+// by 5; `in` is read with `stride`, `out` holds n points, `scratch` holds the sub-transforms.
 void fft(const std::complex<float>* in, int n, int stride, std::complex<float>* out, std::complex<float>* scratch) {
   const auto& tw = tables().twiddle;
-  if (n % 2 != 0) {
-    for (int k = 0; k < n; k++) {
-      std::complex<float> sum = 0;
-      for (int j = 0, e = 0; j < n; j++, e = (e + k) % n) sum += mul(in[j * stride], tw[e * stride]);
-      out[k] = sum;
-    }
+  if (n == 1) {
+    out[0] = in[0];
     return;
   }
-  const int half = n / 2;
-  std::complex<float>* even = scratch;
-  std::complex<float>* odd = scratch + half;
-  fft(in, half, stride * 2, even, scratch + n);
-  fft(in + stride, half, stride * 2, odd, scratch + n);
-  for (int k = 0; k < half; k++) {
-    const std::complex<float> t = mul(tw[k * stride], odd[k]);
-    out[k] = even[k] + t;
-    out[k + half] = even[k] - t;
+  const int radix = n % 2 == 0 ? 2 : 5;
+  const int m = n / radix;
+  for (int r = 0; r < radix; r++) fft(in + r * stride, m, stride * radix, scratch + r * m, scratch + n);
+  for (int k = 0; k < m; k++) {
+    for (int q = 0; q < radix; q++) {
+      const int e = k + m * q;  // output index
+      std::complex<float> sum = scratch[k];
+      for (int r = 1; r < radix; r++) sum += mul(tw[(r * e % n) * stride], scratch[r * m + k]);
+      out[e] = sum;
+    }
   }
 }
 
@@ -84,7 +81,7 @@ void logMelWindow(const float* samples, int n, const std::vector<float>& filters
   threads = std::max(1, std::min(threads, framesWithAudio / 100 + 1));
   std::vector<float> peaks(threads, -10.0f);  // log10(1e-10): the value of an all-zero frame
   auto work = [&](int id) {
-    std::complex<float> frame[kFrame], spectrum[kFrame], scratch[4 * kFrame];
+    std::complex<float> frame[kFrame], spectrum[kFrame], scratch[2 * kFrame];
     float power[kBins];
     for (int f = id; f < framesWithAudio; f += threads) {
       for (int i = 0; i < kFrame; i++) frame[i] = t.hann[i] * sample(f * kHop + i);
