@@ -64,6 +64,11 @@ export interface Config {
   tempRoot: string;
   /** FFMPEG_PATH: an ffmpeg binary to use before any other. */
   ffmpegPath: string | undefined;
+  /**
+   * IDLE_TIMEOUT: seconds without a job after which a server or worker unloads its model (0 =
+   * never); unset: the shell's default (DEFAULT_IDLE_TIMEOUT).
+   */
+  idleTimeoutSeconds: number | undefined;
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -132,6 +137,13 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
   };
 }
 
+/**
+ * IDLE_TIMEOUT's defaults: the HTTP server gives the model's memory back after 10 min without a
+ * job; a RunPod worker keeps it (the platform bills the worker, loaded or not, and scales idle
+ * workers down itself); the CLI never idles.
+ */
+export const DEFAULT_IDLE_TIMEOUT = { server: 600, worker: 0 } as const;
+
 /** PRELOAD=1: load the model at start instead of on the first job. */
 export function preloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.PRELOAD === '1' || env.PRELOAD === 'true';
@@ -154,6 +166,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gpu: gpu === 'required' || gpu === 'off' ? gpu : 'auto',
     vadModel: env.WHISPER_VAD_MODEL || undefined,
     ffmpegPath: env.FFMPEG_PATH || undefined,
+    idleTimeoutSeconds: intEnv('IDLE_TIMEOUT', env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? 'info',
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : 'text',
   };

@@ -246,4 +246,28 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
       expect(await third.exited).toBe(0);
     }
   });
+
+  it('unloads the model after IDLE_TIMEOUT without a job and loads it again for the next, logging both', async () => {
+    const s = await startServer({ JOBS_DB: join(dir, 'idle.sqlite'), IDLE_TIMEOUT: '1' });
+    try {
+      const health = async () => (await (await fetch(`${s.url}/health`)).json()) as any;
+      expect((await health()).model).toBeNull(); // lazy: nothing loaded before the first job
+      const first = (await (await post(`${s.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+      expect(first.status).toBe('COMPLETED');
+      expect((await health()).model).not.toBeNull();
+      for (let i = 0; (await health()).model !== null; i++) {
+        if (i > 100) throw new Error('the model was never unloaded');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(s.stderr()).toMatch(/model unloaded.*"idleSeconds":1/);
+      expect(await (await fetch(`${s.url}/metrics`)).text()).toMatch(/whisper_serve_model_loaded 0/);
+      const again = (await (await post(`${s.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+      expect(again.status).toBe('COMPLETED');
+      expect(normalise(again.output.transcription)).toBe(normalise(JFK_TEXT));
+      expect(s.stderr().match(/model loaded \(cold start/g)?.length).toBe(2);
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  });
 });

@@ -2,7 +2,7 @@
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully; resolves to the exit
  * code. Shared by `serve` and `runpod --rp_serve_api` (commands do not import each other).
  */
-import { readServerConfig, type ServerConfig } from '../config.js';
+import { DEFAULT_IDLE_TIMEOUT, readConfig, readServerConfig, type ServerConfig } from '../config.js';
 import { sweepStaleJobDirs } from '../audio/source.js';
 import { ModelHost } from '../jobs/model-host.js';
 import type { Logger } from '../log.js';
@@ -11,7 +11,7 @@ import { EXIT, logUnhandledRejections, reportError } from './errors.js';
 
 export async function startServer(overrides: Partial<ServerConfig>, log: Logger): Promise<number> {
   const cfg = { ...readServerConfig(), ...overrides };
-  const host = new ModelHost(log);
+  const host = new ModelHost(log, { idleSeconds: readConfig().idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.server });
   await sweepStaleJobDirs(log);
   logUnhandledRejections(log);
   let app;

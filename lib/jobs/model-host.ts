@@ -2,7 +2,9 @@
  * The loaded models of a long-running process (RunPod worker, HTTP server): loaded lazily on
  * the first job that names them (the seed's behaviour; PRELOAD=1 loads the default at start),
  * kept for the next job, and shared by concurrent jobs. One model is kept at a time, because
- * one GPU rarely holds two: a job for another model waits until the current one is idle.
+ * one GPU rarely holds two: a job for another model waits until the current one is idle. With
+ * an idle timeout the model is unloaded after that long without a job (memory and VRAM back,
+ * for whoever pays for them by the second) and the next job loads it again.
  */
 import { preloadWanted, readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
@@ -16,6 +18,14 @@ interface Entry {
   whisper: Promise<Whisper>;
   users: number;
   idle: Array<() => void>;
+  /** Pending idle unload, while no job uses the model. */
+  unloadTimer?: NodeJS.Timeout;
+}
+
+export interface ModelHostOptions {
+  load?: Omit<LoadOptions, 'logger'>;
+  /** Unload the model after this many seconds without a job; 0 or unset: keep it. */
+  idleSeconds?: number;
 }
 
 export interface Acquired {
@@ -31,10 +41,16 @@ export class ModelHost {
   private current: Entry | undefined;
   private closed = false;
 
+  private readonly loadOptions: Omit<LoadOptions, 'logger'>;
+  private readonly idleMs: number;
+
   constructor(
     private readonly log: Logger,
-    private readonly loadOptions: Omit<LoadOptions, 'logger'> = {},
-  ) {}
+    options: ModelHostOptions = {},
+  ) {
+    this.loadOptions = options.load ?? {};
+    this.idleMs = (options.idleSeconds ?? 0) * 1000;
+  }
 
   /** Loads (or reuses) the model; call the returned release() when done. */
   async acquire(model: string, log: Logger = this.log): Promise<Acquired> {
@@ -60,6 +76,7 @@ export class ModelHost {
       });
     }
     const entry = this.current;
+    clearTimeout(entry.unloadTimer);
     entry.users++;
     try {
       const whisper = await entry.whisper;
@@ -77,7 +94,19 @@ export class ModelHost {
 
   private releaseEntry(entry: Entry): void {
     entry.users--;
-    if (entry.users === 0) entry.idle.splice(0).forEach((wake) => wake());
+    if (entry.users > 0) return;
+    entry.idle.splice(0).forEach((wake) => wake());
+    if (this.idleMs > 0 && this.current === entry) {
+      // unref'd: an idle timer never keeps the process alive on its own.
+      entry.unloadTimer = setTimeout(() => void this.unloadIdle(entry), this.idleMs).unref();
+    }
+  }
+
+  private async unloadIdle(entry: Entry): Promise<void> {
+    if (this.current !== entry || entry.users > 0) return;
+    this.current = undefined;
+    (await entry.whisper.catch(() => undefined))?.dispose();
+    this.log.info('model unloaded', { model: entry.name, idleSeconds: this.idleMs / 1000 });
   }
 
   /** PRELOAD=1: load the default model now (cold start at boot) instead of on the first job. */
@@ -96,6 +125,7 @@ export class ModelHost {
     this.closed = true;
     const entry = this.current;
     this.current = undefined;
+    clearTimeout(entry?.unloadTimer);
     (await entry?.whisper.catch(() => undefined))?.dispose();
   }
 }

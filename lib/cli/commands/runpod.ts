@@ -1,7 +1,7 @@
 /** `whisper-serve runpod`: the RunPod serverless worker (or, off RunPod, the SDK's local test mode). */
 import { Command } from 'commander';
 import { sweepStaleJobDirs } from '../../audio/source.js';
-import { readRunpodEnv } from '../../config.js';
+import { DEFAULT_IDLE_TIMEOUT, readConfig, readRunpodEnv } from '../../config.js';
 import { createLogger } from '../../log.js';
 import { runLocalTest } from '../../runpod/local.js';
 import { ModelHost } from '../../jobs/model-host.js';
@@ -50,7 +50,7 @@ async function runRunpod(flags: RunpodFlags): Promise<number> {
   const log = createLogger();
   const env = readRunpodEnv();
   if (flags.rp_serve_api) return startServer({ host: flags.rp_api_host, port: flags.rp_api_port }, log);
-  const host = new ModelHost(log);
+  const host = new ModelHost(log, { idleSeconds: readConfig().idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.worker });
   if (!env.getJobUrl) {
     return runLocalTest({ ...(flags.test_input !== undefined && { testInput: flags.test_input }), file: flags.testInputFile, host, log });
   }
