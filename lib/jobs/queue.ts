@@ -13,9 +13,11 @@ import type { ModelHost } from './model-host.js';
 import type { JobStore, StoredJob } from './store.js';
 import { publicError } from './public-error.js';
 
-/** What the queue tells whoever counts (the server's /metrics) about each finished job. */
-export interface JobCounter {
+/** What the queue tells whoever listens (the server's /metrics, its webhooks) about jobs. */
+export interface JobEvents {
   jobDone(audioSeconds: number, transcribeSeconds: number): void;
+  /** A job ended: completed, failed, or cancelled (queued or running). */
+  jobSettled(job: StoredJob): void;
 }
 
 export class JobQueue {
@@ -33,7 +35,7 @@ export class JobQueue {
     private readonly store: JobStore,
     private readonly host: ModelHost,
     private readonly log: Logger,
-    private readonly metrics: JobCounter,
+    private readonly events: JobEvents,
     private readonly concurrency: number,
   ) {
     this.settled.setMaxListeners(0);
@@ -58,8 +60,9 @@ export class JobQueue {
     const log = this.log.child(job.id);
     const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal })
       .then((output: JobOutput) => {
-        this.metrics.jobDone(output.duration, output.timings.transcribe ?? 0);
+        this.events.jobDone(output.duration, output.timings.transcribe ?? 0);
         if (!this.store.finish(job.id, { output })) log.info('Job finished after it was cancelled; result dropped');
+        else this.settle(job.id);
       })
       .catch((err: unknown) => {
         if (entry.requeue) {
@@ -69,7 +72,7 @@ export class JobQueue {
         }
         const e = toWhisperServeError(err);
         log.error(`Job failed: ${e.code}: ${e.message}`);
-        this.store.finish(job.id, { error: publicError(e) });
+        if (this.store.finish(job.id, { error: publicError(e) })) this.settle(job.id);
       })
       .finally(() => {
         this.running.delete(job.id);
@@ -126,9 +129,16 @@ export class JobQueue {
   }
 
   cancel(id: string): StoredJob | undefined {
+    const before = this.store.get(id)?.status;
     const status = this.store.cancel(id);
     if (status === 'CANCELLED') this.running.get(id)?.abort.abort();
+    if (status === 'CANCELLED' && before !== 'CANCELLED') this.settle(id);
     return this.store.get(id);
+  }
+
+  private settle(id: string): void {
+    const job = this.store.get(id);
+    if (job) this.events.jobSettled(job);
   }
 
   /** Graceful stop: no new jobs; running ones get graceMs, then are aborted and re-queued. */

@@ -50,6 +50,8 @@ export interface StoredJob {
   createdAt: number;
   startedAt?: number;
   completedAt?: number;
+  /** Where to POST the job's status when it ends (RunPod's top-level `webhook`). */
+  webhook?: string;
 }
 
 interface Row {
@@ -61,6 +63,7 @@ interface Row {
   created_at: number;
   started_at: number | null;
   completed_at: number | null;
+  webhook: string | null;
 }
 
 function fromRow(r: Row): StoredJob {
@@ -73,6 +76,7 @@ function fromRow(r: Row): StoredJob {
     createdAt: r.created_at,
     ...(r.started_at !== null && { startedAt: r.started_at }),
     ...(r.completed_at !== null && { completedAt: r.completed_at }),
+    ...(r.webhook !== null && { webhook: r.webhook }),
   };
 }
 
@@ -101,6 +105,7 @@ export class JobStore {
     CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at);`);
     const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === 'attempts')) this.db.exec('ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0');
+    if (!columns.some((c) => c.name === 'webhook')) this.db.exec('ALTER TABLE jobs ADD COLUMN webhook TEXT');
     const crashed = new WhisperServeError('JOB_CRASHED', `the server process died while running this job ${MAX_ATTEMPTS} times (a crash, the OOM killer or kill -9): it is not run again`);
     this.crashedAtOpen = (
       this.db
@@ -110,10 +115,12 @@ export class JobStore {
     this.requeuedAtOpen = this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL WHERE status = 'IN_PROGRESS'`).run().changes;
   }
 
-  add(input: unknown): StoredJob {
+  add(input: unknown, webhook?: string): StoredJob {
     if (this.count('IN_QUEUE') >= this.maxQueue) throw new WhisperServeError('QUEUE_FULL', `the queue holds ${this.maxQueue} jobs already; retry later`);
-    const job: StoredJob = { id: randomUUID(), status: 'IN_QUEUE', input, createdAt: Date.now() };
-    this.db.prepare('INSERT INTO jobs (id, status, input, created_at) VALUES (?, ?, ?, ?)').run(job.id, job.status, JSON.stringify(input), job.createdAt);
+    const job: StoredJob = { id: randomUUID(), status: 'IN_QUEUE', input, createdAt: Date.now(), ...(webhook && { webhook }) };
+    this.db
+      .prepare('INSERT INTO jobs (id, status, input, created_at, webhook) VALUES (?, ?, ?, ?, ?)')
+      .run(job.id, job.status, JSON.stringify(input), job.createdAt, webhook ?? null);
     return job;
   }
 

@@ -16,6 +16,7 @@ import { Metrics } from './metrics.js';
 import { openAiModels, openAiTranscription } from './openai.js';
 import { publicError } from '../jobs/public-error.js';
 import { JobQueue } from '../jobs/queue.js';
+import { WebhookSender, webhookUrl, type WebhookPolicy } from './webhooks.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
@@ -116,12 +117,16 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
+export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webhookPolicy?: WebhookPolicy): App {
   const store = new JobStore(cfg.jobsDb ?? join(readConfig().modelCache, 'jobs.sqlite'), cfg.maxQueue);
   if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
   for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
   const metrics = new Metrics();
-  const queue = new JobQueue(store, host, log, metrics, cfg.concurrency);
+  const webhooks = new WebhookSender(webhookPolicy);
+  const queue = new JobQueue(store, host, log, {
+    jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
+    jobSettled: (job) => job.webhook && webhooks.send(job.webhook, statusBody(job), log.child(job.id)),
+  }, cfg.concurrency);
   const closing = new AbortController();
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
@@ -141,10 +146,14 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       return ['/metrics', 200];
     }
     if ((path === '/run' || path === '/runsync') && method === 'POST') {
-      const body = (await readJson(req, cfg.maxUploadBytes)) as { input?: unknown } | null;
-      if (!body || typeof body !== 'object' || !('input' in body)) throw new WhisperServeError('INVALID_INPUT', 'the body must be {"input": {...}}');
+      const body = (await readJson(req, cfg.maxUploadBytes)) as { input?: unknown; webhook?: unknown } | null;
+      if (!body || typeof body !== 'object' || Array.isArray(body) || !('input' in body)) throw new WhisperServeError('INVALID_INPUT', 'the body must be {"input": {...}}');
+      const unknown = Object.keys(body).filter((k) => k !== 'input' && k !== 'webhook');
+      if (unknown.length > 0) {
+        throw new WhisperServeError('INVALID_INPUT', `unknown top-level key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: a job request takes "input" and "webhook"`);
+      }
       validateJob(body.input); // refused now, not after queueing
-      const job = store.add(body.input);
+      const job = store.add(body.input, body.webhook === undefined ? undefined : webhookUrl(body.webhook));
       log.child(job.id).info('Job queued', { route: path });
       queue.pump();
       if (path === '/run') {
@@ -223,6 +232,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       closing.abort();
       await queue.shutdown(graceMs);
       server.closeAllConnections();
+      await webhooks.close(graceMs);
       store.close();
     },
   };

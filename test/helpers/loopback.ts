@@ -50,7 +50,7 @@ export function wavBytes(pcm: Float32Array): Buffer {
 }
 
 /** Serves /jfk.wav, /jfk-slow.wav (half, a 2 s pause, the rest) and /jfk-xN.wav (jfk N times with 2 s gaps); else 404. */
-export function audioServer(jfkWav: string): Promise<Loopback> {
+export function audioServer(jfkWav: string, host = '127.0.0.1'): Promise<Loopback> {
   const cache = new Map<number, Buffer>();
   return listen((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -69,5 +69,5 @@ export function audioServer(jfkWav: string): Promise<Loopback> {
       return res.end(cache.get(n));
     }
     res.writeHead(404).end('not found');
-  });
+  }, host);
 }
