@@ -122,6 +122,8 @@ export interface ServerConfig {
   maxUploadBytes: number;
   /** SHUTDOWN_GRACE_SECONDS: on SIGTERM, how long running jobs may go on before they are re-queued. */
   shutdownGraceSeconds: number;
+  /** JOB_TTL: seconds a finished job stays answerable on /status before it is deleted (24 h). */
+  jobTtlSeconds: number;
 }
 
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -134,6 +136,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 1,
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
     shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
+    jobTtlSeconds: intEnv('JOB_TTL', env) ?? 86_400,
   };
 }
 

@@ -1,6 +1,7 @@
 // The HTTP server as a process, over real HTTP on loopback: OpenAI uploads, the RunPod-style job
 // routes over the SQLite queue, cancel, auth, metrics, and a kill -9 + restart that loses no job.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -265,6 +266,30 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
       expect(again.status).toBe('COMPLETED');
       expect(normalise(again.output.transcription)).toBe(normalise(JFK_TEXT));
       expect(s.stderr().match(/model loaded \(cold start/g)?.length).toBe(2);
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
+  });
+
+  it("drops a finished job's audio bytes at once and the job itself after JOB_TTL", async () => {
+    const db = join(dir, 'ttl.sqlite');
+    const s = await startServer({ JOBS_DB: db, JOB_TTL: '2' });
+    try {
+      const audio64 = readFileSync(JFK_WAV).toString('base64');
+      const done = (await (await post(`${s.url}/runsync`, { input: { audio_base64: audio64 } })).json()) as any;
+      expect(done.status).toBe('COMPLETED');
+      const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string, o: object) => { prepare(q: string): { get(...a: unknown[]): any }; close(): void };
+      const reader = new Database(db, { readonly: true });
+      const row = reader.prepare('SELECT input FROM jobs WHERE id = ?').get(done.id) as { input: string };
+      reader.close();
+      expect(row.input.length).toBeLessThan(200); // was 470 kB of base64
+      expect(JSON.parse(row.input).audio_base64).toMatch(/dropped when the job ended/);
+      expect((await fetch(`${s.url}/status/${done.id}`)).status).toBe(200);
+      for (let i = 0; (await fetch(`${s.url}/status/${done.id}`)).status !== 404; i++) {
+        if (i > 100) throw new Error('the job was never deleted');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } finally {
       s.child.kill('SIGTERM');
       await s.exited;

@@ -141,9 +141,29 @@ export class JobStore {
   finish(id: string, result: { output: unknown } | { error: unknown }): boolean {
     const status: JobStatus = 'output' in result ? 'COMPLETED' : 'FAILED';
     const value = JSON.stringify('output' in result ? result.output : result.error);
-    return this.db
-      .prepare(`UPDATE jobs SET status = ?, ${'output' in result ? 'output' : 'error'} = ?, completed_at = ? WHERE id = ? AND status = 'IN_PROGRESS'`)
-      .run(status, value, Date.now(), id).changes === 1;
+    const done =
+      this.db
+        .prepare(`UPDATE jobs SET status = ?, ${'output' in result ? 'output' : 'error'} = ?, completed_at = ? WHERE id = ? AND status = 'IN_PROGRESS'`)
+        .run(status, value, Date.now(), id).changes === 1;
+    if (done) this.dropAudioBytes(id);
+    return done;
+  }
+
+  /**
+   * A settled job no longer needs its audio: base64 bytes (up to MAX_UPLOAD_BYTES a job) are
+   * dropped from the row, their size kept, the rest of the input (options, URLs) stays.
+   */
+  private dropAudioBytes(id: string): void {
+    const row = this.db.prepare('SELECT input FROM jobs WHERE id = ?').get(id) as { input: string } | undefined;
+    const input = row && (JSON.parse(row.input) as Record<string, unknown> | null);
+    if (!input || typeof input !== 'object' || typeof input.audio_base64 !== 'string') return;
+    const kept = { ...input, audio_base64: `<${input.audio_base64.length} base64 characters, dropped when the job ended>` };
+    this.db.prepare('UPDATE jobs SET input = ? WHERE id = ?').run(JSON.stringify(kept), id);
+  }
+
+  /** Deletes jobs that ended more than `ttlMs` ago; returns how many. */
+  purge(ttlMs: number): number {
+    return this.db.prepare(`DELETE FROM jobs WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND completed_at < ?`).run(Date.now() - ttlMs).changes;
   }
 
   /** Puts a running job back in the queue (server shutting down before it finished): that start does not count. */
@@ -153,7 +173,8 @@ export class JobStore {
 
   /** Cancels a queued or running job; returns its status after the call. */
   cancel(id: string): JobStatus | undefined {
-    this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE id = ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')`).run(Date.now(), id);
+    const changed = this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE id = ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')`).run(Date.now(), id).changes;
+    if (changed) this.dropAudioBytes(id);
     return this.get(id)?.status;
   }
 

@@ -122,6 +122,14 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
   if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
   for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
   const metrics = new Metrics();
+  // Finished jobs are kept JOB_TTL, then deleted (checked every tenth of it, at most a minute apart).
+  const ttlMs = cfg.jobTtlSeconds * 1000;
+  const purge = () => {
+    const n = store.purge(ttlMs);
+    if (n > 0) log.debug('finished jobs past JOB_TTL deleted', { jobs: n });
+  };
+  const purgeTimer = setInterval(purge, Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
+  purge();
   const webhooks = new WebhookSender(webhookPolicy);
   const queue = new JobQueue(store, host, log, {
     jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
@@ -227,6 +235,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
     store,
     queue,
     async close(graceMs = 20_000) {
+      clearInterval(purgeTimer);
       server.close();
       server.closeIdleConnections();
       closing.abort();
