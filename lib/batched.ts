@@ -16,6 +16,8 @@ const MIN_RESUME_PROGRESS = 1;
 const MIN_RESUME_REST = 1;
 /** Resumed pieces per window at most (each costs an encoder pass). */
 const MAX_RESUMES = 4;
+/** One turn on the engine: this many batches' worth of windows. */
+const WINDOWS_PER_TURN = 2;
 
 export interface BatchedRun {
   pcm: Float32Array;
@@ -116,6 +118,36 @@ export function tokensToSegments(s: Scored, vocab: NativeVocabulary, seconds: nu
   return { segments };
 }
 
+/**
+ * Turns on a model's engine, first come first served: a call that finishes its turn and wants
+ * another queues behind those already waiting, so concurrent transcriptions take turns
+ * round-robin (the engine runs one decodeBatch at a time).
+ */
+class EngineTurns {
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy = false;
+    }
+  }
+}
+
+const turns = new WeakMap<NativeModel, EngineTurns>();
+
+function engineTurns(model: NativeModel): EngineTurns {
+  let t = turns.get(model);
+  if (!t) turns.set(model, (t = new EngineTurns()));
+  return t;
+}
+
 const vocabularies = new WeakMap<NativeModel, NativeVocabulary>();
 
 function vocabularyOf(model: NativeModel): NativeVocabulary {
@@ -149,8 +181,17 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
   const decode = async (pieces: readonly Piece[], temperature: number, copies: number, language: string, report: boolean) => {
     const requests = pieces.flatMap((p, k) => Array.from({ length: copies }, (_, c) => ({ start: p.start, end: p.end, temperature, seed: k * 31 + c })));
     const onDone = report && run.onWindowDone ? (i: number) => run.onWindowDone!(pieces[Math.floor(i / copies)]!.window) : undefined;
-    const { results, slots } = await model.decodeBatch(run.pcm, requests, params(language), onDone, run.abortFlag);
-    slotsUsed = Math.min(slotsUsed, slots);
+    // In turns of a few batches: between two turns another call on the same model (another job)
+    // gets the engine, so a short job does not wait for a long one's every window.
+    const turn = run.slots * WINDOWS_PER_TURN;
+    const results: NativeDecodeResult[] = [];
+    for (let first = 0; first < requests.length; first += turn) {
+      const chunk = requests.slice(first, first + turn);
+      const chunkDone = onDone && ((i: number) => onDone(first + i));
+      const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, chunk, params(language), chunkDone, run.abortFlag));
+      slotsUsed = Math.min(slotsUsed, out.slots);
+      results.push(...out.results);
+    }
     return results.map((r) => score(r, vocab));
   };
 

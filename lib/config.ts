@@ -116,7 +116,11 @@ export interface ServerConfig {
   jobsDb: string | undefined;
   /** MAX_QUEUE: accepted jobs waiting at most; more get 429. */
   maxQueue: number;
-  /** SERVER_CONCURRENCY: transcriptions at once, queued jobs and OpenAI uploads alike (they share the model's pool of states). */
+  /**
+   * SERVER_CONCURRENCY: transcriptions at once, queued jobs and OpenAI uploads alike (2): they take
+   * turns on the model's engine a few batches at a time, so a short job runs beside a long one
+   * instead of after it; each holds its decoded audio (230 MB an hour), hence not more by default.
+   */
   concurrency: number;
   /** MAX_UPLOAD_BYTES: request body limit (uploads and JSON). */
   maxUploadBytes: number;
@@ -133,7 +137,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     apiKey: env.API_KEY || undefined,
     jobsDb: env.JOBS_DB || undefined,
     maxQueue: intEnv('MAX_QUEUE', env) ?? 1000,
-    concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 1,
+    concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 2,
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
     shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
     jobTtlSeconds: intEnv('JOB_TTL', env) ?? 86_400,

@@ -21,7 +21,7 @@ describe.skipIf(!ready)('HTTP server', () => {
   let server: RunningServer;
   beforeAll(async () => {
     audio = await audioServer(JFK_WAV);
-    server = await startServer({ JOBS_DB: join(dir, 'main.sqlite') });
+    server = await startServer({ JOBS_DB: join(dir, 'main.sqlite'), SERVER_CONCURRENCY: '1' });
   });
   afterAll(async () => {
     server?.child.kill('SIGTERM');
@@ -127,6 +127,22 @@ describe.skipIf(!ready)('HTTP server', () => {
     expect(((await (await fetch(`${server.url}/health`)).json()) as any).workers).toMatchObject({ running: 1, idle: 0 });
     await post(`${server.url}/cancel/${long.id}`, {});
     expect(normalise((await upload).text)).toBe(normalise(JFK_TEXT));
+  });
+
+  it('runs a short job beside a long one (default SERVER_CONCURRENCY): they take turns on the model, so the short one finishes first', async () => {
+    const s = await startServer({ JOBS_DB: join(dir, 'fair.sqlite'), MODEL_BATCH_SIZE: '1' });
+    try {
+      const long = (await (await post(`${s.url}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any;
+      await untilRunning(s.url, long.id);
+      const short = (await (await post(`${s.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
+      expect(short.status).toBe('COMPLETED');
+      expect(normalise(short.output.transcription)).toBe(normalise(JFK_TEXT));
+      expect(((await (await fetch(`${s.url}/status/${long.id}`)).json()) as any).status).toBe('IN_PROGRESS');
+      expect((await untilDone(s.url, long.id)).status).toBe('COMPLETED');
+    } finally {
+      s.child.kill('SIGTERM');
+      await s.exited;
+    }
   });
 
   it('reports /health and Prometheus /metrics (counting what this test ran, whatever ran before)', async () => {
