@@ -129,7 +129,7 @@ describe.skipIf(!ready)('HTTP server', () => {
     expect(normalise((await upload).text)).toBe(normalise(JFK_TEXT));
   });
 
-  it('runs a short job beside a long one (default SERVER_CONCURRENCY): they take turns on the model, so the short one finishes first', async () => {
+  it('runs a short job beside a long one (default SERVER_CONCURRENCY): they take turns on the model, so the short one finishes first; /status reports progress', async () => {
     const s = await startServer({ JOBS_DB: join(dir, 'fair.sqlite'), MODEL_BATCH_SIZE: '1' });
     try {
       const long = (await (await post(`${s.url}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any;
@@ -138,7 +138,25 @@ describe.skipIf(!ready)('HTTP server', () => {
       expect(short.status).toBe('COMPLETED');
       expect(normalise(short.output.transcription)).toBe(normalise(JFK_TEXT));
       expect(((await (await fetch(`${s.url}/status/${long.id}`)).json()) as any).status).toBe('IN_PROGRESS');
-      expect((await untilDone(s.url, long.id)).status).toBe('COMPLETED');
+      // /status says how far the long one is, never going back.
+      const fractions: number[] = [];
+      for (;;) {
+        const st = (await (await fetch(`${s.url}/status/${long.id}`)).json()) as any;
+        if (st.status !== 'IN_PROGRESS') break;
+        if (st.progress) {
+          expect(st.progress.audioSeconds).toBeGreaterThan(250);
+          expect(st.progress.audioSecondsDone).toBeCloseTo(st.progress.fraction * st.progress.audioSeconds, 0);
+          expect(st.progress.realtimeFactor).toBeGreaterThan(0);
+          fractions.push(st.progress.fraction);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(fractions.length).toBeGreaterThan(1);
+      for (let i = 1; i < fractions.length; i++) expect(fractions[i]).toBeGreaterThanOrEqual(fractions[i - 1]!);
+      expect(fractions[fractions.length - 1]).toBeLessThanOrEqual(1);
+      const done = (await untilDone(s.url, long.id)) as any;
+      expect(done.status).toBe('COMPLETED');
+      expect(done.progress).toBeUndefined();
     } finally {
       s.child.kill('SIGTERM');
       await s.exited;

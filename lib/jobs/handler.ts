@@ -9,7 +9,7 @@ import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
-import type { Transcript, TranscribeOptions } from '../whisper.js';
+import type { Progress, Transcript, TranscribeOptions } from '../whisper.js';
 import type { ModelHost } from './model-host.js';
 import { suppressesNonSpeech, validateJob, type JobInput, type TextFormat } from './schema.js';
 
@@ -22,6 +22,8 @@ export interface JobContext {
   host: ModelHost;
   log: Logger;
   signal?: AbortSignal;
+  /** How far the transcription is (the server's /status reports the latest). */
+  onProgress?: (progress: Progress) => void;
   /** Local test mode only: audio may be a path on this machine. */
   allowLocalFiles?: boolean;
 }
@@ -96,7 +98,7 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg', { format: audio.format, codec: audio.codec, seconds: round(audio.decodeSeconds, 2) });
     log.info('Transcription started', { audioSeconds: round(audio.duration, 2) });
     const options = decodeOptions(input);
-    const transcript = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt });
+    const transcript = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt, ...(ctx.onProgress && { onProgress: ctx.onProgress }) });
     log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
       seconds: round(transcript.timings.transcribeSeconds, 2),
       segments: transcript.segments.length,

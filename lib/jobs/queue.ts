@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Progress } from '../whisper.js';
 import { releaseJobMemory } from '../memory.js';
 import { handleJob, type JobOutput } from './handler.js';
 import type { ModelHost } from './model-host.js';
@@ -21,7 +22,7 @@ export interface JobEvents {
 }
 
 export class JobQueue {
-  private readonly running = new Map<string, { abort: AbortController; requeue: boolean }>();
+  private readonly running = new Map<string, { abort: AbortController; requeue: boolean; progress?: Progress }>();
   private readonly settled = new EventEmitter();
   private stopping = false;
   /** Pending waitFor calls, answered at shutdown at the latest. */
@@ -41,6 +42,11 @@ export class JobQueue {
     this.settled.setMaxListeners(0);
   }
 
+  /** How far a running job's transcription is, when it has started transcribing. */
+  progress(id: string): Progress | undefined {
+    return this.running.get(id)?.progress;
+  }
+
   get active(): number {
     return this.running.size + this.direct;
   }
@@ -55,10 +61,11 @@ export class JobQueue {
   }
 
   private start(job: StoredJob): void {
-    const entry = { abort: new AbortController(), requeue: false };
+    const entry: { abort: AbortController; requeue: boolean; progress?: Progress } = { abort: new AbortController(), requeue: false };
     this.running.set(job.id, entry);
     const log = this.log.child(job.id);
-    const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal })
+    const onProgress = (p: Progress) => (entry.progress = p);
+    const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal, onProgress })
       .then((output: JobOutput) => {
         this.events.jobDone(output.duration, output.timings.transcribe ?? 0);
         if (!this.store.finish(job.id, { output })) log.info('Job finished after it was cancelled; result dropped');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { readConfig, type ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Progress } from '../whisper.js';
 import type { ModelHost } from '../jobs/model-host.js';
 import { validateJob } from '../jobs/schema.js';
 import { JobStore, type StoredJob } from '../jobs/store.js';
@@ -97,10 +98,19 @@ function discardBody(req: IncomingMessage, maxBytes: number): Promise<boolean> {
 }
 
 /** RunPod's job status shape; times in ms. */
-function statusBody(job: StoredJob): Record<string, unknown> {
+function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown> {
   return {
     id: job.id,
     status: job.status,
+    ...(job.status === 'IN_PROGRESS' &&
+      progress && {
+        progress: {
+          fraction: Math.round(progress.fraction * 1000) / 1000,
+          audioSeconds: Math.round(progress.audioSeconds * 10) / 10,
+          audioSecondsDone: Math.round(progress.audioSecondsDone * 10) / 10,
+          realtimeFactor: Math.round(progress.realtimeFactor * 10) / 10,
+        },
+      }),
     ...(job.startedAt !== undefined && { delayTime: job.startedAt - job.createdAt }),
     ...(job.startedAt !== undefined && job.completedAt !== undefined && { executionTime: job.completedAt - job.startedAt }),
     ...(job.output !== undefined && { output: job.output }),
@@ -176,7 +186,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
     if (m && (method === 'GET' || method === 'POST')) {
       const job = m[1] === 'cancel' ? queue.cancel(m[2]!) : store.get(m[2]!);
       if (!job) throw new WhisperServeError('JOB_NOT_FOUND', `no job ${m[2]}`);
-      send(res, 200, statusBody(job));
+      send(res, 200, statusBody(job, queue.progress(job.id)));
       return [`/${m[1]}`, 200];
     }
     if (path === '/v1/models' && method === 'GET') {
