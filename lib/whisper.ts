@@ -161,6 +161,11 @@ export class Whisper implements AsyncDisposable {
         flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
         poolSize: batch.poolSize,
       });
+      // The batched engine (the default path) loads its weights now: part of the cold start.
+      await native.loadEngine().catch((err: unknown) => {
+        native.dispose();
+        throw err;
+      });
     } catch (err) {
       throw new ModelLoadError(`cannot load ${path}: ${(err as Error).message}`, { cause: err });
     }

@@ -67,6 +67,48 @@ class LoadWorker : public Napi::AsyncWorker {
   int64_t bytes_ = 0;
 };
 
+// Loads the batched engine's weights off the main thread (a model's cold start includes them).
+class EngineLoadWorker : public Napi::AsyncWorker {
+ public:
+  EngineLoadWorker(Napi::Env env, std::shared_ptr<ModelHandle> handle, Napi::Object model)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), handle_(std::move(handle)), model_(Napi::Persistent(model)) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      std::lock_guard<std::mutex> lock(handle_->engineMutex);
+      BatchEngine& engine = handle_->engine();
+      backend_ = engine.backendName();
+      bytes_ = static_cast<double>(engine.weights().bytes);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    // The engine's own copy of the weights counts toward what V8 is told the model holds.
+    Model::Unwrap(model_.Value())->addExternalMemory(Env(), static_cast<int64_t>(bytes_));
+    Napi::Object o = Napi::Object::New(Env());
+    o.Set("backend", backend_);
+    o.Set("weightBytes", bytes_);
+    deferred_.Resolve(o);
+    handle_.reset();
+  }
+
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(makeError(Env(), "MODEL_LOAD_FAILED", "the batched engine could not load the model: " + e.Message()).Value());
+    handle_.reset();
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ModelHandle> handle_;
+  Napi::ObjectReference model_;  // keeps the JS model alive until the load settles
+  std::string backend_;
+  double bytes_ = 0;
+};
+
 }  // namespace
 
 ModelHandle::ModelHandle(whisper_context* c, int poolCapacity, LoadSpec spec)
@@ -87,6 +129,7 @@ Napi::Object Model::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("info", &Model::Info),
                                         InstanceMethod("transcribeWindows", &Model::TranscribeWindows),
                                         InstanceMethod("decodeBatch", &Model::DecodeBatch),
+                                        InstanceMethod("loadEngine", &Model::LoadEngine),
                                         InstanceMethod("vocabulary", &Model::Vocabulary),
                                         InstanceMethod("dispose", &Model::Dispose),
                                         InstanceAccessor("disposed", &Model::IsDisposed, nullptr),
@@ -131,6 +174,14 @@ void Model::reportExternalMemory(Napi::Env env, int64_t bytes) {
   if (bytes != 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
 }
 
+// Once per engine load (repeat loads find it loaded and add nothing).
+void Model::addExternalMemory(Napi::Env env, int64_t bytes) {
+  if (engineReported_ || bytes == 0 || !handle_) return;
+  engineReported_ = true;
+  externalBytes_ += bytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+}
+
 Napi::Value Model::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!handle_) throw makeError(env, "MODEL_DISPOSED", "the model has been disposed");
@@ -158,6 +209,14 @@ Napi::Value Model::Info(const Napi::CallbackInfo& info) {
 Napi::Value Model::TranscribeWindows(const Napi::CallbackInfo& info) {
   if (!handle_) throw makeError(info.Env(), "MODEL_DISPOSED", "the model has been disposed");
   return TranscribeJob::Start(info, handle_);
+}
+
+Napi::Value Model::LoadEngine(const Napi::CallbackInfo& info) {
+  if (!handle_) throw makeError(info.Env(), "MODEL_DISPOSED", "the model has been disposed");
+  auto* worker = new EngineLoadWorker(info.Env(), handle_, info.This().As<Napi::Object>());
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value Model::DecodeBatch(const Napi::CallbackInfo& info) {

@@ -59,17 +59,20 @@ class Model : public Napi::ObjectWrap<Model> {
 
   std::shared_ptr<ModelHandle> handle() const { return handle_; }
   void reportExternalMemory(Napi::Env env, int64_t bytes);
+  void addExternalMemory(Napi::Env env, int64_t bytes);
 
  private:
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value TranscribeWindows(const Napi::CallbackInfo& info);
   Napi::Value DecodeBatch(const Napi::CallbackInfo& info);
+  Napi::Value LoadEngine(const Napi::CallbackInfo& info);
   Napi::Value Vocabulary(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelHandle> handle_;
   int64_t externalBytes_ = 0;
+  bool engineReported_ = false;
 };
 
 }  // namespace wserve

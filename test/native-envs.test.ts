@@ -47,6 +47,13 @@ parentPort.postMessage(t.text);`,
     const model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, poolSize: 1 });
     try {
       expect(model.info().externalBytes).toBe(statSync(TINY_EN).size);
+      // The batched engine's own copy of the weights is added once it loads, once.
+      const engine = await model.loadEngine();
+      expect(engine.backend).toBe('CPU');
+      expect(engine.weightBytes).toBeGreaterThan(0.9 * statSync(TINY_EN).size);
+      expect(model.info().externalBytes).toBe(statSync(TINY_EN).size + engine.weightBytes);
+      await model.loadEngine();
+      expect(model.info().externalBytes).toBe(statSync(TINY_EN).size + engine.weightBytes);
     } finally {
       model.dispose();
     }

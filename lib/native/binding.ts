@@ -143,6 +143,8 @@ export interface NativeModel {
     abortFlag?: Int32Array,
   ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number }>;
   vocabulary(): NativeVocabulary;
+  /** Loads the batched engine's weights now (else the first decodeBatch does); idempotent. */
+  loadEngine(): Promise<{ backend: string; weightBytes: number }>;
   transcribeWindows(
     pcm: Float32Array,
     windows: NativeWindow[],
