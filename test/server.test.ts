@@ -163,6 +163,26 @@ describe.skipIf(!ready)('HTTP server', () => {
     }
   });
 
+  it("answers RunPod's SDK routes: /{endpoint_id}/… and /v2/{endpoint_id}/…, purge-queue included", async () => {
+    const ep = `${server.url}/v2/whisper-ep`;
+    const id = ((await (await post(`${ep}/run`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any).id;
+    for (;;) {
+      const st = (await (await fetch(`${server.url}/whisper-ep/status/${id}`)).json()) as any;
+      if (st.status === 'COMPLETED') break;
+      expect(['IN_QUEUE', 'IN_PROGRESS']).toContain(st.status);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(((await (await fetch(`${ep}/health`)).json()) as any).jobs.completed).toBeGreaterThanOrEqual(1);
+    // One job runs (SERVER_CONCURRENCY 1), two wait: purge-queue cancels the two.
+    const long = ((await (await post(`${ep}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any).id;
+    await untilRunning(server.url, long);
+    const queued = await Promise.all([1, 2].map(async () => ((await (await post(`${ep}/run`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any).id));
+    expect((await (await post(`${ep}/purge-queue`, {})).json()) as any).toEqual({ removed: 2, status: 'completed' });
+    for (const q of queued) expect(((await (await fetch(`${ep}/status/${q}`)).json()) as any).status).toBe('CANCELLED');
+    expect(((await (await post(`${ep}/cancel/${long}`, {})).json()) as any).status).toBe('CANCELLED');
+    expect((await fetch(`${server.url}/v2/run`, { method: 'POST' })).status).toBe(404);
+  });
+
   it('reports /health and Prometheus /metrics (counting what this test ran, whatever ran before)', async () => {
     const health = async () => (await (await fetch(`${server.url}/health`)).json()) as any;
     const metric = async (re: RegExp) => Number(re.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? 0);

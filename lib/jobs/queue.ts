@@ -143,6 +143,13 @@ export class JobQueue {
     return this.store.get(id);
   }
 
+  /** Cancels every queued job (running ones go on); returns how many. */
+  purgeQueue(): number {
+    const ids = this.store.purgeQueue();
+    ids.forEach((id) => this.settle(id));
+    return ids.length;
+  }
+
   private settle(id: string): void {
     const job = this.store.get(id);
     if (job) this.events.jobSettled(job);

@@ -178,6 +178,15 @@ export class JobStore {
     return this.get(id)?.status;
   }
 
+  /** Cancels every queued job (RunPod's purge-queue); returns their ids. */
+  purgeQueue(): string[] {
+    const ids = (
+      this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE status = 'IN_QUEUE' RETURNING id`).all(Date.now()) as Array<{ id: string }>
+    ).map((r) => r.id);
+    for (const id of ids) this.dropAudioBytes(id);
+    return ids;
+  }
+
   count(status: JobStatus): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
   }

@@ -118,6 +118,15 @@ function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown
   };
 }
 
+/**
+ * RunPod's SDKs call `{base}/{endpoint_id}/run` (base `https://api.runpod.ai/v2`): with the base
+ * pointed here (with or without /v2), `/{id}/run`, `/v2/{id}/status/:job`… are the routes below.
+ */
+function withoutEndpointPrefix(path: string): string {
+  const m = /^(?:\/v2)?\/([\w-]+)(\/(?:run|runsync|health|purge-queue|(?:status|cancel)\/[\w-]+))$/.exec(path);
+  return m && !['status', 'cancel', 'v1', 'v2'].includes(m[1]!) ? m[2]! : path;
+}
+
 function authorised(req: IncomingMessage, key: string | undefined): boolean {
   if (!key) return true;
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
@@ -182,6 +191,10 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
       }
       return [path, 200];
     }
+    if (path === '/purge-queue' && method === 'POST') {
+      send(res, 200, { removed: queue.purgeQueue(), status: 'completed' });
+      return [path, 200];
+    }
     const m = /^\/(status|cancel)\/([\w-]+)$/.exec(path);
     if (m && (method === 'GET' || method === 'POST')) {
       const job = m[1] === 'cancel' ? queue.cancel(m[2]!) : store.get(m[2]!);
@@ -215,7 +228,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
   }
 
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = withoutEndpointPrefix(new URL(req.url ?? '/', 'http://x').pathname);
     route(req, res, path)
       .then(([name, status]) => metrics.request(name, status))
       .catch(async (err: unknown) => {
