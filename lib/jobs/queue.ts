@@ -21,8 +21,15 @@ export interface JobEvents {
   jobSettled(job: StoredJob): void;
 }
 
+interface RunningJob {
+  abort: AbortController;
+  /** Aborted by a shutdown: back to the queue rather than FAILED. */
+  requeue: boolean;
+  progress?: Progress;
+}
+
 export class JobQueue {
-  private readonly running = new Map<string, { abort: AbortController; requeue: boolean; progress?: Progress }>();
+  private readonly running = new Map<string, RunningJob>();
   private readonly settled = new EventEmitter();
   private stopping = false;
   /** Pending waitFor calls, answered at shutdown at the latest. */
@@ -61,7 +68,7 @@ export class JobQueue {
   }
 
   private start(job: StoredJob): void {
-    const entry: { abort: AbortController; requeue: boolean; progress?: Progress } = { abort: new AbortController(), requeue: false };
+    const entry: RunningJob = { abort: new AbortController(), requeue: false };
     this.running.set(job.id, entry);
     const log = this.log.child(job.id);
     const onProgress = (p: Progress) => (entry.progress = p);

@@ -17,7 +17,7 @@ import { Metrics } from './metrics.js';
 import { openAiModels, openAiTranscription } from './openai.js';
 import { publicError } from '../jobs/public-error.js';
 import { JobQueue } from '../jobs/queue.js';
-import { WebhookSender, webhookUrl, type WebhookPolicy } from './webhooks.js';
+import { WebhookSender, webhookUrl } from './webhooks.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
@@ -136,7 +136,7 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webhookPolicy?: WebhookPolicy): App {
+export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
   const store = new JobStore(cfg.jobsDb ?? join(readConfig().modelCache, 'jobs.sqlite'), cfg.maxQueue);
   if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
   for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
@@ -149,7 +149,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger, webho
   };
   const purgeTimer = setInterval(purge, Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
   purge();
-  const webhooks = new WebhookSender(webhookPolicy);
+  const webhooks = new WebhookSender();
   const queue = new JobQueue(store, host, log, {
     jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
     jobSettled: (job) => job.webhook && webhooks.send(job.webhook, statusBody(job), log.child(job.id)),
