@@ -126,7 +126,12 @@ const DEFAULT_BATCH = 8; // lib/device.ts: the CPU default
 const HEADLINE = 'faster-whisper batched int8 b8';
 const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
 const ours = (batch, mode = 'batched') => ({
-  name: mode === 'conditioned' ? 'whisper-serve conditioned (whisper.cpp decoder)' : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`,
+  name:
+    mode === 'conditioned'
+      ? 'whisper-serve conditioned (whisper.cpp decoder)'
+      : mode === 'no-timestamps'
+        ? `whisper-serve batch ${batch}, no timestamps (as fw batched)`
+        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`,
   run: (wav) => {
     const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode]);
     return { ...m, ...JSON.parse(m.stdout) };
@@ -134,6 +139,7 @@ const ours = (batch, mode = 'batched') => ({
 });
 const engines = [
   ...batches.map((b) => ours(b)),
+  ours(DEFAULT_BATCH, 'no-timestamps'),
   ours(1, 'conditioned'),
   {
     name: `whisper-cli -t ${cores}`,
