@@ -112,6 +112,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
   }
   const formats: OutputFormat[] = flags.format === 'all' ? [...FORMATS] : [flags.format];
   const toStdout = !flags.outputDir && inputs.length === 1 && formats.length === 1;
+  const textOnly = formats.every((f) => f === 'txt') && !flags.wordTimestamps;
   if (!toStdout && !flags.outputDir) {
     process.stderr.write('error: several inputs or formats need --output-dir\n');
     return EXIT.USAGE;
@@ -129,6 +130,9 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           translate: !!flags.translate,
           wordTimestamps: !!flags.wordTimestamps,
           conditionOnPreviousText: !!flags.conditionOnPreviousText,
+          // Plain text has no use for segment times: decoding text tokens only is faster (no
+          // window decoded again from a timestamp) and, measured on the bench speech, as accurate.
+          withoutTimestamps: textOnly,
           vad: flags.vad,
           ...(flags.prompt && { initialPrompt: flags.prompt }),
           onProgress: progress.update,
