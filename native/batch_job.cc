@@ -33,8 +33,7 @@ BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
   BatchParams p;
   p.threads = intField(env, o, "threads", 1, 512);
   p.slots = intField(env, o, "slots", 1, 4096);
-  p.language = stringField(env, o, "language");
-  if (p.language != "auto" && whisper_lang_id(p.language.c_str()) < 0) throwInvalid(env, "unknown language: " + p.language);
+  p.language = languageField(env, o, "language");
   p.translate = boolField(env, o, "translate");
   p.initialPrompt = stringField(env, o, "initialPrompt");
   p.suppressBlank = boolField(env, o, "suppressBlank");

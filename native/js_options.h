@@ -9,6 +9,7 @@
 #include <string>
 
 #include "errors.h"
+#include "whisper.h"
 
 namespace wserve {
 
@@ -35,6 +36,13 @@ inline int intField(Napi::Env env, const Napi::Object& o, const char* key, int l
   int x = requiredField(env, o, key, &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int32Value();
   if (x < lo || x > hi) throwInvalid(env, std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return x;
+}
+
+// A language code whisper knows, or "auto".
+inline std::string languageField(Napi::Env env, const Napi::Object& o, const char* key) {
+  std::string language = stringField(env, o, key);
+  if (language != "auto" && whisper_lang_id(language.c_str()) < 0) throwInvalid(env, "unknown language: " + language);
+  return language;
 }
 
 // A regular expression (suppressRegex): compiled here, because a bad one compiled later on a

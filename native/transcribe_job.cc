@@ -25,8 +25,7 @@ DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.maxStates = intField(env, o, "maxStates", 1, 4096);
   p.sequential = boolField(env, o, "sequential");
   p.conditionOnPreviousText = boolField(env, o, "conditionOnPreviousText");
-  p.language = stringField(env, o, "language");
-  if (p.language != "auto" && whisper_lang_id(p.language.c_str()) < 0) throwInvalid(env, "unknown language: " + p.language);
+  p.language = languageField(env, o, "language");
   p.translate = boolField(env, o, "translate");
   p.initialPrompt = stringField(env, o, "initialPrompt");
   p.temperature = numberField(env, o, "temperature");

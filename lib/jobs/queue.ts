@@ -143,10 +143,10 @@ export class JobQueue {
   }
 
   cancel(id: string): StoredJob | undefined {
-    const before = this.store.get(id)?.status;
-    const status = this.store.cancel(id);
-    if (status === 'CANCELLED') this.running.get(id)?.abort.abort();
-    if (status === 'CANCELLED' && before !== 'CANCELLED') this.settle(id);
+    if (this.store.cancel(id)) {
+      this.running.get(id)?.abort.abort();
+      this.settle(id);
+    }
     return this.store.get(id);
   }
 

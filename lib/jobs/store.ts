@@ -171,11 +171,11 @@ export class JobStore {
     this.db.prepare(`UPDATE jobs SET status = 'IN_QUEUE', started_at = NULL, attempts = attempts - 1 WHERE id = ? AND status = 'IN_PROGRESS'`).run(id);
   }
 
-  /** Cancels a queued or running job; returns its status after the call. */
-  cancel(id: string): JobStatus | undefined {
-    const changed = this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE id = ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')`).run(Date.now(), id).changes;
+  /** Cancels a queued or running job; false when there was none to cancel (unknown, or ended). */
+  cancel(id: string): boolean {
+    const changed = this.db.prepare(`UPDATE jobs SET status = 'CANCELLED', completed_at = ? WHERE id = ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')`).run(Date.now(), id).changes === 1;
     if (changed) this.dropAudioBytes(id);
-    return this.get(id)?.status;
+    return changed;
   }
 
   /** Cancels every queued job (RunPod's purge-queue); returns their ids. */
