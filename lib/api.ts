@@ -7,7 +7,8 @@
 import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
 import { readConfig } from './config.js';
 import { resolveModel } from './models/registry.js';
-import { Whisper as CoreWhisper, type LoadOptions, type TranscribeOptions, type Transcript } from './whisper.js';
+import { SegmentStream } from './segment-stream.js';
+import { both, Whisper as CoreWhisper, type LoadOptions, type Segment, type TranscribeOptions, type Transcript } from './whisper.js';
 
 export class Whisper extends CoreWhisper {
   /** Loads a model by registry name (from the cache) or path. */
@@ -19,5 +20,10 @@ export class Whisper extends CoreWhisper {
   /** Transcribes 16 kHz mono PCM, or any input `loadAudio` takes, decoded first with the same options (the decode is not in `timings`). */
   override async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
     return super.transcribe(input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm, options);
+  }
+
+  /** `transcribeStream` for any input `loadAudio` takes (decoded first). */
+  override transcribeStream(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): SegmentStream<Segment, Transcript> {
+    return new SegmentStream((push) => this.transcribe(input, { ...options, onSegment: both(options.onSegment, push) }));
   }
 }

@@ -5,7 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { DecodeOptions } from './decode-options.js';
-import type { NativeBatchParams, NativeDecodeResult, NativeModel, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
+import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
 import { SAMPLE_RATE } from './windows.js';
 
 /** Seconds per timestamp token. */
@@ -16,7 +16,7 @@ const MIN_RESUME_PROGRESS = 1;
 const MIN_RESUME_REST = 1;
 /** Resumed pieces per window at most (each costs an encoder pass). */
 const MAX_RESUMES = 4;
-/** One turn on the engine: this many batches' worth of windows. */
+/** One turn on the engine: this many batches' worth of requests. */
 const WINDOWS_PER_TURN = 2;
 
 export interface BatchedRun {
@@ -26,7 +26,10 @@ export interface BatchedRun {
   language: string;
   threads: number;
   slots: number;
+  encoderWindows: number;
   onWindowDone?: (window: number) => void;
+  /** Windows `first`… whose segments are final (retries and resumed pieces included), in order. */
+  onWindowsFinal?: (first: number, windows: NativeSegment[][]) => void;
   abortFlag: Int32Array;
 }
 
@@ -40,6 +43,8 @@ export interface BatchedResult {
   resumed: number;
   /** Windows decoded at once: fewer than `slots` where that many did not fit (VRAM). */
   slots: number;
+  /** The engine's time, summed over its calls. */
+  timings: EngineTimings;
 }
 
 /** Decoded text length over its gzip length: above ~2.4 the text loops (faster-whisper's measure). */
@@ -162,12 +167,43 @@ interface Piece {
   end: number;
 }
 
+/** Work for the engine: a piece at a temperature, `copies` samples of it (best of), the best try so far. */
+interface Work {
+  piece: Piece;
+  temperature: number;
+  copies: number;
+  best?: Scored;
+  /** The window's first pass: its end is reported as progress. */
+  first: boolean;
+}
+
+/**
+ * One queue of work, earliest window first: a window's retries (warmer) and resumed pieces go
+ * ahead of windows not yet started, and fill the same batches. So every batch is full, and
+ * windows settle in order: each time the earliest window with work left moves on, the windows
+ * before it are final (`onWindowsFinal`), which is what streaming output waits for.
+ */
 export async function decodeBatched(model: NativeModel, run: BatchedRun): Promise<BatchedResult> {
   const o = run.decode;
   const vocab = vocabularyOf(model);
-  const params = (language: string): NativeBatchParams => ({
+  // In turns of a few batches: between two turns another call on the same model (another job)
+  // gets the engine, so a short job does not wait for a long one's every window.
+  const turn = run.slots * WINDOWS_PER_TURN;
+  // One language for the whole recording: detected on the first window when not given
+  // (windows that each guessed could disagree mid-recording).
+  let language = run.language;
+  let languageProbability = 1;
+  let slotsUsed = run.slots;
+  let fallbacks = 0;
+  const windows: NativeSegment[][] = run.windows.map(() => []);
+  const resumes = new Map<number, number>();
+  const pending: Work[] = [];
+  let started = 0; // windows queued so far
+  let settled = 0; // windows reported final so far
+  const params = (): NativeBatchParams => ({
     threads: run.threads,
     slots: run.slots,
+    encoderWindows: run.encoderWindows,
     language,
     translate: o.translate,
     initialPrompt: o.initialPrompt,
@@ -177,84 +213,71 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     withoutTimestamps: o.withoutTimestamps,
     maxTokensPerSegment: o.maxTokensPerSegment,
   });
-  let slotsUsed = run.slots;
-  const decode = async (pieces: readonly Piece[], temperature: number, copies: number, language: string, report: boolean) => {
-    const requests = pieces.flatMap((p, k) => Array.from({ length: copies }, (_, c) => ({ start: p.start, end: p.end, temperature, seed: k * 31 + c })));
-    const onDone = report && run.onWindowDone ? (i: number) => run.onWindowDone!(pieces[Math.floor(i / copies)]!.window) : undefined;
-    // In turns of a few batches: between two turns another call on the same model (another job)
-    // gets the engine, so a short job does not wait for a long one's every window.
-    const turn = run.slots * WINDOWS_PER_TURN;
-    const results: NativeDecodeResult[] = [];
-    for (let first = 0; first < requests.length; first += turn) {
-      const chunk = requests.slice(first, first + turn);
-      const chunkDone = onDone && ((i: number) => onDone(first + i));
-      const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, chunk, params(language), chunkDone, run.abortFlag));
-      slotsUsed = Math.min(slotsUsed, out.slots);
-      results.push(...out.results);
-    }
-    return results.map((r) => score(r, vocab));
-  };
-
-  // Pieces decoded once, then the failing ones again, warmer, best of `bestOf` samples each.
-  let fallbacks = 0;
-  const decodeWithFallback = async (pieces: readonly Piece[], language: string, report: boolean) => {
-    const best = await decode(pieces, o.temperature, 1, language, report);
-    let temperature = o.temperature;
-    let failed = pieces.flatMap((_, i) => (verdict(best[i]!, o) === 'retry' ? [i] : []));
-    while (failed.length > 0 && o.temperatureIncrement > 0 && temperature + o.temperatureIncrement <= 1 + 1e-6) {
-      temperature += o.temperatureIncrement;
-      fallbacks += failed.length;
-      const copies = Math.max(1, o.bestOf);
-      const tries = await decode(
-        failed.map((i) => pieces[i]!),
-        temperature,
-        copies,
-        language,
-        false,
-      );
-      failed.forEach((i, k) => {
-        const pick = tries.slice(k * copies, (k + 1) * copies).reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
-        // A retry replaces the earlier result when it passes, or (all failing) is likelier.
-        if (verdict(pick, o) !== 'retry' || pick.avgLogprob > best[i]!.avgLogprob) best[i] = pick;
-      });
-      failed = failed.filter((i) => verdict(best[i]!, o) === 'retry');
-    }
-    return best;
-  };
-
-  // One language for the whole recording: detected on the first window when not given
-  // (windows that each guessed could disagree mid-recording).
-  let language = run.language;
-  let languageProbability = 1;
-  let pieces: Piece[] = run.windows.map((w, window) => ({ window, start: w.start, end: w.end }));
-  const decoded: Array<Array<{ piece: Piece; scored: Scored }>> = [];
-  if (language === 'auto') {
-    const first = await decodeWithFallback(pieces.slice(0, 1), 'auto', true);
-    language = first[0]!.result.language;
-    languageProbability = first[0]!.result.languageProbability;
-    decoded.push([{ piece: pieces[0]!, scored: first[0]! }]);
-    pieces = pieces.slice(1);
-  }
-  if (pieces.length > 0) decoded.push((await decodeWithFallback(pieces, language, true)).map((scored, i) => ({ piece: pieces[i]!, scored })));
+  const queued = () => pending.reduce((n, w) => n + w.copies, 0);
+  const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0 };
 
   // Where a window's decoder stopped short, the rest of the window is decoded again from its last
-  // timestamp (whisper.cpp's seek), all such rests in one batch, until none is left.
-  const windows: NativeSegment[][] = run.windows.map(() => []);
-  const resumes = new Map<number, number>();
-  while (decoded.length > 0) {
-    const next: Piece[] = [];
-    for (const { piece, scored } of decoded.pop()!) {
-      if (verdict(scored, o) === 'silence') continue;
-      const offset = (piece.start - run.windows[piece.window]!.start) / SAMPLE_RATE;
-      const count = resumes.get(piece.window) ?? 0;
-      const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, count >= MAX_RESUMES);
-      windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset })));
-      if (resumeAt !== undefined) {
-        resumes.set(piece.window, count + 1);
-        next.push({ window: piece.window, start: piece.start + Math.round(resumeAt * SAMPLE_RATE), end: piece.end });
-      }
+  // timestamp (whisper.cpp's seek), at most MAX_RESUMES times.
+  const accept = (piece: Piece, scored: Scored) => {
+    if (verdict(scored, o) === 'silence') return;
+    const offset = (piece.start - run.windows[piece.window]!.start) / SAMPLE_RATE;
+    const count = resumes.get(piece.window) ?? 0;
+    const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, count >= MAX_RESUMES);
+    windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset })));
+    if (resumeAt !== undefined) {
+      resumes.set(piece.window, count + 1);
+      const resumed = { window: piece.window, start: piece.start + Math.round(resumeAt * SAMPLE_RATE), end: piece.end };
+      pending.push({ piece: resumed, temperature: o.temperature, copies: 1, first: false });
     }
-    if (next.length > 0) decoded.push((await decodeWithFallback(next, language, false)).map((scored, i) => ({ piece: next[i]!, scored })));
+  };
+
+  while (pending.length > 0 || started < run.windows.length) {
+    // Until the language is known only the first window is decoded.
+    while (started < run.windows.length && (language === 'auto' ? pending.length === 0 : queued() < turn)) {
+      const w = run.windows[started]!;
+      pending.push({ piece: { window: started, start: w.start, end: w.end }, temperature: o.temperature, copies: 1, first: true });
+      started++;
+    }
+    pending.sort((a, b) => a.piece.window - b.piece.window);
+    const batch: Work[] = [];
+    for (let n = 0; pending.length > 0 && (batch.length === 0 || n + pending[0]!.copies <= turn); ) {
+      const w = pending.shift()!;
+      batch.push(w);
+      n += w.copies;
+    }
+    // Seeds follow the window, not its place in a batch: the same text at every batch size.
+    const requests = batch.flatMap((w) =>
+      Array.from({ length: w.copies }, (_, c) => ({ start: w.piece.start, end: w.piece.end, temperature: w.temperature, seed: w.piece.window * 31 + c })),
+    );
+    const firstOf = batch.flatMap((w) => Array.from({ length: w.copies }, () => (w.first ? w.piece.window : -1)));
+    const onDone = run.onWindowDone && ((i: number) => firstOf[i]! >= 0 && run.onWindowDone!(firstOf[i]!));
+    const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, requests, params(), onDone, run.abortFlag));
+    slotsUsed = Math.min(slotsUsed, out.slots);
+    for (const k of Object.keys(timings) as Array<keyof EngineTimings>) timings[k] += out.timings[k];
+
+    let r = 0;
+    for (const w of batch) {
+      const tries = out.results.slice(r, (r += w.copies)).map((x) => score(x, vocab));
+      const pick = tries.reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
+      // A retry replaces the earlier result when it passes, or (all failing) is likelier.
+      const best = !w.best || verdict(pick, o) !== 'retry' || pick.avgLogprob > w.best.avgLogprob ? pick : w.best;
+      const warmer = w.temperature + o.temperatureIncrement;
+      if (verdict(best, o) === 'retry' && o.temperatureIncrement > 0 && warmer <= 1 + 1e-6) {
+        fallbacks++;
+        pending.push({ piece: w.piece, temperature: warmer, copies: Math.max(1, o.bestOf), best, first: false });
+        continue;
+      }
+      if (language === 'auto') {
+        language = best.result.language;
+        languageProbability = best.result.languageProbability;
+      }
+      accept(w.piece, best);
+    }
+    const earliest = Math.min(started, ...pending.map((w) => w.piece.window));
+    if (earliest > settled) {
+      run.onWindowsFinal?.(settled, windows.slice(settled, earliest));
+      settled = earliest;
+    }
   }
-  return { windows, language, languageProbability, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed };
+  return { windows, language, languageProbability, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings };
 }

@@ -36,6 +36,8 @@ const DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600;
 export interface Config {
   /** MODEL_BATCH_SIZE: 30 s windows decoded at once; default from VRAM (GPU) or cores (CPU). */
   batchSize: number | undefined;
+  /** ENCODER_BATCH_SIZE: new windows per encoder pass on a GPU (default 16; the CPU encodes one at a time). */
+  encoderBatchSize: number | undefined;
   /** WHISPER_THREADS: CPU threads in all; default: every core. */
   threads: number;
   /** WHISPER_MODEL: model name or path; default tiny.en. */
@@ -79,6 +81,8 @@ export interface RunpodEnv {
   /** RUNPOD_WEBHOOK_GET_JOB: unset = not on RunPod (local test mode). */
   getJobUrl: string | undefined;
   postOutputUrl: string | undefined;
+  /** RUNPOD_WEBHOOK_POST_STREAM: where partial output goes (jobs with input.stream). */
+  postStreamUrl: string | undefined;
   pingUrl: string | undefined;
   /** RUNPOD_PING_INTERVAL, ms. */
   pingIntervalMs: number;
@@ -95,6 +99,7 @@ export function readRunpodEnv(env: NodeJS.ProcessEnv = process.env): RunpodEnv {
   return {
     getJobUrl: env.RUNPOD_WEBHOOK_GET_JOB || undefined,
     postOutputUrl: env.RUNPOD_WEBHOOK_POST_OUTPUT || undefined,
+    postStreamUrl: env.RUNPOD_WEBHOOK_POST_STREAM || undefined,
     pingUrl: env.RUNPOD_WEBHOOK_PING || undefined,
     pingIntervalMs: intEnv('RUNPOD_PING_INTERVAL', env) ?? 10_000,
     apiKey: env.RUNPOD_AI_API_KEY ?? '',
@@ -161,6 +166,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const level = (env.LOG_LEVEL ?? 'info').toLowerCase();
   return {
     batchSize: intEnv('MODEL_BATCH_SIZE', env),
+    encoderBatchSize: intEnv('ENCODER_BATCH_SIZE', env),
     threads: intEnv('WHISPER_THREADS', env) ?? availableParallelism(),
     model: env.WHISPER_MODEL || 'tiny.en',
     modelCache: env.WHISPER_MODEL_CACHE || join(packageRoot, 'models'),

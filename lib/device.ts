@@ -48,6 +48,8 @@ export interface BatchPlan {
   batchSize: number;
   /** CPU threads of one engine pass (and of the sequential path). */
   threads: number;
+  /** New windows per encoder pass of the batched engine. */
+  encoderWindows: number;
   /** whisper.cpp states for the paths the engine does not take (beam search, word timings). */
   poolSize: number;
   threadsPerState: number;
@@ -56,22 +58,47 @@ export interface BatchPlan {
 
 /** The batched engine's default on the CPU: faster-whisper's batch. More slots cost cache memory, not threads. */
 const CPU_BATCH = 8;
+/**
+ * Windows per encoder pass on a GPU: 1500 rows each, so a few fill the matrix units; more only
+ * grow the activations. On the CPU one at a time is faster (a batch's activations outgrow the
+ * caches; bench/README.md).
+ */
+const GPU_ENCODER_WINDOWS = 16;
+
+/** Most windows at once on a GPU by default: past it, little speed (bench/README.md) for a later first result. */
+const GPU_MAX_BATCH = 64;
+
+/** What the GPU rule needs of a model: its ggml hyper-parameters. */
+export interface ModelShape {
+  nAudioCtx: number;
+  nAudioState: number;
+  nTextCtx: number;
+  nTextState: number;
+  nTextLayer: number;
+}
+
+/** large-v3-turbo's shape (what `info` sizes its example batch for). */
+export const TURBO_SHAPE: ModelShape = { nAudioCtx: 1500, nAudioState: 1280, nTextCtx: 448, nTextState: 1280, nTextLayer: 4 };
 
 /**
  * The batch is one engine pass, so on the CPU it does not multiply threads: every pass uses all
- * of them. GPU: as many windows as free VRAM allows after the weights, at a per-window cost that
- * grows with the model width (caches + activations), capped at 64. whisper.cpp states (beam
- * search, word timings) each decode on threads of their own: never more of them than threads.
+ * of them. GPU: as many windows as free VRAM holds, capped at GPU_MAX_BATCH. Measured on an H200
+ * with large-v3-turbo's shapes (bench/README.md): the weights are on the card twice (the batched
+ * engine's, whisper.cpp's), the encoder's activations take ~80 bytes per audio position and unit of
+ * width for each window it encodes at once, and each window in the batch holds its caches (cross
+ * and self keys/values, f16, every decoder layer). whisper.cpp states (beam search, word timings)
+ * each decode on threads of their own: never more of them than threads.
  */
 export function planBatch(opts: {
   requested?: number | undefined;
   threads?: number | undefined;
   device: DevicePlan;
   modelBytes: number;
-  audioState: number;
+  shape: ModelShape;
 }): BatchPlan {
   const cfg = readConfig();
   const threads = opts.threads ?? cfg.threads;
+  const encoderWindows = opts.device.useGpu ? (cfg.encoderBatchSize ?? GPU_ENCODER_WINDOWS) : 1;
   let batchSize: number;
   let source: string;
   if (opts.requested) {
@@ -81,9 +108,11 @@ export function planBatch(opts: {
     batchSize = cfg.batchSize;
     source = 'MODEL_BATCH_SIZE';
   } else if (opts.device.useGpu && opts.device.gpu) {
-    const perWindow = 64 * 1024 * 1024 * (opts.audioState / 384) ** 1.5;
-    const free = opts.device.gpu.freeBytes - opts.modelBytes - 512 * 1024 * 1024;
-    batchSize = Math.max(1, Math.min(64, Math.floor(free / perWindow)));
+    const m = opts.shape;
+    const caches = 2 * m.nTextLayer * (m.nAudioCtx + m.nTextCtx) * m.nTextState * 2;
+    const encoder = encoderWindows * m.nAudioCtx * m.nAudioState * 80;
+    const free = opts.device.gpu.freeBytes - 2 * opts.modelBytes - encoder - 512 * 1024 * 1024;
+    batchSize = Math.max(1, Math.min(GPU_MAX_BATCH, Math.floor(free / caches)));
     source = `free VRAM ${(opts.device.gpu.freeBytes / 2 ** 30).toFixed(1)} GiB`;
   } else {
     batchSize = CPU_BATCH;
@@ -93,5 +122,5 @@ export function planBatch(opts: {
   // each other (and ggml's spinning threads collapse when oversubscribed).
   const poolSize = opts.device.useGpu ? batchSize : Math.max(1, Math.min(batchSize, threads));
   const threadsPerState = opts.device.useGpu ? Math.min(4, threads) : Math.max(1, Math.floor(threads / poolSize));
-  return { batchSize, threads, poolSize, threadsPerState, source };
+  return { batchSize, threads, encoderWindows, poolSize, threadsPerState, source };
 }

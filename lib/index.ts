@@ -8,6 +8,7 @@ export { tokensToWords } from './whisper.js';
 export { DECODE_DEFAULTS } from './decode-options.js';
 export type { DecodeOptions } from './decode-options.js';
 export type { LoadOptions, Progress, Segment, TranscribeOptions, Transcript, Word } from './whisper.js';
+export type { SegmentStream } from './segment-stream.js';
 export { loadAudio } from './audio/source.js';
 export type { AudioInput, LoadedAudio, LoadAudioOptions } from './audio/source.js';
 export { findFfmpeg } from './audio/ffmpeg.js';

@@ -15,12 +15,13 @@ import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-o
 import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
+import { SegmentStream } from './segment-stream.js';
 import { readGgmlModel } from './models/ggml-format.js';
-import { binding, type NativeModel, type NativeModelInfo, type NativeSegment } from './native/binding.js';
+import { binding, type EngineTimings, type NativeModel, type NativeModelInfo, type NativeSegment, type NativeWindow } from './native/binding.js';
 import { routeNativeLogs } from './native/log-bridge.js';
 import { detectSpeech, type VadOptions } from './vad.js';
 import { decodeBatched } from './batched.js';
-import { audibleSpans, planFixedWindows, SAMPLE_RATE, stitch, windowsFromSpeech } from './windows.js';
+import { audibleSpans, keepInWindow, planFixedWindows, SAMPLE_RATE, windowsFromSpeech } from './windows.js';
 
 export interface LoadOptions {
   /** true = required, false = CPU only, 'auto' (default: WHISPER_GPU) = CUDA when usable. */
@@ -53,6 +54,8 @@ export interface TranscribeOptions extends Partial<DecodeOptions> {
   /** Override the model's batch size (windows decoded at once) for this call. */
   batchSize?: number;
   onProgress?: (progress: Progress) => void;
+  /** Each segment as soon as it and everything before it is final, in time order (ids from 0). */
+  onSegment?: (segment: Segment) => void;
   signal?: AbortSignal;
 }
 
@@ -117,6 +120,37 @@ export function tokensToWords(tokens: NonNullable<NativeSegment['tokens']>, offs
   return words;
 }
 
+/** A callback that calls both (the caller's own, then the stream's). */
+export function both<T>(a: ((x: T) => void) | undefined, b: (x: T) => void): (x: T) => void {
+  return (x) => {
+    a?.(x);
+    b(x);
+  };
+}
+
+/** One window's segments in the recording's time (its id set when it is settled). */
+function toSegments(segs: readonly NativeSegment[], window: NativeWindow, withoutTimestamps: boolean): Segment[] {
+  const offset = window.start / SAMPLE_RATE;
+  const end = window.end / SAMPLE_RATE;
+  let previousEnd = 0;
+  return segs.map((s) => {
+    // Without timestamp tokens whisper.cpp's segment t0 is meaningless (computed from a
+    // timestamp that was never sampled): a segment then starts where the one before ended.
+    const t0 = withoutTimestamps ? previousEnd : s.t0;
+    const t1 = Math.max(s.t1, t0);
+    previousEnd = t1;
+    return {
+      id: 0,
+      start: t0 + offset,
+      end: Math.min(t1 + offset, end),
+      text: s.text,
+      avgLogprob: s.avgLogprob,
+      noSpeechProb: s.noSpeechProb,
+      ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
+    };
+  });
+}
+
 export class Whisper implements AsyncDisposable {
   private native: NativeModel | undefined;
 
@@ -151,9 +185,10 @@ export class Whisper implements AsyncDisposable {
       threads: options.threads,
       device,
       modelBytes: statSync(path).size,
-      audioState: file.hparams.nAudioState,
+      shape: file.hparams,
     });
     let native: NativeModel;
+    let engine: { backend: string; attention: string };
     try {
       native = await b.loadModel(path, {
         useGpu: device.useGpu,
@@ -162,7 +197,7 @@ export class Whisper implements AsyncDisposable {
         poolSize: batch.poolSize,
       });
       // The batched engine (the default path) loads its weights now: part of the cold start.
-      await native.loadEngine().catch((err: unknown) => {
+      engine = await native.loadEngine().catch((err: unknown) => {
         native.dispose();
         throw err;
       });
@@ -173,6 +208,7 @@ export class Whisper implements AsyncDisposable {
     log.info(`model loaded (cold start ${loadSeconds.toFixed(2)} s)`, {
       model: name ?? path,
       device: device.reason,
+      engine: `${engine.backend}, ${engine.attention} attention`,
       batchSize: batch.batchSize,
       batchSizeFrom: batch.source,
       threads: batch.threads,
@@ -248,7 +284,19 @@ export class Whisper implements AsyncDisposable {
         }
       : undefined;
 
-    let result: { windows: NativeSegment[][]; language: string; languageProbability: number; slots?: number };
+    // Segments leave in window order as windows become final: the engine settles them as it goes,
+    // whisper.cpp's decoder all at the end.
+    const segments: Segment[] = [];
+    const settle = (first: number, perWindow: NativeSegment[][]) =>
+      perWindow.forEach((segs, k) => {
+        for (const s of keepInWindow(windows, first + k, toSegments(segs, windows[first + k]!, decode.withoutTimestamps))) {
+          if (s.text.trim() === '' || isNonSpeechMarker(s.text)) continue;
+          const segment = { ...s, id: segments.length };
+          segments.push(segment);
+          options.onSegment?.(segment);
+        }
+      });
+    let result: { windows: NativeSegment[][]; language: string; languageProbability: number; slots?: number; timings?: EngineTimings; fallbacks?: number; resumed?: number };
     try {
       result = engine
         ? await decodeBatched(model, {
@@ -258,7 +306,9 @@ export class Whisper implements AsyncDisposable {
             language,
             threads: this.batch.threads,
             slots: Math.max(1, batchSize),
+            encoderWindows: this.batch.encoderWindows,
             onWindowDone: onProgress && ((w) => onProgress(w, 1)),
+            onWindowsFinal: settle,
             abortFlag,
           })
         : await model.transcribeWindows(
@@ -277,34 +327,15 @@ export class Whisper implements AsyncDisposable {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
+    if (result.timings) {
+      const seconds = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+      this.log.debug('batched engine', { windows: windows.length, fallbacks: result.fallbacks, resumed: result.resumed, ...seconds });
+    }
     if (result.slots !== undefined && result.slots < Math.min(batchSize, windows.length)) {
       this.log.warn(`a batch of ${batchSize} windows did not fit in memory: ran ${result.slots} at a time`, { batchSize, batchUsed: result.slots });
     }
 
-    const perWindow = result.windows.map((segs, w) => {
-      const offset = windows[w]!.start / SAMPLE_RATE;
-      const end = windows[w]!.end / SAMPLE_RATE;
-      let previousEnd = 0;
-      return segs.map((s) => {
-        // Without timestamp tokens whisper.cpp's segment t0 is meaningless (computed from a
-        // timestamp that was never sampled): a segment then starts where the one before ended.
-        const t0 = decode.withoutTimestamps ? previousEnd : s.t0;
-        const t1 = Math.max(s.t1, t0);
-        previousEnd = t1;
-        return {
-          id: 0,
-          start: t0 + offset,
-          end: Math.min(t1 + offset, end),
-          text: s.text,
-          avgLogprob: s.avgLogprob,
-          noSpeechProb: s.noSpeechProb,
-          ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
-        };
-      });
-    });
-    const segments = stitch(windows, perWindow)
-      .filter((s) => s.text.trim() !== '' && !isNonSpeechMarker(s.text))
-      .map((s, id) => ({ ...s, id }));
+    if (!engine) settle(0, result.windows);
     const transcribeSeconds = (performance.now() - started) / 1000;
     return {
       text: segments.map((s) => s.text).join('').trim(),
@@ -315,6 +346,14 @@ export class Whisper implements AsyncDisposable {
       windows: windows.length,
       timings: { transcribeSeconds, realtimeFactor: duration / transcribeSeconds },
     };
+  }
+
+  /**
+   * As `transcribe`, but each segment is yielded as soon as it and everything before it is final
+   * (`for await (const segment of whisper.transcribeStream(pcm))`); `.result` is the transcript.
+   */
+  transcribeStream(pcm: Float32Array, options: TranscribeOptions = {}): SegmentStream<Segment, Transcript> {
+    return new SegmentStream((push) => this.transcribe(pcm, { ...options, onSegment: both(options.onSegment, push) }));
   }
 
   /** Frees the native model. Safe while a transcription runs: that call rejects with MODEL_DISPOSED. */

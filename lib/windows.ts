@@ -169,21 +169,23 @@ export interface TimedItem {
 }
 
 /**
- * Joins per-window items (already in absolute seconds) into one ordered list. Where windows
- * overlap, an item belongs to the window on whose side of the overlap's middle its own middle lies.
+ * A window's items (in absolute seconds) that are its own: where it overlaps a neighbour, an item
+ * belongs to the window on whose side of the overlap's middle its own middle lies. Depends on the
+ * window plan only, so each window's items are final as soon as it is decoded.
  */
+export function keepInWindow<T extends TimedItem>(windows: readonly NativeWindow[], w: number, items: readonly T[]): T[] {
+  const win = windows[w]!;
+  const prev = windows[w - 1];
+  const next = windows[w + 1];
+  const from = prev && prev.end > win.start ? (win.start + prev.end) / 2 / SAMPLE_RATE : -Infinity;
+  const to = next && next.start < win.end ? (next.start + win.end) / 2 / SAMPLE_RATE : Infinity;
+  return items.filter((item) => {
+    const mid = (item.start + item.end) / 2;
+    return mid >= from && mid < to;
+  });
+}
+
+/** Per-window items joined into one ordered list (keepInWindow for each window). */
 export function stitch<T extends TimedItem>(windows: readonly NativeWindow[], perWindow: readonly T[][]): T[] {
-  const out: T[] = [];
-  for (let w = 0; w < windows.length; w++) {
-    const win = windows[w]!;
-    const prev = windows[w - 1];
-    const next = windows[w + 1];
-    const from = prev && prev.end > win.start ? (win.start + prev.end) / 2 / SAMPLE_RATE : -Infinity;
-    const to = next && next.start < win.end ? (next.start + win.end) / 2 / SAMPLE_RATE : Infinity;
-    for (const item of perWindow[w] ?? []) {
-      const mid = (item.start + item.end) / 2;
-      if (mid >= from && mid < to) out.push(item);
-    }
-  }
-  return out;
+  return windows.flatMap((_, w) => keepInWindow(windows, w, perWindow[w] ?? []));
 }

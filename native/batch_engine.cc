@@ -3,15 +3,21 @@
 #include <ggml-cpu.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
 
 #include "batch_graphs.h"
 #include "batch_mel.h"
+#include "parallel.h"
 
 namespace wserve {
 
 namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // ggml's abort hook: checked between graph nodes on the CPU backend.
 bool abortRequested(void* data) {
@@ -52,9 +58,46 @@ BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevic
   }
   allocator_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
   graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
-  // ggml's fused attention is the CPU's fastest; on other backends its kernels want the keys
-  // padded to their tile, which whisper's 1500 positions are not.
-  flashAttn_ = flashAttn && onCpu_;
+  flashAttn_ = flashAttn && runsFusedAttention();
+}
+
+// ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's
+// kernels on recent ggml, whatever the key length), else softmax(QKᵀ)V, which every backend runs.
+// Asked of the backend on the graphs of one slot.
+bool BatchEngine::runsFusedAttention() {
+  if (onCpu_) return true;
+  flashAttn_ = true;
+  bool runs = true;
+  try {
+    caches_.allocate(backend_, weights_->hp, 1, false);
+    for (bool encoder : {true, false}) {
+      ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+      ggml_context* ctx = ggml_init(params);
+      ggml_cgraph* graph = buildGraph(ctx, encoder, 1);
+      for (int i = 0; runs && i < ggml_graph_n_nodes(graph); i++) runs = ggml_backend_supports_op(backend_, ggml_graph_node(graph, i));
+      ggml_free(ctx);
+    }
+  } catch (const std::runtime_error&) {
+    runs = false;  // not even one slot fits: fit() will say so
+  }
+  caches_.release();
+  return runs;
+}
+
+// The encoder graph for n windows, or the decoder step for n slots at the longest context: the
+// largest graphs a run builds, for reserving and checking.
+ggml_cgraph* BatchEngine::buildGraph(ggml_context* ctx, bool encoder, int n) const {
+  return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_).graph
+                 : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n).graph;
+}
+
+bool BatchEngine::reserve(bool encoder, int n) {
+  ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+  ggml_context* ctx = ggml_init(params);
+  ggml_cgraph* graph = buildGraph(ctx, encoder, n);
+  const bool ok = supported(graph) && ggml_gallocr_reserve(allocator_, graph);
+  ggml_free(ctx);
+  return ok;
 }
 
 BatchEngine::~BatchEngine() {
@@ -66,27 +109,35 @@ BatchEngine::~BatchEngine() {
 
 std::string BatchEngine::backendName() const { return ggml_backend_name(backend_); }
 
-// Caches and compute buffers for `slots` sequences, the decoder at its longest context: what a
-// run can need at most, allocated before it starts. Where that does not fit (VRAM), half as many
-// slots, down to one: the run goes on with the batch that fits.
-int BatchEngine::fit(int slots) {
-  const WhisperHparams& hp = weights_->hp;
-  if (slots == caches_.slots) return slots;
-  for (;; slots /= 2) {
+// Caches and compute buffers for `wanted` sequences, the decoder at its longest context, and the
+// encoder for encoderWindows_ windows: what a run can need at most, allocated before it starts.
+// Where that does not fit (VRAM), fewer encoder windows first (they only cost activations), then
+// half as many slots, down to one: the run goes on with the batch that fits, and later runs ask
+// no more of it. The caches only grow: a smaller run (a fallback's few windows) uses the first slots.
+int BatchEngine::fit(int wanted, int encoderWindows) {
+  wanted = std::min(wanted, slotCeiling_);
+  encoderWindows = std::max(1, std::min(encoderWindows, wanted));
+  if (wanted <= caches_.slots && encoderWindows <= encoderAsked_) return wanted;
+  encoderAsked_ = encoderWindows;
+  for (int slots = wanted;; slots /= 2) {
     try {
-      caches_.allocate(backend_, hp, slots, !flashAttn_);
-      ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
-      ggml_context* ctx = ggml_init(params);
-      EncoderGraph enc = buildEncoderGraph(ctx, *weights_, caches_, onCpu_ ? 1 : slots, flashAttn_);
-      const bool encoderFits = supported(enc.graph) && ggml_gallocr_reserve(allocator_, enc.graph);
-      ggml_free(ctx);
-      ctx = ggml_init(params);
-      DecoderGraph dec = buildDecoderGraph(ctx, *weights_, caches_, hp.nTextCtx, slots);
-      const bool decoderFits = encoderFits && supported(dec.graph) && ggml_gallocr_reserve(allocator_, dec.graph);
-      ggml_free(ctx);
-      if (decoderFits) return slots;
+      caches_.allocate(backend_, weights_->hp, slots, !flashAttn_);
+      // gallocr's buffer only grows (a failed reservation frees it): encoder first, then the decoder.
+      bool fits = false;
+      for (encoderWindows_ = std::min(slots, encoderWindows);; encoderWindows_ /= 2) {
+        if (reserve(true, encoderWindows_)) {
+          fits = reserve(false, slots);
+          break;
+        }
+        if (encoderWindows_ == 1) break;
+      }
+      if (fits) {
+        if (slots < wanted) slotCeiling_ = slots;
+        return slots;
+      }
       caches_.release();
     } catch (const std::runtime_error&) {
+      caches_.release();
       if (slots <= 1) throw;
       continue;
     }
@@ -121,17 +172,20 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   const int n = static_cast<int>(slotIds.size());
   const int T = hp.nAudioCtx, state = hp.nAudioState;
   std::vector<float> mel(static_cast<size_t>(n) * hp.nMels * kMelFrames);
-  for (int i = 0; i < n; i++) {
+  auto t0 = std::chrono::steady_clock::now();
+  // Windows on threads of their own; one window alone splits its frames over them.
+  parallelFor(static_cast<size_t>(n), run.threads, [&](size_t i) {
     const DecodeRequest& r = run.requests[requestIds[i]];
-    logMelWindow(r.pcm, r.samples, weights_->melFilters, hp.nMels, run.threads,
-                 mel.data() + static_cast<size_t>(i) * hp.nMels * kMelFrames);
-  }
+    logMelWindow(r.pcm, r.samples, weights_->melFilters, hp.nMels, std::max(1, run.threads / n), mel.data() + i * hp.nMels * kMelFrames);
+  });
   std::vector<int64_t> kRows(static_cast<size_t>(T) * n), vRows(static_cast<size_t>(state) * n);
   for (int i = 0; i < n; i++) {
     for (int t = 0; t < T; t++) kRows[static_cast<size_t>(i) * T + t] = static_cast<int64_t>(slotIds[i]) * T + t;
     for (int j = 0; j < state; j++) vRows[static_cast<size_t>(i) * state + j] = static_cast<int64_t>(slotIds[i]) * state + j;
   }
 
+  timings_.mel += secondsSince(t0);
+  t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
   EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_);
@@ -141,6 +195,8 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   if (g.rowsV) ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
   const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
   ggml_free(ctx);
+  timings_.encoder += secondsSince(t0);
+  timings_.encoderGraphs++;
   if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the encoder graph failed");
 }
@@ -149,13 +205,14 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
 // logits of the live slots come back, in slot order.
 void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits) {
   const WhisperHparams& hp = weights_->hp;
-  const int S = caches_.slots, state = hp.nTextState, ctxLen = hp.nTextCtx;
-  int nKv = 1;
+  const int state = hp.nTextState, ctxLen = hp.nTextCtx;
+  int nKv = 1, S = 0;  // S: the slots up to the last live one
   std::vector<int32_t> live;
-  for (int s = 0; s < S; s++) {
+  for (int s = 0; s < static_cast<int>(slots.size()); s++) {
     if (!slots[s].live) continue;
     nKv = std::max(nKv, static_cast<int>(slots[s].fed) + 1);
     live.push_back(s);
+    S = s + 1;
   }
   std::vector<int32_t> tok(S), pos(S);
   std::vector<int64_t> kRows(S), vRows(static_cast<size_t>(state) * S);
@@ -170,9 +227,10 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std
     for (int j = 0; j <= p; j++) maskData[static_cast<size_t>(s) * nKv + j] = 0.0f;
   }
 
+  auto t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
-  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, static_cast<int>(live.size()));
+  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, S, static_cast<int>(live.size()));
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.tokens, tok.data(), 0, tok.size() * sizeof(int32_t));
   ggml_backend_tensor_set(g.positions, pos.data(), 0, pos.size() * sizeof(int32_t));
@@ -181,10 +239,14 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std
   ggml_backend_tensor_set(g.mask, maskData.data(), 0, maskData.size() * sizeof(float));
   ggml_backend_tensor_set(g.liveRows, live.data(), 0, live.size() * sizeof(int32_t));
   const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
+  timings_.decoder += secondsSince(t0);
+  timings_.decoderSteps++;
+  t0 = std::chrono::steady_clock::now();
   if (status == GGML_STATUS_SUCCESS) {
     logits.resize(static_cast<size_t>(hp.nVocab) * live.size());
     ggml_backend_tensor_get(g.logits, logits.data(), 0, logits.size() * sizeof(float));
   }
+  timings_.logits += secondsSince(t0);
   ggml_free(ctx);
   if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the decoder graph failed");
@@ -195,7 +257,9 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
   const SpecialTokens& t = w.tokens;
   const int nVocab = w.hp.nVocab;
   const size_t maxGenerated = static_cast<size_t>(w.hp.nTextCtx / 2);  // whisper's sample_len
-  const int capacity = fit(std::max(1, std::min<int>(slotCount, static_cast<int>(run.requests.size()))));
+  const int capacity = fit(std::max(1, std::min<int>(slotCount, static_cast<int>(run.requests.size()))), run.encoderWindows);
+  slotsGranted_ = std::min(std::max(1, slotCount), slotCeiling_);
+  timings_ = EngineTimings();
 
   // The prompt: previous text (at most half the context), then start-of-transcript, language and
   // task (multilingual models; a detected language is filled in when its logits are known).
@@ -234,9 +298,7 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       freeSlots.push_back(s);
       admitted.push_back(nextRequest++);
     }
-    // On the CPU one window per encoder graph is faster: a batch's activations outgrow the caches
-    // (there is no idle hardware to fill); a GPU takes all new windows in one graph.
-    const size_t chunk = onCpu_ ? 1 : freeSlots.size();
+    const size_t chunk = static_cast<size_t>(std::min(encoderWindows_, run.encoderWindows));
     for (size_t i = 0; i < freeSlots.size(); i += chunk) {
       const size_t e = std::min(freeSlots.size(), i + chunk);
       encodeInto(run, std::vector<int>(freeSlots.begin() + i, freeSlots.begin() + e),
@@ -245,13 +307,19 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
     if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.live; })) break;
 
     decodeStep(run, slots, logits);
-    size_t row = 0;
+    const auto rulesStart = std::chrono::steady_clock::now();
+    // Each live slot reads its row of logits: the no-speech probability (and language) after
+    // start-of-transcript, then a sampled token once its prompt is fed. Slots are independent (own
+    // row, own state, own generator), so this runs on the threads; ending and refilling stay here.
+    std::vector<int> live;
     for (int s = 0; s < capacity; s++) {
-      Slot& slot = slots[s];
-      if (!slot.live) continue;
-      float* l = logits.data() + (row++) * nVocab;
-      const size_t position = slot.fed++;
-      if (position == slot.sotIndex) {
+      if (slots[s].live) live.push_back(s);
+    }
+    std::vector<Pick> picks(live.size(), Pick{-1, 0});
+    parallelFor(live.size(), run.threads, [&](size_t row) {
+      Slot& slot = slots[live[row]];
+      float* l = logits.data() + row * nVocab;
+      if (slot.fed == slot.sotIndex) {
         slot.result.noSpeechProb = softmaxAt(l, nVocab, t.nosp);
         if (t.multilingual) {
           const float* langLogits = l + t.language(0);
@@ -262,12 +330,18 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
           slot.result.languageProbability = softmaxAt(langLogits, t.nLanguages, lang);
         }
       }
+      if (slot.fed + 1 >= slot.prompt.size()) {
+        picks[row] = pickToken(l, slot.generated, t, nVocab, run.rules, run.requests[slot.request].temperature, slot.rng);
+      }
+    });
+    for (size_t row = 0; row < live.size(); row++) {
+      Slot& slot = slots[live[row]];
+      slot.fed++;
       if (slot.fed < slot.prompt.size()) {
         slot.next = slot.prompt[slot.fed];
         continue;
       }
-      const DecodeRequest& req = run.requests[slot.request];
-      const Pick pick = pickToken(l, slot.generated, t, nVocab, run.rules, req.temperature, slot.rng);
+      const Pick& pick = picks[row];
       bool finished = false;
       if (pick.token == t.eot) {
         slot.result.endLogprob = pick.logprob;
@@ -289,6 +363,7 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
         if (run.onRequestDone) run.onRequestDone(slot.request);
       }
     }
+    timings_.rules += secondsSince(rulesStart);
   }
   return results;
 }

@@ -36,6 +36,13 @@ struct DecodeResult {
   float languageProbability = 1;  // of that language among the language tokens
 };
 
+// Where a run's time went (seconds of wall time; GPU graphs are waited for, so each includes its
+// device time): for benchmarks and debug logs.
+struct EngineTimings {
+  double mel = 0, encoder = 0, decoder = 0, logits = 0, rules = 0;
+  int encoderGraphs = 0, decoderSteps = 0;
+};
+
 struct EngineRun {
   std::vector<DecodeRequest> requests;
   DecodeRules rules;
@@ -43,6 +50,7 @@ struct EngineRun {
   bool translate = false;
   std::vector<int> promptTokens;  // previous-text prompt ([PREV] added here), may be empty
   int threads = 1;
+  int encoderWindows = 1;                             // new windows per encoder graph (fewer where they do not fit)
   std::function<bool()> aborted;                      // true: stop (JS flag or dispose)
   std::function<void(size_t request)> onRequestDone;  // called on the engine's thread
 };
@@ -55,15 +63,22 @@ class BatchEngine {
 
   const WhisperWeights& weights() const { return *weights_; }
   std::string backendName() const;
+  // "fused" (ggml's flash attention) or "softmax" (softmax(QKᵀ)V): what this backend runs.
+  const char* attention() const { return flashAttn_ ? "fused" : "softmax"; }
   // Runs every request with at most `slots` sequences at once (fewer where they do not fit:
-  // slotsUsed() says); results by request index. Throws std::runtime_error (a failed graph, or
+  // slotsGranted() says); results by request index. Throws std::runtime_error (a failed graph, or
   // "aborted").
   std::vector<DecodeResult> run(const EngineRun& run, int slots);
-  int slotsUsed() const { return caches_.slots; }
+  // Of the last run's `slots`, how many fit (whatever its number of requests).
+  int slotsGranted() const { return slotsGranted_; }
+  const EngineTimings& timings() const { return timings_; }
 
  private:
   struct Slot;
-  int fit(int slots);
+  int fit(int slots, int encoderWindows);
+  bool runsFusedAttention();
+  ggml_cgraph* buildGraph(ggml_context* ctx, bool encoder, int n) const;
+  bool reserve(bool encoder, int n);
   bool supported(ggml_cgraph* graph) const;
   void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds);
   void decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits);
@@ -72,6 +87,11 @@ class BatchEngine {
   ggml_backend_t backend_ = nullptr;
   bool onCpu_ = true;
   bool flashAttn_ = false;
+  int slotCeiling_ = 1 << 30;  // slots known to fit, once a larger batch did not
+  int slotsGranted_ = 0;
+  EngineTimings timings_;
+  int encoderWindows_ = 1;  // windows per encoder graph: as asked, or fewer where they did not fit
+  int encoderAsked_ = 0;
   std::unique_ptr<WhisperWeights> weights_;
   EngineCaches caches_;
   ggml_gallocr_t allocator_ = nullptr;

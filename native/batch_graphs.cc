@@ -131,9 +131,10 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   return g;
 }
 
-DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int live) {
+DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live) {
   const WhisperHparams& hp = w.hp;
-  const int S = c.slots;
+  const int S = span;
+  const int64_t cacheRows = static_cast<int64_t>(hp.nTextCtx) * c.slots;
   const int state = hp.nTextState, heads = hp.nTextHead, headDim = state / heads, ctxLen = hp.nTextCtx, T = hp.nAudioCtx;
   DecoderGraph g;
   g.graph = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
@@ -156,21 +157,19 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
     ggml_tensor* q = ggml_scale(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), scale);
     ggml_tensor* k = ggml_scale(ctx, linear(ctx, b.attn.kW, h, nullptr), scale);
     ggml_tensor* v = linear(ctx, b.attn.vW, h, b.attn.vB);
-    ggml_build_forward_expand(g.graph,
-                              ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, static_cast<int64_t>(ctxLen) * S), k, g.rowsK));
+    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, cacheRows), k, g.rowsK));
     ggml_tensor* kv =
         ggml_view_4d(ctx, c.selfK[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
     ggml_tensor* attn;
     if (c.vTransposed) {
-      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], 1, static_cast<int64_t>(ctxLen) * state * S),
+      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], 1, cacheRows * state),
                                                        ggml_reshape_2d(ctx, v, 1, static_cast<int64_t>(state) * S), g.rowsV));
       ggml_tensor* vv = ggml_view_4d(ctx, c.selfV[il], nKv, headDim, heads, S, ctxLen * es, static_cast<size_t>(ctxLen) * headDim * es,
                                      static_cast<size_t>(ctxLen) * state * es, 0);
       ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, kv, splitHeads(ctx, q, headDim, heads, 1, S)), g.mask, 1.0f, 0.0f);
       attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, vv, kq), state, 1, S), state, S);
     } else {
-      ggml_build_forward_expand(g.graph,
-                                ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], state, static_cast<int64_t>(ctxLen) * S), v, g.rowsK));
+      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfV[il], state, cacheRows), v, g.rowsK));
       ggml_tensor* vv =
           ggml_view_4d(ctx, c.selfV[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
       attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, splitHeads(ctx, q, headDim, heads, 1, S), kv, vv, maskF16, 1.0f, 0.0f, 0.0f),

@@ -43,11 +43,11 @@ struct EncoderGraph {
 
 struct DecoderGraph {
   ggml_cgraph* graph;
-  ggml_tensor* tokens;     // I32 [slots]
-  ggml_tensor* positions;  // I32 [slots]
-  ggml_tensor* rowsK;      // I64 [slots]: self K rows (slot · textCtx + position)
-  ggml_tensor* rowsV;      // I64 [state · slots]: transposed self V elements ((slot · state + j) · textCtx + position), or null
-  ggml_tensor* mask;       // F32 [nKv, 1, 1, slots]: 0 up to each slot's position, -inf after
+  ggml_tensor* tokens;     // I32 [span]
+  ggml_tensor* positions;  // I32 [span]
+  ggml_tensor* rowsK;      // I64 [span]: self K rows (slot · textCtx + position)
+  ggml_tensor* rowsV;      // I64 [state · span]: transposed self V elements ((slot · state + j) · textCtx + position), or null
+  ggml_tensor* mask;       // F32 [nKv, 1, 1, span]: 0 up to each slot's position, -inf after
   ggml_tensor* liveRows;   // I32 [live]: the slots whose logits are wanted
   ggml_tensor* logits;     // F32 [vocab, live]
 };
@@ -55,6 +55,7 @@ struct DecoderGraph {
 // flashAttn: ggml's fused attention in the encoder (CPU); else softmax(QKᵀ)V, which every
 // backend supports whatever the length. The decoder's attention follows the caches' layout.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn);
-DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int live);
+// The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live` of them.
+DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live);
 
 }  // namespace wserve

@@ -19,6 +19,7 @@ constexpr int64_t kMaxWindowSamples = 30 * 16000;
 struct BatchParams {
   int threads;
   int slots;
+  int encoderWindows;
   std::string language;  // or "auto"
   bool translate;
   std::string initialPrompt;
@@ -33,6 +34,7 @@ BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
   BatchParams p;
   p.threads = intField(env, o, "threads", 1, 512);
   p.slots = intField(env, o, "slots", 1, 4096);
+  p.encoderWindows = intField(env, o, "encoderWindows", 1, 4096);
   p.language = languageField(env, o, "language");
   p.translate = boolField(env, o, "translate");
   p.initialPrompt = stringField(env, o, "initialPrompt");
@@ -55,6 +57,7 @@ struct Job {
   std::vector<DecodeResult> results;
   std::string backend;
   int slotsUsed = 0;
+  EngineTimings timings;
   std::string errorCode, errorMessage;
 
   bool aborted() const { return model->disposed.load() || (abortFlag != nullptr && __atomic_load_n(abortFlag, __ATOMIC_RELAXED) != 0); }
@@ -79,12 +82,14 @@ struct Job {
         run.promptTokens.assign(tokens.begin(), tokens.begin() + n);
       }
       run.threads = params.threads;
+      run.encoderWindows = params.encoderWindows;
       run.aborted = [this] { return aborted(); };
       run.onRequestDone = [this](size_t index) {
         tsfn.NonBlockingCall([index](Napi::Env env, Napi::Function cb) { cb.Call({Napi::Number::New(env, static_cast<double>(index))}); });
       };
       results = engine.run(run, params.slots);
-      slotsUsed = engine.slotsUsed();
+      slotsUsed = engine.slotsGranted();
+      timings = engine.timings();
     } catch (const std::exception& e) {
       // On this plain std::thread an escaping exception would end the process.
       if (!aborted()) {
@@ -125,6 +130,15 @@ struct Job {
       result.Set("results", out);
       result.Set("backend", backend);
       result.Set("slots", slotsUsed);
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("mel", timings.mel);
+      t.Set("encoder", timings.encoder);
+      t.Set("decoder", timings.decoder);
+      t.Set("logits", timings.logits);
+      t.Set("rules", timings.rules);
+      t.Set("encoderGraphs", timings.encoderGraphs);
+      t.Set("decoderSteps", timings.decoderSteps);
+      result.Set("timings", t);
       deferred->Resolve(result);
     }
     model.reset();  // on the main thread, where the last dispose may free it

@@ -80,6 +80,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
       std::lock_guard<std::mutex> lock(handle_->engineMutex);
       BatchEngine& engine = handle_->engine();
       backend_ = engine.backendName();
+      attention_ = engine.attention();
       bytes_ = static_cast<double>(engine.weights().bytes);
     } catch (const std::exception& e) {
       SetError(e.what());
@@ -91,6 +92,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
     Model::Unwrap(model_.Value())->addExternalMemory(Env(), static_cast<int64_t>(bytes_));
     Napi::Object o = Napi::Object::New(Env());
     o.Set("backend", backend_);
+    o.Set("attention", attention_);
     o.Set("weightBytes", bytes_);
     deferred_.Resolve(o);
     handle_.reset();
@@ -106,6 +108,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
   std::shared_ptr<ModelHandle> handle_;
   Napi::ObjectReference model_;  // keeps the JS model alive until the load settles
   std::string backend_;
+  std::string attention_;
   double bytes_ = 0;
 };
 

@@ -73,11 +73,70 @@ describe.skipIf(!ready)('batched engine on tiny.en', () => {
     expect(normalise(t.text).length).toBeGreaterThan(REF.length);
   });
 
+  it('streams segments in time order as windows settle: the first before the call ends, together the transcript', async () => {
+    const stream = whisper.transcribeStream(long, { batchSize: 1 });
+    let ended = false;
+    void stream.result.then(() => (ended = true));
+    let endedAtFirst: boolean | undefined;
+    const got = [];
+    for await (const segment of stream) {
+      endedAtFirst ??= ended;
+      got.push(segment);
+    }
+    const t = await stream.result;
+    expect(endedAtFirst).toBe(false);
+    expect(got).toEqual(t.segments);
+    expect(got.map((s) => s.id)).toEqual(got.map((_, i) => i));
+    expect(normalise(t.text)).toBe(normalise((await whisper.transcribe(long)).text));
+  });
+
+  it('ends a stream with the call\'s error, after the segments that were final', async () => {
+    const ac = new AbortController();
+    const stream = whisper.transcribeStream(long, { batchSize: 1, signal: ac.signal, onSegment: () => ac.abort() });
+    const got = [];
+    await expect(
+      (async () => {
+        for await (const segment of stream) got.push(segment);
+      })(),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(got.length).toBeGreaterThan(0);
+    await expect(stream.result).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
   it('reports a window finished through onProgress, up to 1', async () => {
     const fractions: number[] = [];
     await whisper.transcribe(long, { batchSize: 2, onProgress: (p) => fractions.push(p.fraction) });
     expect(fractions.length).toBeGreaterThanOrEqual(4);
     expect(fractions[fractions.length - 1]).toBeCloseTo(1, 6);
+  });
+});
+
+// softmax(QKᵀ)V with transposed value caches: the graphs a GPU backend runs where it has no fused
+// attention for whisper's shapes. CI has no GPU, so the CPU runs them here.
+describe.skipIf(!ready)('batched engine without fused attention (the GPU fallback graphs, on the CPU)', () => {
+  let fused: Whisper;
+  let softmax: Whisper;
+  let long: Float32Array;
+  beforeAll(async () => {
+    fused = await Whisper.load(TINY_EN, { gpu: false, threads: 2 });
+    softmax = await Whisper.load(TINY_EN, { gpu: false, threads: 2, flashAttn: false });
+    const jfk = readWav16k(JFK_WAV);
+    long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2].map((gap) => repeatWithSilence(jfk, 1, gap)));
+  });
+  afterAll(() => {
+    fused?.dispose();
+    softmax?.dispose();
+  });
+
+  it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, poolSize: 1 });
+    try {
+      expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
+    } finally {
+      native.dispose();
+    }
+    const reference = normalise((await fused.transcribe(long)).text);
+    for (const batchSize of [1, 4]) expect(wer(reference, (await softmax.transcribe(long, { batchSize })).text), `batch ${batchSize}`).toBeLessThanOrEqual(0.02);
   });
 });
 
@@ -96,6 +155,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     language: 'en',
     threads: 2,
     slots: 4,
+    encoderWindows: 1,
     abortFlag: new Int32Array(1),
   });
 
@@ -119,8 +179,19 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(r.windows[1]![0]!.noSpeechProb).toBeLessThan(0.1);
   });
 
+  it('reports the slots granted, not the number of requests: a run of 2 windows after one of 6 shrank nothing', async () => {
+    const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3 };
+    const request = { start: 0, end: jfk.length, temperature: 0, seed: 0 };
+    const wide = await model.decodeBatch(jfk, Array.from({ length: 6 }, () => request), params);
+    expect(wide.slots).toBe(4);
+    const narrow = await model.decodeBatch(jfk, [request, request], params);
+    expect(narrow.slots).toBe(4);
+    // The narrow run used the first slots of the wide run's caches: the same tokens.
+    expect(Array.from(narrow.results[1]!.tokens)).toEqual(Array.from(wide.results[5]!.tokens));
+  });
+
   it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {
-    const params = { threads: 1, slots: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0 };
+    const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0 };
     const long = new Float32Array(16000 * 40);
     expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0 }], params)).toThrow(/at most 30 s/);
     expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0 }], params)).toThrow(/inside the audio/);

@@ -1,11 +1,12 @@
 // The CLI as a user runs it: a real process, results on stdout, logs on stderr, exit codes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
-import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
+import { wavBytes } from './helpers/loopback.js';
 
 const bin = join(packageRoot, 'bin', 'whisper-serve.js');
 const cli = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LOG_FORMAT: 'text' } });
@@ -34,6 +35,26 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
     const r = spawnSync(process.execPath, [bin, 'transcribe', '-', '-m', TINY_EN], { input: readFileSync(JFK_MP3), encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(normalise(r.stdout)).toBe(normalise(JFK_TEXT));
+  });
+
+  it('writes srt to stdout as segments become final: the first cues before the transcription ends, then the rest', async () => {
+    const long = join(out, 'jfk-x8.wav');
+    writeFileSync(long, wavBytes(repeatWithSilence(readWav16k(JFK_WAV), 8, 1.5)));
+    const child = spawn(process.execPath, [bin, 'transcribe', long, '-m', TINY_EN, '-f', 'srt', '--batch-size', '1'], { env: { ...process.env, LOG_FORMAT: 'text' } });
+    let stdout = '';
+    let stderr = '';
+    let transcribedAtFirstOutput: boolean | undefined;
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.on('data', (c: Buffer) => {
+      transcribedAtFirstOutput ??= /\| transcribed/.test(stderr);
+      stdout += c.toString();
+    });
+    expect(await new Promise((r) => child.on('close', r))).toBe(0);
+    expect(transcribedAtFirstOutput).toBe(false);
+    expect(stdout).toMatch(/^1\n00:00:00,000 --> /);
+    const numbers = [...stdout.matchAll(/^(\d+)\n\d\d:/gm)].map((m) => Number(m[1]));
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+    expect(normalise(stdout.replace(/^\d+\n.*-->.*$/gm, '')).split('ask not what your country').length - 1).toBe(8);
   });
 
   it('writes every format to an output dir', () => {

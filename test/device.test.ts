@@ -1,13 +1,16 @@
 // How many windows one batch holds, and how whisper.cpp's states (beam search, word timings)
 // share the cores.
 import { describe, expect, it } from 'vitest';
-import { planBatch } from '../lib/device.js';
+import { planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
+
+const TINY: ModelShape = { nAudioCtx: 1500, nAudioState: 384, nTextCtx: 448, nTextState: 384, nTextLayer: 4 };
+const GIB = 2 ** 30;
 
 describe('batch planning on the CPU', () => {
   const cpu = { useGpu: false, reason: 'CPU' } as unknown as Parameters<typeof planBatch>[0]['device'];
   it('keeps the batch asked for: one engine pass uses every thread, whatever the batch', () => {
     for (const [requested, threads] of [[8, 2], [2, 2], [1, 2], [16, 4], [3, 8]] as const) {
-      const plan = planBatch({ requested, threads, device: cpu, modelBytes: 0, audioState: 384 });
+      const plan = planBatch({ requested, threads, device: cpu, modelBytes: 0, shape: TINY });
       expect(plan.batchSize).toBe(requested);
       expect(plan.threads).toBe(threads);
     }
@@ -15,15 +18,40 @@ describe('batch planning on the CPU', () => {
 
   it('never runs more whisper.cpp states than threads: states × threads per state stays within the cores', () => {
     for (const [requested, threads] of [[8, 2], [2, 2], [1, 2], [16, 4], [3, 8]] as const) {
-      const plan = planBatch({ requested, threads, device: cpu, modelBytes: 0, audioState: 384 });
+      const plan = planBatch({ requested, threads, device: cpu, modelBytes: 0, shape: TINY });
       expect(plan.poolSize).toBe(Math.min(requested, threads));
       expect(plan.poolSize * plan.threadsPerState).toBeLessThanOrEqual(threads);
     }
   });
 
   it('defaults to 8 windows on the CPU', () => {
-    const plan = planBatch({ threads: 2, device: cpu, modelBytes: 0, audioState: 384 });
+    const plan = planBatch({ threads: 2, device: cpu, modelBytes: 0, shape: TINY });
     expect(plan.batchSize).toBe(8);
     expect(plan.source).toBe('CPU default');
+  });
+});
+
+describe('batch planning on a GPU (from free VRAM)', () => {
+  const gpu = (freeGiB: number) => ({ useGpu: true, reason: 'CUDA', gpu: { freeBytes: freeGiB * GIB } }) as unknown as Parameters<typeof planBatch>[0]['device'];
+  const turbo = { modelBytes: 1.62e9, shape: TURBO_SHAPE };
+  const large = { modelBytes: 3.1e9, shape: { ...TURBO_SHAPE, nTextLayer: 32 } };
+
+  it('holds the weights twice, the encoder pass and ~40 MB of caches a window (large-v3-turbo), up to 64 windows', () => {
+    expect(planBatch({ device: gpu(23.5), ...turbo }).batchSize).toBe(64); // a 24 GB card: the cap
+    expect(planBatch({ device: gpu(7.5), ...turbo }).batchSize).toBe(45); // an 8 GB card
+    expect(planBatch({ device: gpu(3), ...turbo }).batchSize).toBe(1); // too small: one at a time, and fit() shrinks further if need be
+    // large-v3's 32 decoder layers: 8× the caches a window.
+    expect(planBatch({ device: gpu(23.5), ...large }).batchSize).toBe(50);
+  });
+
+  it('encodes ENCODER_BATCH_SIZE windows at once on a GPU (16 by default), one at a time on the CPU', () => {
+    expect(planBatch({ device: gpu(23.5), ...turbo }).encoderWindows).toBe(16);
+    expect(planBatch({ device: { useGpu: false, reason: 'CPU' } as never, ...turbo }).encoderWindows).toBe(1);
+    process.env.ENCODER_BATCH_SIZE = '4';
+    try {
+      expect(planBatch({ device: gpu(23.5), ...turbo }).encoderWindows).toBe(4);
+    } finally {
+      delete process.env.ENCODER_BATCH_SIZE;
+    }
   });
 });

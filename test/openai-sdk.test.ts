@@ -17,7 +17,8 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('the official OpenAI Node SDK against t
   let server: RunningServer;
   let client: OpenAI;
   beforeAll(async () => {
-    server = await startServer({ API_KEY: KEY, JOBS_DB: join(dir, 'jobs.sqlite') });
+    // Batch 1: windows settle two at a time, so a stream has several deltas to send mid-job.
+    server = await startServer({ API_KEY: KEY, JOBS_DB: join(dir, 'jobs.sqlite'), MODEL_BATCH_SIZE: '1' });
     client = new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 0 });
   });
   afterAll(async () => {
@@ -68,6 +69,36 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('the official OpenAI Node SDK against t
     const err = await client.audio.translations.create({ file: createReadStream(JFK_WAV), model: 'whisper-1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).message).toMatch(/English-only/);
+  });
+
+  it('streams with stream=true: transcript.text.delta events while the job runs, then transcript.text.done with the whole text', async () => {
+    // ~2 min, several windows: the first settle while the rest are still decoding.
+    const long = join(dir, 'two-minutes.wav');
+    writeFileSync(long, wavBytes(repeatWithSilence(readWav16k(JFK_WAV), 10, 1.2)));
+    const completedLines = () => server.stderr().split('\n').filter((l) => l.includes('Transcription completed')).length;
+    const before = completedLines();
+    const stream = await client.audio.transcriptions.create({ file: createReadStream(long), model: 'whisper-1', stream: true });
+    const deltas: string[] = [];
+    let doneText: string | undefined;
+    let completedAtFirstDelta: number | undefined;
+    for await (const event of stream) {
+      if (event.type === 'transcript.text.delta') {
+        completedAtFirstDelta ??= completedLines() - before;
+        deltas.push(event.delta);
+      } else if (event.type === 'transcript.text.done') {
+        doneText = event.text;
+      }
+    }
+    expect(completedAtFirstDelta).toBe(0); // the first delta came before the server finished the job
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(doneText).toBe(deltas.join('').trim());
+    expect(normalise(doneText!).split('ask not what your country').length - 1).toBe(10);
+  });
+
+  it('refuses stream=true with captions as BadRequestError', async () => {
+    const err = await client.audio.transcriptions.create({ file: createReadStream(JFK_WAV), model: 'whisper-1', response_format: 'srt', stream: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).message).toMatch(/stream/);
   });
 
   it('lists its models at /v1/models', async () => {

@@ -54,9 +54,9 @@ describe('output formats', () => {
     expect(toVtt(transcript).startsWith('WEBVTT\n\n')).toBe(true);
   });
 
-  it('writes word-level cues when asked', () => {
+  it('writes word-level cues when asked, and a segment without word timings whole (its text is not dropped)', () => {
     const cues = parseCues(toVtt(transcript, { wordLevel: true }), '.');
-    expect(cues.map((c) => c.text)).toEqual(['ask', 'what']);
+    expect(cues.map((c) => c.text.replace(/\n/g, ' '))).toEqual([transcript.segments[0]!.text.trim(), 'ask', 'what']);
   });
 
   it('writes txt, json and verbose_json', () => {

@@ -65,6 +65,24 @@ describe.skipIf(!ready)('RunPod worker (in process) against the stand-in', () =>
     expect(logs.join('\n')).not.toContain('secret');
   });
 
+  it('posts partial output to the stream URL (isStream=true) when the input asks for stream, then the result', async () => {
+    api.takes.push({ job: { id: 'job-stream', input: { audio_url: `${audio.url}/jfk-x6.wav`, stream: true, batch_size: 1 } } });
+    const result = await api.waitForResult('job-stream');
+    const partials = api.partials('job-stream');
+    expect(partials.length).toBeGreaterThan(3);
+    for (const p of partials) {
+      expect(p.query.get('isStream')).toBe('true');
+      expect(p.headers).toMatchObject({ 'x-request-id': 'job-stream', authorization: 'rp-test-key' });
+    }
+    const segments = partials.map((p) => JSON.parse(p.body).output);
+    expect(segments.map((s) => s.id)).toEqual(segments.map((_, i) => i));
+    expect(normalise(segments.map((s) => s.text).join(''))).toBe(normalise(result.output.transcription));
+    // Every partial was posted before the result.
+    expect(Math.max(...partials.map((p) => p.at))).toBeLessThanOrEqual(api.results('job-stream')[0]!.at);
+    // Without stream, nothing goes to the stream URL.
+    expect(api.partials('job-good')).toEqual([]);
+  });
+
   it('posts a typed error for a 404 URL and for a bad schema, and keeps taking jobs', async () => {
     api.takes.push(
       { job: { id: 'job-404', input: { audio_url: `${audio.url}/missing.mp3` } } },

@@ -95,7 +95,10 @@ describe.skipIf(!ready)('HTTP server', () => {
 
   it('a failing job ends FAILED with its code and the server serves the next', async () => {
     const { id } = (await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/missing.wav` } })).json()) as any;
-    expect(await untilDone(server.url, id)).toMatchObject({ status: 'FAILED', error: { code: 'DOWNLOAD_FAILED' } });
+    const failed = (await untilDone(server.url, id)) as any;
+    expect(failed.status).toBe('FAILED');
+    expect(typeof failed.error).toBe('string'); // as RunPod returns it: its workers' JSON text
+    expect(JSON.parse(failed.error)).toMatchObject({ error_type: 'DOWNLOAD_FAILED', error_message: expect.stringMatching(/404/) });
     const sync = (await (await post(`${server.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
     expect(sync.status).toBe('COMPLETED');
   });
@@ -163,6 +166,26 @@ describe.skipIf(!ready)('HTTP server', () => {
     }
   });
 
+  it("streams a job's segments through /stream/:id as RunPod's SDK polls it: chunks mid-job, each once, together the transcription", async () => {
+    const id = ((await (await post(`${server.url}/run`, { input: { audio_url: `${audio.url}/jfk-x8.wav`, stream: true, batch_size: 1 } })).json()) as any).id;
+    const chunks: any[] = [];
+    let midJob = 0;
+    for (;;) {
+      const st = (await (await fetch(`${server.url}/v2/whisper-ep/stream/${id}`)).json()) as any;
+      expect(st.id).toBe(id);
+      if (st.status === 'IN_PROGRESS' && st.stream.length > 0) midJob++;
+      chunks.push(...st.stream.map((c: any) => c.output));
+      if (!['IN_QUEUE', 'IN_PROGRESS'].includes(st.status) && st.stream.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(midJob).toBeGreaterThan(0);
+    expect(chunks.map((c) => c.id)).toEqual(chunks.map((_, i) => i));
+    const done = (await untilDone(server.url, id)) as any;
+    expect(normalise(chunks.map((c) => c.text).join(''))).toBe(normalise(done.output.transcription));
+    expect(normalise(done.output.transcription).split('ask not what your country').length - 1).toBe(8);
+    expect(await (await fetch(`${server.url}/stream/no-such-job`)).json()).toMatchObject({ error: { code: 'JOB_NOT_FOUND' } });
+  });
+
   it("answers RunPod's SDK routes: /{endpoint_id}/… and /v2/{endpoint_id}/…, purge-queue included", async () => {
     const ep = `${server.url}/v2/whisper-ep`;
     const id = ((await (await post(`${ep}/run`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any).id;
@@ -196,6 +219,9 @@ describe.skipIf(!ready)('HTTP server', () => {
     expect(after.jobs.completed - before.jobs.completed).toBe(1);
     expect(after.jobs.failed - before.jobs.failed).toBe(1);
     expect(after.model).toBe(TINY_EN);
+    // RunPod's /health fields, as its SDK's endpoint.health() returns them.
+    expect(after.jobs).toMatchObject({ inProgress: 0, inQueue: 0, retried: 0 });
+    expect(after.workers).toEqual({ idle: 1, initializing: 0, ready: 1, running: 0, throttled: 0, unhealthy: 0 });
     expect((await metric(completed)) - completedBefore).toBe(1);
     expect((await metric(audioSeconds)) - secondsBefore).toBeCloseTo(11, 0);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -293,7 +319,9 @@ describe.skipIf(!ready)('HTTP server: auth, kill -9 and restart, graceful stop',
     const third = await startServer({ JOBS_DB: db, SERVER_CONCURRENCY: '1' });
     try {
       expect(third.stderr()).toMatch(new RegExp(`${id} \\| Job failed: JOB_CRASHED`));
-      expect((await (await fetch(`${third.url}/status/${id}`)).json()) as any).toMatchObject({ status: 'FAILED', error: { code: 'JOB_CRASHED' } });
+      const crashed = (await (await fetch(`${third.url}/status/${id}`)).json()) as any;
+      expect(crashed.status).toBe('FAILED');
+      expect(JSON.parse(crashed.error)).toMatchObject({ error_type: 'JOB_CRASHED' });
       const sync = (await (await post(`${third.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
       expect(sync.status).toBe('COMPLETED');
     } finally {

@@ -1,6 +1,7 @@
 // One cold process: load (cold start measured from process start), transcribe ~1.5 h, report.
 import { readPlainWav } from '../../dist/audio/decode.js';
-import { Whisper } from '../../dist/index.js';
+import { Whisper } from '../../dist/whisper.js';
+import { createLogger } from '../../dist/log.js';
 
 const [model, wav, tokens] = process.argv.slice(2);
 const jfk = readPlainWav(wav);
@@ -10,7 +11,10 @@ const times = Math.ceil((minutes * 60 * 16000) / (jfk.length + gap.length));
 const pcm = new Float32Array(times * (jfk.length + gap.length));
 for (let i = 0; i < times; i++) pcm.set(jfk, i * (jfk.length + gap.length));
 
-const whisper = await Whisper.load(model, { gpu: process.env.BENCH_GPU === 'off' ? false : true });
+// BENCH_FLASH_ATTN=0: the softmax(QKᵀ)V graphs instead of ggml's fused attention.
+// The load line, the engine's timings and warnings (not whisper.cpp's own debug lines).
+const logger = createLogger({ level: 'debug', format: 'text', write: (line) => /model loaded|batched engine|WARN|ERROR/.test(line) && process.stderr.write(`${line}\n`) });
+const whisper = await Whisper.load(model, { gpu: process.env.BENCH_GPU === 'off' ? false : true, flashAttn: process.env.BENCH_FLASH_ATTN !== '0', logger });
 const ready = performance.now(); // ms since process start
 let firstResult;
 const t0 = performance.now();

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU benchmark: `npm run bench:gpu` on a machine with an NVIDIA GPU and the CUDA toolkit, or
-# on the lent device after bench/gpu/pack.sh (carry bench/.cache/gpu and dist).
-# Builds the addon with CUDA (all cores), writes a large-v3-turbo-shaped model, then in one run on
-# one card: the addon across MODEL_BATCH_SIZE and the transformers pipeline (batch 256, fp16).
-# Results: $OUT (or bench/results) gpu-<time>.json and a table on stdout.
-#   bash bench/gpu/device.sh [all|build|addon|hf|report]
+# on the lent device after bench/gpu/pack.sh (carry bench/.cache/gpu).
+# Builds the addon with CUDA (all cores) unless the pack holds one built here (CUDA 13 from
+# scripts/pypi-cuda-toolkit.sh, `cmake -B build-gpu … -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real`),
+# writes a large-v3-turbo-shaped model, then on one card: real weights on the GPU against the CPU
+# (`check`, when the pack has a model), the addon across MODEL_BATCH_SIZE and the transformers
+# pipeline (batch 256, fp16). Results: $OUT (or bench/results) gpu-<time>.json and a table on stdout.
+#   bash bench/gpu/device.sh [all|build|check|addon|hf|report]
 # Steps, so that each fits one 10-minute call of the device tool on a machine kept warm between
-# calls (build-gpu/ and $work survive there): build (addon + model), addon (the sweep), hf (the
-# pipeline), report (JSON + table). Each step also leaves its JSON in $OUT. Default: all of them.
+# calls (build-gpu/ and $work survive there). Each step also leaves its JSON in $OUT. Default: all.
 # Smoke run without a GPU (CUDA toolkit from scripts/pypi-cuda-toolkit.sh; torch for hf): BENCH_GPU=off
 # BENCH_MINUTES=0.5 BENCH_BATCH_SIZES=1,2 BENCH_TOKENS=8 CUDA_ARCHITECTURES=75-virtual ("native" needs a GPU).
 set -euo pipefail
@@ -25,10 +26,16 @@ if [ -f "$pack/node.xz" ] && ! node --version >/dev/null 2>&1; then
   xz -dc "$pack/node.xz" > "$work/node" && chmod +x "$work/node" && export PATH="$work:$PATH"
 fi
 node --version
+# The CUDA runtime and cuBLAS the addon links: the toolkit's, else the ones PyTorch's wheels carry.
+for d in /usr/local/cuda/lib64 $(python3 -c 'import glob, site; print(" ".join(glob.glob(site.getsitepackages()[0] + "/nvidia/cu13/lib")))' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || [ "${BENCH_GPU:-}" = off ]
 
 # whisper.cpp source and the N-API headers: from the pack, else from node_modules.
-if [ -f "$pack/whisper-cpp.tar.xz" ]; then
+if [ -f "$pack/whisper_serve.node.xz" ]; then
+  :  # prebuilt: no sources needed
+elif [ -f "$pack/whisper-cpp.tar.xz" ]; then
   mkdir -p "$work/whisper.cpp" "$work/napi" && tar -C "$work/whisper.cpp" -xJf "$pack/whisper-cpp.tar.xz" && tar -C "$work/napi" -xJf "$pack/node-addon-api.tar.xz"
   export WHISPER_CPP_DIR="$work/whisper.cpp" NAPI_INC="$work/napi"
 else
@@ -36,12 +43,16 @@ else
 fi
 node_inc=$(dirname "$(dirname "$(command -v node)")")/include/node
 [ -f "$node_inc/node_api.h" ] || node_inc=/usr/include/node
+js=bench/gpu; [ -d "$pack/js" ] && js=$pack/js  # the pack's bundles need no node_modules
 jfk=${JFK_WAV:-$pack/jfk.wav}; [ -f "$jfk" ] || jfk=../shared/audio/jfk.wav
 vocab=$pack/vocab-large.bin; [ -f "$vocab" ] || vocab=../shared/models/for-tests-ggml-large.bin
 
 # The addon, with CUDA for this card, straight through cmake (cmake-js is not needed for that);
 # GGML_CUDA_NO_VMM as scripts/build-native.mjs sets it, so this measures what ships.
-if want build; then
+if [ -f "$pack/whisper_serve.node.xz" ]; then
+  mkdir -p build-gpu && xz -dc "$pack/whisper_serve.node.xz" > build-gpu/whisper_serve.node
+  ldd build-gpu/whisper_serve.node | grep -E "cuda|cublas|not found" || true
+elif want build; then
   t0=$(date +%s)
   cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
     -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-native}" -DGGML_NATIVE=ON \
@@ -53,12 +64,26 @@ export WHISPER_SERVE_ADDON=$PWD/build-gpu/whisper_serve.node
 [ -f "$WHISPER_SERVE_ADDON" ] || WHISPER_SERVE_ADDON=$PWD/build-gpu/Release/whisper_serve.node
 
 model="$work/ggml-turbo-shaped.bin"
-if want build; then [ -f "$model" ] || node bench/gpu/turbo-model.mjs "$model" "$vocab"; fi
+if want build; then [ -f "$model" ] || node $js/turbo-model.mjs "$model" "$vocab"; fi
+if want check && [ -f "$pack/check-model.bin.xz" ]; then
+  xz -dc "$pack/check-model.bin.xz" > "$work/check-model.bin"
+  wavs=(); for f in "$pack"/check-*.wav.xz; do [ -f "$f" ] && xz -dc "$f" > "$work/$(basename "${f%.xz}")" && wavs+=("$work/$(basename "${f%.xz}")"); done
+  echo '| config | engine | audio | batch | s | WER vs CPU | text |'; echo '| --- | --- | --- | ---: | ---: | ---: | --- |'
+  for c in cpu gpu-fused gpu-softmax; do
+    CHECK_CONFIG=$c CHECK_REFERENCE="$work/check-cpu.json" timeout 150 node $js/check.mjs "$work/check-model.bin" "$jfk" "${wavs[@]}" > "$work/check-$c.txt" || echo "| $c | exited $? |"
+    grep '^|' "$work/check-$c.txt" || true
+    tail -1 "$work/check-$c.txt" > "$out/check-$c.json"
+  done
+fi
 if want addon; then
-  node bench/gpu/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json" && cp "$work/addon.json" "$out/"
+  node $js/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json" && cp "$work/addon.json" "$out/"
+  # BENCH_SOFTMAX_SIZES: the same without fused attention (the graphs a backend without it runs).
+  if [ -n "${BENCH_SOFTMAX_SIZES:-}" ]; then
+    BENCH_FLASH_ATTN=0 node $js/sweep.mjs "$model" "$jfk" "$tokens" "$BENCH_SOFTMAX_SIZES" "$out/addon-softmax.json" || true
+  fi
 fi
 if want hf; then
-  python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
+  timeout "${BENCH_HF_TIMEOUT:-600}" python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
   cp "$work/hf.json" "$out/"
 fi
 want report || exit 0

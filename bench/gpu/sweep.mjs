@@ -20,10 +20,14 @@ for (const size of sizes.split(',').map(Number)) {
   let peak = base;
   const sampler = setInterval(() => (peak = Math.max(peak, vramUsedMiB())), 200);
   const child = spawn(process.execPath, [once, model, wav, tokens], { env: { ...process.env, MODEL_BATCH_SIZE: String(size) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_RUN_TIMEOUT (s): a run that outlasts it is reported as such, and the sweep goes on.
+  const limit = Number(process.env.BENCH_RUN_TIMEOUT ?? 0);
+  const killer = limit > 0 ? setTimeout(() => child.kill('SIGKILL'), limit * 1000) : undefined;
   let stdout = '';
   child.stdout.on('data', (c) => (stdout += c));
   const code = await new Promise((r) => child.on('exit', r));
   clearInterval(sampler);
+  clearTimeout(killer);
   const r = code === 0 ? JSON.parse(stdout) : { error: `exit ${code}` };
   results.push({ batch_size: size, ...r, peak_vram_mib: Number.isNaN(base) ? null : peak - base });
   console.error(`[gpu bench] addon MODEL_BATCH_SIZE=${size}: ${JSON.stringify(results.at(-1))}`);

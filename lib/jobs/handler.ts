@@ -9,7 +9,7 @@ import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
-import type { Progress, Transcript, TranscribeOptions } from '../whisper.js';
+import type { Progress, Segment, Transcript, TranscribeOptions } from '../whisper.js';
 import type { ModelHost } from './model-host.js';
 import { suppressesNonSpeech, validateJob, type JobInput, type TextFormat } from './schema.js';
 
@@ -24,8 +24,18 @@ export interface JobContext {
   signal?: AbortSignal;
   /** How far the transcription is (the server's /status reports the latest). */
   onProgress?: (progress: Progress) => void;
+  /** Partial output, when the job's input asks for it (`stream: true`): each segment once final. */
+  onSegment?: (segment: StreamedSegment) => void;
   /** Local test mode only: audio may be a path on this machine. */
   allowLocalFiles?: boolean;
+}
+
+/** One chunk of a job's partial output. */
+export interface StreamedSegment {
+  id: number;
+  start: number;
+  end: number;
+  text: string;
 }
 
 export interface JobOutput {
@@ -98,7 +108,13 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg', { format: audio.format, codec: audio.codec, seconds: round(audio.decodeSeconds, 2) });
     log.info('Transcription started', { audioSeconds: round(audio.duration, 2) });
     const options = decodeOptions(input);
-    const transcript = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt, ...(ctx.onProgress && { onProgress: ctx.onProgress }) });
+    const onSegment = input.stream && ctx.onSegment;
+    const transcript = await whisper.transcribe(audio.pcm, {
+      ...options,
+      ...signalOpt,
+      ...(ctx.onProgress && { onProgress: ctx.onProgress }),
+      ...(onSegment && { onSegment: (s: Segment) => onSegment({ id: s.id, start: round(s.start), end: round(s.end), text: s.text }) }),
+    });
     log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
       seconds: round(transcript.timings.transcribeSeconds, 2),
       segments: transcript.segments.length,

@@ -9,7 +9,7 @@ import { toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../whisper.js';
 import { releaseJobMemory } from '../memory.js';
-import { handleJob, type JobOutput } from './handler.js';
+import { handleJob, type JobOutput, type StreamedSegment } from './handler.js';
 import type { ModelHost } from './model-host.js';
 import type { JobStore, StoredJob } from './store.js';
 import { publicError } from './public-error.js';
@@ -26,10 +26,17 @@ interface RunningJob {
   /** Aborted by a shutdown: back to the queue rather than FAILED. */
   requeue: boolean;
   progress?: Progress;
+  /** Partial output not yet read through /stream (jobs that asked for `stream`). */
+  chunks: StreamedSegment[];
 }
+
+/** How long a finished job's unread partial output waits for its reader. */
+const UNREAD_STREAM_MS = 10 * 60_000;
 
 export class JobQueue {
   private readonly running = new Map<string, RunningJob>();
+  /** Finished jobs' partial output not read yet (the last chunks before they ended). */
+  private readonly unread = new Map<string, StreamedSegment[]>();
   private readonly settled = new EventEmitter();
   private stopping = false;
   /** Pending waitFor calls, answered at shutdown at the latest. */
@@ -47,6 +54,15 @@ export class JobQueue {
     private readonly concurrency: number,
   ) {
     this.settled.setMaxListeners(0);
+  }
+
+  /** A job's partial output since the last call (RunPod's /stream: each chunk is read once). */
+  takeStream(id: string): StreamedSegment[] {
+    const running = this.running.get(id);
+    if (running) return running.chunks.splice(0);
+    const chunks = this.unread.get(id) ?? [];
+    this.unread.delete(id);
+    return chunks;
   }
 
   /** How far a running job's transcription is, when it has started transcribing. */
@@ -68,11 +84,12 @@ export class JobQueue {
   }
 
   private start(job: StoredJob): void {
-    const entry: RunningJob = { abort: new AbortController(), requeue: false };
+    const entry: RunningJob = { abort: new AbortController(), requeue: false, chunks: [] };
     this.running.set(job.id, entry);
     const log = this.log.child(job.id);
     const onProgress = (p: Progress) => (entry.progress = p);
-    const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal, onProgress })
+    const onSegment = (s: StreamedSegment) => entry.chunks.push(s);
+    const run = handleJob({ id: job.id, input: job.input }, { host: this.host, log, signal: entry.abort.signal, onProgress, onSegment })
       .then((output: JobOutput) => {
         this.events.jobDone(output.duration, output.timings.transcribe ?? 0);
         if (!this.store.finish(job.id, { output })) log.info('Job finished after it was cancelled; result dropped');
@@ -90,6 +107,10 @@ export class JobQueue {
       })
       .finally(() => {
         this.running.delete(job.id);
+        if (entry.chunks.length > 0 && !entry.requeue) {
+          this.unread.set(job.id, entry.chunks);
+          setTimeout(() => this.unread.delete(job.id), UNREAD_STREAM_MS).unref();
+        }
         this.settled.emit(job.id);
         this.freeSlot();
       });

@@ -40,6 +40,9 @@ export const JobInputSchema = z
     word_timestamps: z.boolean().default(false),
     /** whisper-serve's own: 30 s windows decoded at once for this job (≤ the model's pool). */
     batch_size: z.number().int().min(1).optional(),
+    /** whisper-serve's own: partial output, one segment a chunk as each becomes final (the server's
+     * /stream/:id, the RunPod worker's stream URL); the final output is the same either way. */
+    stream: z.boolean().default(false),
   })
   .superRefine((v, ctx) => {
     const given = (['audio_url', 'audio', 'audio_base64'] as const).filter((k) => v[k] !== undefined);

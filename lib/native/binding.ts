@@ -95,6 +95,8 @@ export interface NativeBatchParams {
   threads: number;
   /** Sequences decoded at once (windows in one batch). */
   slots: number;
+  /** New windows per encoder graph (fewer where they do not fit). */
+  encoderWindows: number;
   language: string;
   translate: boolean;
   initialPrompt: string;
@@ -131,6 +133,17 @@ export interface NativeVocabulary {
   timestampBegin: number;
 }
 
+/** Where a decodeBatch call's time went, in seconds (GPU graphs waited for): mel, graphs, logits copied back, decoding rules. */
+export interface EngineTimings {
+  mel: number;
+  encoder: number;
+  decoder: number;
+  logits: number;
+  rules: number;
+  encoderGraphs: number;
+  decoderSteps: number;
+}
+
 export interface NativeModel {
   readonly disposed: boolean;
   info(): NativeModelInfo;
@@ -141,10 +154,10 @@ export interface NativeModel {
     params: NativeBatchParams,
     onWindowDone?: (request: number) => void,
     abortFlag?: Int32Array,
-  ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number }>;
+  ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number; timings: EngineTimings }>;
   vocabulary(): NativeVocabulary;
   /** Loads the batched engine's weights now (else the first decodeBatch does); idempotent. */
-  loadEngine(): Promise<{ backend: string; weightBytes: number }>;
+  loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number }>;
   transcribeWindows(
     pcm: Float32Array,
     windows: NativeWindow[],

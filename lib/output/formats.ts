@@ -17,28 +17,50 @@ export interface TranscriptMeta {
   timings?: Record<string, number>;
 }
 
-function cues(t: Transcript, o: CaptionOptions): Array<{ start: number; end: number; text: string }> {
-  if (o.wordLevel) {
-    const words = t.segments.flatMap((s) => s.words ?? []);
-    if (words.length) return words.map((w) => ({ start: w.start, end: w.end, text: w.word.trim() }));
+/** Formats written a segment at a time, as segments become final (the CLI streams them). */
+export const PROGRESSIVE_FORMATS = ['txt', 'srt', 'vtt'] as const;
+export type ProgressiveFormat = (typeof PROGRESSIVE_FORMATS)[number];
+
+export interface ProgressiveWriter {
+  /** What comes before the first segment. */
+  readonly head: string;
+  /** One segment's text in this format (cues numbered on from the last). */
+  add(segment: Segment): string;
+  /** What comes after the last segment. */
+  end(): string;
+}
+
+function segmentCues(s: Segment, o: CaptionOptions): Array<{ start: number; end: number; text: string }> {
+  if (o.wordLevel && s.words?.length) return s.words.map((w) => ({ start: w.start, end: w.end, text: w.word.trim() }));
+  return [{ start: s.start, end: s.end, text: wrap(s.text, o.maxLineWidth ?? 42) }];
+}
+
+/** txt, srt or vtt in pieces: head + add(each segment) + end() is the whole file. */
+export function progressiveWriter(format: ProgressiveFormat, o: CaptionOptions = {}): ProgressiveWriter {
+  let cues = 0;
+  const caption = (sep: ',' | '.') => (s: Segment) =>
+    segmentCues(s, o)
+      .map((c) => {
+        const gap = format === 'vtt' || cues > 0 ? '\n' : ''; // a blank line between cues (vtt: after the header too)
+        const number = format === 'srt' ? `${++cues}\n` : (cues++, '');
+        return `${gap}${number}${formatTimestamp(c.start, sep)} --> ${formatTimestamp(c.end, sep)}\n${c.text}\n`;
+      })
+      .join('');
+  switch (format) {
+    case 'txt': return { head: '', add: (s) => (++cues, `${s.text.trim()}\n`), end: () => (cues === 0 ? '\n' : '') };
+    case 'srt': return { head: '', add: caption(','), end: () => '' };
+    case 'vtt': return { head: 'WEBVTT\n', add: caption('.'), end: () => '' };
   }
-  return t.segments.map((s) => ({ start: s.start, end: s.end, text: wrap(s.text, o.maxLineWidth ?? 42) }));
 }
 
-export function toTxt(t: Transcript): string {
-  return `${t.segments.map((s) => s.text.trim()).join('\n')}\n`;
+function whole(format: ProgressiveFormat, t: Transcript, o: CaptionOptions = {}): string {
+  const w = progressiveWriter(format, o);
+  return w.head + t.segments.map((s) => w.add(s)).join('') + w.end();
 }
 
-export function toSrt(t: Transcript, o: CaptionOptions = {}): string {
-  return cues(t, o)
-    .map((c, i) => `${i + 1}\n${formatTimestamp(c.start, ',')} --> ${formatTimestamp(c.end, ',')}\n${c.text}\n`)
-    .join('\n');
-}
-
-export function toVtt(t: Transcript, o: CaptionOptions = {}): string {
-  const body = cues(t, o).map((c) => `${formatTimestamp(c.start, '.')} --> ${formatTimestamp(c.end, '.')}\n${c.text}\n`);
-  return ['WEBVTT\n', ...body].join('\n');
-}
+export const toTxt = (t: Transcript): string => whole('txt', t);
+export const toSrt = (t: Transcript, o: CaptionOptions = {}): string => whole('srt', t, o);
+export const toVtt = (t: Transcript, o: CaptionOptions = {}): string => whole('vtt', t, o);
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 

@@ -11,7 +11,7 @@ import { WhisperServeError, toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { releaseJobMemory } from '../memory.js';
 import { packageRoot } from '../native/binding.js';
-import { handleJob, type Job, type JobContext } from '../jobs/handler.js';
+import { handleJob, type Job, type JobContext, type StreamedSegment } from '../jobs/handler.js';
 import type { ModelHost } from '../jobs/model-host.js';
 
 export interface WorkerOptions {
@@ -147,9 +147,16 @@ export class RunpodWorker {
     this.current = { id: job.id, abort };
     const started = performance.now();
     let payload: ResultPayload;
+    // Partial output (input.stream), one POST per segment to the stream URL, in order; the
+    // result is posted after the last of them.
+    let partials = Promise.resolve();
+    const streamUrl = this.o.env.postStreamUrl;
+    const onSegment = (segment: StreamedSegment) => {
+      partials = partials.then(() => this.post(streamUrl!, job.id, { output: segment }, true, log));
+    };
     try {
       if (job.input === undefined) throw new WhisperServeError('INVALID_INPUT', 'the job has no "input" object');
-      const output = await (this.o.handler ?? handleJob)(job, { host: this.o.host, log, signal: abort.signal });
+      const output = await (this.o.handler ?? handleJob)(job, { host: this.o.host, log, signal: abort.signal, ...(streamUrl && { onSegment }) });
       payload = { output };
     } catch (err) {
       const e = toWhisperServeError(err);
@@ -157,7 +164,8 @@ export class RunpodWorker {
       payload = { error: this.errorText(e, err) };
     }
     const body: Record<string, unknown> = { ...payload, ...(this.o.env.refreshWorker && { stopPod: true }) };
-    await this.postResult(job.id, body, log);
+    await partials;
+    await this.post(this.o.env.postOutputUrl!, job.id, body, false, log);
     this.current = undefined;
     releaseJobMemory();
     log.debug('result posted', { seconds: Math.round(performance.now() - started) / 1000, ok: 'output' in payload });
@@ -173,11 +181,12 @@ export class RunpodWorker {
     });
   }
 
-  /** POST with the protocol's headers; retried 3 times with Fibonacci back-off (1, 1, 2 × base). */
-  private async postResult(jobId: string, body: Record<string, unknown>, log: Logger): Promise<void> {
-    const url = withQuery(this.o.env.postOutputUrl!.replaceAll('$ID', jobId).replaceAll('$RUNPOD_POD_ID', this.o.env.podId), { isStream: 'false' });
+  /** POST a result or a partial with the protocol's headers; retried 3 times with Fibonacci back-off (1, 1, 2 × base). */
+  private async post(urlTemplate: string, jobId: string, body: Record<string, unknown>, isStream: boolean, log: Logger): Promise<void> {
+    const url = withQuery(urlTemplate.replaceAll('$ID', jobId).replaceAll('$RUNPOD_POD_ID', this.o.env.podId), { isStream: String(isStream) });
     const text = JSON.stringify(body);
     if (text.length > 20 * 1024 * 1024) log.warn('result is over 20 MB; RunPod may refuse it (ask for plain_text without segments)', { bytes: text.length });
+    const what = isStream ? 'partial output' : 'result';
     const delays = [1, 1, 2];
     for (let attempt = 0; ; attempt++) {
       try {
@@ -191,10 +200,10 @@ export class RunpodWorker {
         throw new Error(`HTTP ${res.status}`);
       } catch (err) {
         if (attempt >= delays.length) {
-          log.error(`result post failed ${attempt + 1} times; giving up: ${(err as Error).message}`);
+          log.error(`${what} post failed ${attempt + 1} times; giving up: ${(err as Error).message}`);
           return;
         }
-        log.warn(`result post failed (${(err as Error).message}); retry ${attempt + 1}/${delays.length}`);
+        log.warn(`${what} post failed (${(err as Error).message}); retry ${attempt + 1}/${delays.length}`);
         await sleep(delays[attempt]! * this.backoffMs);
       }
     }

@@ -98,6 +98,11 @@ function discardBody(req: IncomingMessage, maxBytes: number): Promise<boolean> {
 }
 
 /** RunPod's job status shape; times in ms. */
+function runpodErrorText(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return JSON.stringify({ error_type: e.code ?? 'INTERNAL', error_message: e.message ?? String(error) });
+}
+
 function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown> {
   return {
     id: job.id,
@@ -114,7 +119,8 @@ function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown
     ...(job.startedAt !== undefined && { delayTime: job.startedAt - job.createdAt }),
     ...(job.startedAt !== undefined && job.completedAt !== undefined && { executionTime: job.completedAt - job.startedAt }),
     ...(job.output !== undefined && { output: job.output }),
-    ...(job.error !== undefined && { error: job.error }),
+    // A string, as RunPod's API returns it: the JSON text its workers post for a failed job.
+    ...(job.error !== undefined && { error: runpodErrorText(job.error) }),
   };
 }
 
@@ -123,8 +129,8 @@ function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown
  * pointed here (with or without /v2), `/{id}/run`, `/v2/{id}/status/:job`… are the routes below.
  */
 function withoutEndpointPrefix(path: string): string {
-  const m = /^(?:\/v2)?\/([\w-]+)(\/(?:run|runsync|health|purge-queue|(?:status|cancel)\/[\w-]+))$/.exec(path);
-  return m && !['status', 'cancel', 'v1', 'v2'].includes(m[1]!) ? m[2]! : path;
+  const m = /^(?:\/v2)?\/([\w-]+)(\/(?:run|runsync|health|purge-queue|(?:status|cancel|stream)\/[\w-]+))$/.exec(path);
+  return m && !['status', 'cancel', 'stream', 'v1', 'v2'].includes(m[1]!) ? m[2]! : path;
 }
 
 function authorised(req: IncomingMessage, key: string | undefined): boolean {
@@ -160,9 +166,12 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
     const method = req.method ?? 'GET';
     if (path === '/health' && method === 'GET') {
       const c = store.counts();
+      // RunPod's shape: a slot of SERVER_CONCURRENCY is a worker (ready when idle); nothing here
+      // retries jobs or throttles workers.
+      const idle = Math.max(cfg.concurrency - queue.active, 0);
       send(res, 200, {
-        jobs: { completed: c.COMPLETED, failed: c.FAILED, cancelled: c.CANCELLED, inProgress: c.IN_PROGRESS, inQueue: c.IN_QUEUE },
-        workers: { running: queue.active, idle: Math.max(cfg.concurrency - queue.active, 0) },
+        jobs: { completed: c.COMPLETED, failed: c.FAILED, cancelled: c.CANCELLED, inProgress: c.IN_PROGRESS, inQueue: c.IN_QUEUE, retried: 0 },
+        workers: { idle, initializing: 0, ready: idle, running: queue.active, throttled: 0, unhealthy: 0 },
         model: host.loaded ?? null,
       });
       return ['/health', 200];
@@ -195,11 +204,17 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       send(res, 200, { removed: queue.purgeQueue(), status: 'completed' });
       return [path, 200];
     }
-    const m = /^\/(status|cancel)\/([\w-]+)$/.exec(path);
+    const m = /^\/(status|cancel|stream)\/([\w-]+)$/.exec(path);
     if (m && (method === 'GET' || method === 'POST')) {
       const job = m[1] === 'cancel' ? queue.cancel(m[2]!) : store.get(m[2]!);
       if (!job) throw new WhisperServeError('JOB_NOT_FOUND', `no job ${m[2]}`);
-      send(res, 200, statusBody(job, queue.progress(job.id)));
+      if (m[1] === 'stream') {
+        // RunPod's /stream: the partial output since the last call (jobs with input.stream), each
+        // chunk once; a client polls until the status is final and no chunk is left.
+        send(res, 200, { id: job.id, status: job.status, stream: queue.takeStream(job.id).map((output) => ({ output })) });
+      } else {
+        send(res, 200, statusBody(job, queue.progress(job.id)));
+      }
       return [`/${m[1]}`, 200];
     }
     if (path === '/v1/models' && method === 'GET') {
@@ -219,8 +234,14 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       const ac = new AbortController();
       res.on('close', () => res.writableFinished || ac.abort());
       const signal = AbortSignal.any([ac.signal, closing.signal]);
-      const reply = await openAiTranscription(req, oa[1] === 'translations' ? 'translate' : 'transcribe', { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal, withSlot: (fn) => queue.withSlot(fn), counted: (a, t) => metrics.jobDone(a, t, 'openai') });
-      send(res, 200, reply.body, reply.contentType);
+      const openEventStream = () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        return (event: object) => res.write(`data: ${JSON.stringify(event)}\n\n`);
+      };
+      const task = oa[1] === 'translations' ? 'translate' : 'transcribe';
+      const reply = await openAiTranscription(req, task, { host, log: jobLog, maxBytes: cfg.maxUploadBytes, signal, withSlot: (fn) => queue.withSlot(fn), counted: (a, t) => metrics.jobDone(a, t, 'openai'), openEventStream });
+      if (reply === 'streamed') res.end();
+      else send(res, 200, reply.body, reply.contentType);
       return [path, 200];
     }
     send(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${method} ${path}` } });
@@ -236,6 +257,11 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         const status = STATUS_OF[e.code] ?? 500;
         metrics.request(path.startsWith('/v1/') ? path : path.split('/').slice(0, 2).join('/'), status);
         if (status >= 500) log.error(`${req.method} ${path}: ${e.code}: ${e.message}`);
+        // An event stream already open says what went wrong as its last event (OpenAI's clients
+        // raise a `data` with an `error` as an APIError), then ends.
+        if (res.headersSent && res.getHeader('content-type')?.toString().startsWith('text/event-stream') && !res.writableEnded) {
+          return res.end(`data: ${JSON.stringify({ error: { message: publicError(e).message, type: e.code.toLowerCase(), code: e.code } })}\n\n`);
+        }
         if (res.headersSent) return res.destroy();
         // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
         const shown = publicError(e);

@@ -1,7 +1,7 @@
 /**
  * OpenAI's `/v1/audio/transcriptions` and `/v1/audio/translations`: the multipart upload the
  * official clients send (file, model, language, prompt, response_format, temperature,
- * timestamp_granularities[]). The upload streams to a per-request temp dir, removed on every path.
+ * timestamp_granularities[], stream). The upload streams to a per-request temp dir, removed on every path.
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { knownModels, modelCacheDir } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
 import type { ModelHost } from '../jobs/model-host.js';
+import type { Segment } from '../whisper.js';
 
 const RESPONSE_FORMATS = ['json', 'text', 'srt', 'vtt', 'verbose_json'] as const;
 type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
@@ -23,6 +24,9 @@ export interface OpenAiReply {
   contentType: string;
   body: string;
 }
+
+/** Opens a Server-Sent Events answer; each call of the writer sends one `data:` event. */
+export type OpenEventStream = () => (event: object) => void;
 
 interface Upload {
   file: string | undefined;
@@ -105,8 +109,9 @@ export async function openAiTranscription(
     signal: AbortSignal;
     withSlot: <T>(fn: () => Promise<T>) => Promise<T>;
     counted: (audioSeconds: number, transcribeSeconds: number) => void;
+    openEventStream: OpenEventStream;
   },
-): Promise<OpenAiReply> {
+): Promise<OpenAiReply | 'streamed'> {
   const dir = await makeJobDir('upload');
   try {
     const { file, fields } = await readUpload(req, dir, ctx.maxBytes);
@@ -117,6 +122,8 @@ export async function openAiTranscription(
     const temperature = field('temperature') === undefined ? 0 : Number(field('temperature'));
     if (!(temperature >= 0 && temperature <= 1)) throw new WhisperServeError('INVALID_INPUT', 'temperature: a number from 0 to 1');
     const words = (fields.get('timestamp_granularities') ?? []).includes('word');
+    const stream = field('stream') === 'true';
+    if (stream && format !== 'json' && format !== 'text') throw new WhisperServeError('INVALID_INPUT', 'stream: text deltas only, with response_format json or text');
 
     // The upload is in; decoding and transcribing take one of the server's slots.
     return await ctx.withSlot(async () => {
@@ -125,7 +132,18 @@ export async function openAiTranscription(
         const language = field('language');
         const prompt = field('prompt');
         const audio = await loadAudio(file, { signal: ctx.signal });
+        // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
+        // (the deltas joined are the text), then transcript.text.done.
+        let send: ((event: object) => void) | undefined;
+        let streamed = '';
+        const onSegment = (segment: Segment) => {
+          const delta = streamed === '' ? segment.text.trimStart() : segment.text;
+          if (delta === '') return;
+          streamed += delta;
+          (send ??= ctx.openEventStream())({ type: 'transcript.text.delta', delta });
+        };
         const transcript = await whisper.transcribe(audio.pcm, {
+          ...(stream && { onSegment }),
           ...(language && { language }),
           ...(prompt && { initialPrompt: prompt }),
           temperature,
@@ -135,6 +153,10 @@ export async function openAiTranscription(
         });
         ctx.counted(transcript.duration, transcript.timings.transcribeSeconds);
         ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
+        if (stream) {
+          (send ??= ctx.openEventStream())({ type: 'transcript.text.done', text: transcript.text });
+          return 'streamed';
+        }
         switch (format) {
           case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
           case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };

@@ -25,6 +25,8 @@ export interface RunpodStandIn {
   /** Job ids the stop channel will name (once). */
   stop: string[];
   results(jobId: string): Recorded[];
+  /** Partial output posted to the stream URL (isStream=true), in arrival order. */
+  partials(jobId: string): Recorded[];
   /** Resolves with the first accepted result post for the job. */
   waitForResult(jobId: string, timeoutMs?: number): Promise<{ output?: any; error?: string; stopPod?: boolean }>;
   waitFor(pred: (r: Recorded) => boolean, timeoutMs?: number): Promise<Recorded>;
@@ -63,6 +65,7 @@ export async function runpodStandIn(apiKey = 'rp-test-key'): Promise<RunpodStand
         accepted.push(rec);
         return json(res, 200, {});
       }
+      if (u.pathname.includes('/job-stream/')) return json(res, 200, {});
       if (u.pathname.includes('/ping/')) return json(res, 200, {});
       res.writeHead(404).end();
     });
@@ -91,11 +94,13 @@ export async function runpodStandIn(apiKey = 'rp-test-key'): Promise<RunpodStand
     env: {
       RUNPOD_WEBHOOK_GET_JOB: `${base}/job-take/$ID?gpu=test`,
       RUNPOD_WEBHOOK_POST_OUTPUT: `${base}/job-done/$RUNPOD_POD_ID/$ID?gpu=test`,
+      RUNPOD_WEBHOOK_POST_STREAM: `${base}/job-stream/$RUNPOD_POD_ID/$ID?gpu=test`,
       RUNPOD_WEBHOOK_PING: `${base}/ping/$RUNPOD_POD_ID`,
       RUNPOD_AI_API_KEY: apiKey,
       RUNPOD_POD_ID: 'worker-1',
     },
     results: (jobId) => requests.filter((r) => r.path.includes('/job-done/') && r.path.endsWith(`/${jobId}`)),
+    partials: (jobId) => requests.filter((r) => r.path.includes('/job-stream/') && r.path.endsWith(`/${jobId}`)),
     waitForResult: async (jobId, timeoutMs) => JSON.parse((await waitFor((r) => r.path.endsWith(`/${jobId}`), timeoutMs, accepted)).body),
     waitFor,
     close: server.close,

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { findFfmpeg } from '../../audio/ffmpeg.js';
 import { readConfig } from '../../config.js';
-import { planBatch, planDevice } from '../../device.js';
+import { planBatch, planDevice, TURBO_SHAPE } from '../../device.js';
+
+/** large-v3-turbo's f16 ggml file, the model `info` sizes its example batch for. */
+const TURBO_F16_BYTES = 1.62e9;
 import { loadBinding, packageRoot } from '../../native/binding.js';
 import { reportError } from '../errors.js';
 
@@ -26,7 +29,7 @@ export function infoCommand(): Command {
           ffmpeg = { error: (err as Error).message };
         }
         const device = planDevice(sys, cfg.gpu === 'required' ? 'auto' : cfg.gpu);
-        const batch = planBatch({ device, modelBytes: 0, audioState: 1280 });
+        const batch = planBatch({ device, modelBytes: TURBO_F16_BYTES, shape: TURBO_SHAPE });
         const info = {
           whisperServe: pkg.version,
           node: process.version,

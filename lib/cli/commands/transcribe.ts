@@ -1,16 +1,24 @@
 /** `whisper-serve transcribe <inputs...>`: several inputs run as one queue on one loaded model. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import { loadAudio, sweepStaleJobDirs } from '../../audio/source.js';
 import { readConfig } from '../../config.js';
 import { createLogger, type Logger } from '../../log.js';
-import { FORMATS, formatTranscript, type OutputFormat } from '../../output/formats.js';
+import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
 import { Whisper } from '../../api.js';
 import { positiveInt } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
 import { createProgress } from '../progress.js';
+
+const isProgressive = (f: OutputFormat): f is ProgressiveFormat => (PROGRESSIVE_FORMATS as readonly string[]).includes(f);
+
+async function closeStream(out: Writable): Promise<void> {
+  out.end();
+  await finished(out).catch(() => undefined);
+}
 
 interface TranscribeFlags {
   model: string;
@@ -125,7 +133,18 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
         const audio = await loadAudio(input === '-' ? Readable.from(process.stdin) : input, { signal });
         jobLog.info('audio decoded', { input, format: audio.format, codec: audio.codec, seconds: Number(audio.duration.toFixed(2)) });
         const progress = createProgress(basename(input));
-        const transcript = await whisper.transcribe(audio.pcm, {
+        const stem = input === '-' ? 'stdin' : basename(input, extname(input)).replace(/[?#].*$/, '') || 'audio';
+        const fileOf = (format: OutputFormat) => join(flags.outputDir!, `${stem}.${format === 'verbose_json' ? 'verbose.json' : format}`);
+        if (flags.outputDir) mkdirSync(flags.outputDir, { recursive: true });
+        // txt, srt and vtt are written as segments become final; json formats once at the end.
+        const captions = { maxLineWidth: flags.maxLineWidth, wordLevel: !!flags.wordTimestamps };
+        const streams = formats.filter(isProgressive).map((format) => {
+          const writer = progressiveWriter(format, captions);
+          const out = toStdout ? process.stdout : createWriteStream(fileOf(format));
+          out.write(writer.head);
+          return { format, writer, out };
+        });
+        const transcribing = whisper.transcribe(audio.pcm, {
           ...(flags.language && { language: flags.language }),
           translate: !!flags.translate,
           wordTimestamps: !!flags.wordTimestamps,
@@ -136,20 +155,29 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           vad: flags.vad,
           ...(flags.prompt && { initialPrompt: flags.prompt }),
           onProgress: progress.update,
+          onSegment: (segment) => streams.forEach((s) => s.out.write(s.writer.add(segment))),
           signal,
         }).finally(() => progress.stop());
+        const transcript = await transcribing.catch(async (err: unknown) => {
+          // A file cut short is not left looking like a transcript.
+          await Promise.all(streams.map(async (s) => s.out !== process.stdout && (await closeStream(s.out), rmSync(fileOf(s.format), { force: true }))));
+          throw err;
+        });
         jobLog.info('transcribed', { seconds: Number(transcript.timings.transcribeSeconds.toFixed(2)), realtimeFactor: Number(transcript.timings.realtimeFactor.toFixed(1)) });
+        for (const s of streams) {
+          s.out.write(s.writer.end());
+          if (s.out === process.stdout) continue;
+          await closeStream(s.out);
+          jobLog.info('written', { file: fileOf(s.format) });
+        }
         const meta = { model: flags.model, timings: { load: whisper.loadSeconds, decode: audio.decodeSeconds, ...(audio.downloadSeconds && { download: audio.downloadSeconds }) } };
-        for (const format of formats) {
-          const text = formatTranscript(transcript, format, meta, { maxLineWidth: flags.maxLineWidth, wordLevel: !!flags.wordTimestamps });
+        for (const format of formats.filter((f) => !isProgressive(f))) {
+          const text = formatTranscript(transcript, format, meta, captions);
           if (toStdout) {
             process.stdout.write(text);
           } else {
-            mkdirSync(flags.outputDir!, { recursive: true });
-            const stem = input === '-' ? 'stdin' : basename(input, extname(input)).replace(/[?#].*$/, '') || 'audio';
-            const file = join(flags.outputDir!, `${stem}.${format === 'verbose_json' ? 'verbose.json' : format}`);
-            writeFileSync(file, text);
-            jobLog.info('written', { file });
+            writeFileSync(fileOf(format), text);
+            jobLog.info('written', { file: fileOf(format) });
           }
         }
       } catch (err) {
