@@ -2,9 +2,10 @@
  * The library's `Whisper`: the core model (lib/whisper.ts: a ggml file in, 16 kHz PCM in,
  * segments out) plus what a library user expects of `Whisper.load(model)` and
  * `whisper.transcribe(input)`: a registry name or a path for the model, and any audio input
- * (path, URL, Buffer, Readable, base64), decoded by lib/audio/ first.
+ * (path, URL, Buffer, Readable, base64), decoded by lib/audio/ as it is transcribed.
  */
-import { loadAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
+import { Readable } from 'node:stream';
+import { openAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
 import { readConfig } from './config.js';
 import { resolveModel } from './models/registry.js';
 import { SegmentStream } from './segment-stream.js';
@@ -17,13 +18,25 @@ export class Whisper extends CoreWhisper {
     return (await super.load(path, { ...options, ...(name && { name }) })) as Whisper;
   }
 
-  /** Transcribes 16 kHz mono PCM, or any input `loadAudio` takes, decoded first with the same options (the decode is not in `timings`). */
-  override async transcribe(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
-    return super.transcribe(input instanceof Float32Array ? input : (await loadAudio(input, options)).pcm, options);
+  /**
+   * Transcribes 16 kHz mono PCM (an array, or an async iterable of chunks), or any input
+   * `openAudio` takes, decoded as it is transcribed: a 10 h file is never in memory whole (the
+   * decode is not in `timings`). A Node Readable is audio bytes (a file's), not PCM.
+   */
+  override async transcribe(input: Float32Array | AsyncIterable<Float32Array> | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
+    if (input instanceof Float32Array || (!(input instanceof Readable) && typeof input === 'object' && Symbol.asyncIterator in input)) {
+      return super.transcribe(input as Float32Array | AsyncIterable<Float32Array>, options);
+    }
+    const audio = await openAudio(input as AudioInput, options);
+    try {
+      return await super.transcribe(audio.chunks, { ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }), ...options });
+    } finally {
+      await audio.close();
+    }
   }
 
-  /** `transcribeStream` for any input `loadAudio` takes (decoded first). */
-  override transcribeStream(input: Float32Array | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): SegmentStream<Segment, Transcript> {
+  /** `transcribeStream` for any input `transcribe` takes. */
+  override transcribeStream(input: Float32Array | AsyncIterable<Float32Array> | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): SegmentStream<Segment, Transcript> {
     return new SegmentStream((push) => this.transcribe(input, { ...options, onSegment: both(options.onSegment, push) }));
   }
 }

@@ -17,11 +17,12 @@ import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors
 import { quietLogger, type Logger } from './log.js';
 import { SegmentStream } from './segment-stream.js';
 import { readGgmlModel } from './models/ggml-format.js';
-import { binding, type EngineTimings, type NativeModel, type NativeModelInfo, type NativeSegment, type NativeWindow } from './native/binding.js';
+import { binding, type NativeModel, type NativeModelInfo, type NativeSegment, type NativeWindow } from './native/binding.js';
 import { routeNativeLogs } from './native/log-bridge.js';
-import { detectSpeech, type VadOptions } from './vad.js';
+import type { VadOptions } from './vad.js';
 import { decodeBatched } from './batched.js';
-import { audibleSpans, keepInWindow, planFixedWindows, SAMPLE_RATE, windowsFromSpeech } from './windows.js';
+import { keepInWindow, SAMPLE_RATE } from './windows.js';
+import { blockSeconds, PcmBlocks, planBlock, type Block } from './pcm-blocks.js';
 
 export interface LoadOptions {
   /** true = required, false = CPU only, 'auto' (default: WHISPER_GPU) = CUDA when usable. */
@@ -54,6 +55,10 @@ export interface TranscribeOptions extends Partial<DecodeOptions> {
   /** Override the model's batch size (windows decoded at once) for this call. */
   batchSize?: number;
   onProgress?: (progress: Progress) => void;
+  /** A stream's length, if known (a container's declared duration): progress is a fraction of it. */
+  expectedSeconds?: number;
+  /** New audio per block when reading a stream (memory: 64 kB a second); default 10 min, or 2 min a window of the batch. */
+  blockSeconds?: number;
   /** Each segment as soon as it and everything before it is final, in time order (ids from 0). */
   onSegment?: (segment: Segment) => void;
   signal?: AbortSignal;
@@ -86,11 +91,55 @@ export interface Transcript {
   timings: { transcribeSeconds: number; realtimeFactor: number };
 }
 
-function checkPcm(pcm: Float32Array): void {
-  if (!(pcm instanceof Float32Array)) throw new WhisperServeError('INVALID_ARGUMENT', 'pcm must be a Float32Array of 16 kHz mono samples');
-  if (pcm.length === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio holds no samples');
-  for (let i = 0; i < pcm.length; i++) {
-    if (!Number.isFinite(pcm[i]!)) throw new WhisperServeError('CORRUPT_AUDIO', `the audio holds a non-finite sample (${pcm[i]}) at ${i}`);
+function checkPcm(pcm: unknown): asserts pcm is Float32Array | AsyncIterable<Float32Array> {
+  const stream = pcm !== null && typeof pcm === 'object' && Symbol.asyncIterator in pcm;
+  if (!(pcm instanceof Float32Array) && !stream) {
+    throw new WhisperServeError('INVALID_ARGUMENT', 'pcm must be a Float32Array of 16 kHz mono samples, or an async iterable of them');
+  }
+}
+
+/** Progress over blocks: samples done, of the whole when it is known (an array, `expectedSeconds`), else of what was read so far. */
+class ProgressReport {
+  private reported = 0;
+  private base = 0; // samples settled before the current block's windows
+  private readonly doneIn = new Map<number, number>();
+
+  constructor(
+    private readonly report: ((p: Progress) => void) | undefined,
+    private readonly started: number,
+    private total: number,
+  ) {}
+
+  grow(seen: number): void {
+    this.total = Math.max(this.total, seen);
+  }
+
+  window(blockStart: number, windows: readonly NativeWindow[], w: number, fraction: number): void {
+    const win = windows[w];
+    if (!win || !this.report) return;
+    this.doneIn.set(w, Math.max(this.doneIn.get(w) ?? 0, fraction * (win.end - win.start)));
+    let inBlock = 0;
+    for (const v of this.doneIn.values()) inBlock += v;
+    this.emit(Math.max(this.base, blockStart) + inBlock);
+  }
+
+  done(upTo: number): void {
+    this.base = upTo;
+    this.doneIn.clear();
+  }
+
+  private emit(samples: number): void {
+    const fraction = Math.max(this.reported, Math.min(1, samples / Math.max(1, this.total)));
+    this.reported = fraction;
+    const audioSeconds = this.total / SAMPLE_RATE;
+    const elapsed = (performance.now() - this.started) / 1000;
+    this.report!({
+      fraction,
+      audioSeconds,
+      audioSecondsDone: fraction * audioSeconds,
+      elapsedSeconds: elapsed,
+      realtimeFactor: elapsed > 0 ? (fraction * audioSeconds) / elapsed : 0,
+    });
   }
 }
 
@@ -229,8 +278,11 @@ export class Whisper implements AsyncDisposable {
     return this.native;
   }
 
-  /** Transcribes 16 kHz mono PCM. */
-  async transcribe(pcm: Float32Array, options: TranscribeOptions = {}): Promise<Transcript> {
+  /**
+   * Transcribes 16 kHz mono PCM: one array, or a stream of chunks (audio as it is decoded), read
+   * in blocks (lib/pcm-blocks.ts) so that memory is bounded by a block, not by the recording.
+   */
+  async transcribe(pcm: Float32Array | AsyncIterable<Float32Array>, options: TranscribeOptions = {}): Promise<Transcript> {
     const model = this.model();
     const started = performance.now();
     checkPcm(pcm);
@@ -238,121 +290,140 @@ export class Whisper implements AsyncDisposable {
     const info = model.info();
     const batchSize = options.batchSize ?? this.batch.batchSize;
     const decode = withDefaults(options);
-    const language = decode.language ?? (info.multilingual ? 'auto' : 'en');
+    let language = decode.language ?? (info.multilingual ? 'auto' : 'en');
     if (!info.multilingual && language !== 'en' && language !== 'auto') {
       throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);
     }
     if (!info.multilingual && decode.translate) throw new WhisperServeError('INVALID_ARGUMENT', 'this model is English-only; translation needs a multilingual model');
-
-    // Long digital silence is left out before windowing: nothing can be said in it.
-    const audible = options.vad ? [] : audibleSpans(pcm);
     // whisper.cpp's own decoder (one sequence per state, seeking through the audio) for what the
     // batched engine does not do: beam search, word timings, text conditioned on the window before.
     const engine = decode.beamSize === 1 && !decode.wordTimestamps && !decode.conditionOnPreviousText;
     const sequential = !engine && (batchSize <= 1 || decode.conditionOnPreviousText);
-    const windows = options.vad
-      ? windowsFromSpeech(await detectSpeech(pcm, options.vad === true ? {} : options.vad), pcm.length)
-      : sequential
-        ? audible // whisper.cpp seeks through each span itself
-        : audible.flatMap((span) => planFixedWindows(pcm.subarray(span.start, span.end)).map((w) => ({ start: w.start + span.start, end: w.end + span.start })));
-    const duration = pcm.length / SAMPLE_RATE;
-    if (windows.length === 0) {
-      return { text: '', language, languageProbability: 0, duration, segments: [], windows: 0, timings: { transcribeSeconds: 0, realtimeFactor: 0 } };
-    }
 
     const abortFlag = new Int32Array(1);
     const onAbort = () => Atomics.store(abortFlag, 0, 1);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const done = new Float64Array(windows.length);
-    const totalSamples = windows.reduce((a, x) => a + (x.end - x.start), 0);
-    let reported = 0;
-    const onProgress = options.onProgress
-      ? (w: number, fraction: number) => {
-          const win = windows[w];
-          if (!win) return;
-          done[w] = Math.max(done[w]!, fraction * (win.end - win.start));
-          const fractionDone = Math.max(reported, done.reduce((a, b) => a + b, 0) / totalSamples);
-          reported = fractionDone;
-          const elapsed = (performance.now() - started) / 1000;
-          options.onProgress!({
-            fraction: fractionDone,
-            audioSeconds: duration,
-            audioSecondsDone: fractionDone * duration,
-            elapsedSeconds: elapsed,
-            realtimeFactor: elapsed > 0 ? (fractionDone * duration) / elapsed : 0,
-          });
-        }
-      : undefined;
-
-    // Segments leave in window order as windows become final: the engine settles them as it goes,
-    // whisper.cpp's decoder all at the end.
+    const progress = new ProgressReport(options.onProgress, started, pcm instanceof Float32Array ? pcm.length : (options.expectedSeconds ?? 0) * SAMPLE_RATE);
+    // Segments leave in order as windows become final: the engine settles them as it goes,
+    // whisper.cpp's decoder at the end of each block.
     const segments: Segment[] = [];
-    const settle = (first: number, perWindow: NativeSegment[][]) =>
-      perWindow.forEach((segs, k) => {
-        for (const s of keepInWindow(windows, first + k, toSegments(segs, windows[first + k]!, decode.withoutTimestamps))) {
-          if (s.text.trim() === '' || isNonSpeechMarker(s.text)) continue;
-          const segment = { ...s, id: segments.length };
-          segments.push(segment);
-          options.onSegment?.(segment);
-        }
-      });
-    let result: { windows: NativeSegment[][]; language: string; languageProbability: number; slots?: number; timings?: EngineTimings; fallbacks?: number; resumed?: number };
+    let languageProbability = 0;
+    let windowCount = 0;
+    let keepFrom = -Infinity; // seconds: where the block before left off in an overlap
+    let shrunk = false;
+    const blocks = new PcmBlocks(pcm, Math.round((options.blockSeconds ?? blockSeconds(batchSize)) * SAMPLE_RATE));
+    let samples = 0;
     try {
-      result = engine
-        ? await decodeBatched(model, {
-            pcm,
-            windows,
-            decode,
-            language,
-            threads: this.batch.threads,
-            slots: Math.max(1, batchSize),
-            encoderWindows: this.batch.encoderWindows,
-            onWindowDone: onProgress && ((w) => onProgress(w, 1)),
-            onWindowsFinal: settle,
-            abortFlag,
-          })
-        : await model.transcribeWindows(
-            pcm,
-            windows,
-            nativeDecodeParams(decode, language, {
-              threads: sequential ? this.batch.threads : this.batch.threadsPerState,
-              maxStates: Math.min(batchSize, info.poolSize),
-              sequential,
-            }),
-            onProgress,
-            abortFlag,
-          );
+      let next = await blocks.next();
+      if (!next || next.pcm.length === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio holds no samples');
+      while (next) {
+        const block: Block = next;
+        const plan = await planBlock(block, options.vad);
+        samples = block.start + block.pcm.length;
+        progress.grow(samples);
+        const at = (w: NativeWindow) => ({ start: w.start + block.start, end: w.end + block.start });
+        // The engine and the whisper.cpp pool decode windows; whisper.cpp alone seeks through spans.
+        const list = sequential ? plan.spans : plan.windows.slice(0, plan.decoded);
+        const context = (sequential ? plan.spans : plan.windows).map(at); // neighbours decide overlaps
+        const settle = (first: number, perWindow: NativeSegment[][]) =>
+          perWindow.forEach((segs, k) => {
+            const w = first + k;
+            for (const s of keepInWindow(context, w, toSegments(segs, context[w]!, decode.withoutTimestamps))) {
+              if (s.text.trim() === '' || isNonSpeechMarker(s.text) || (s.start + s.end) / 2 < keepFrom) continue;
+              const segment = { ...s, id: segments.length };
+              segments.push(segment);
+              options.onSegment?.(segment);
+            }
+          });
+        const onProgress = (w: number, fraction: number) => progress.window(block.start, list, w, fraction);
+        if (list.length > 0) {
+          const result = await this.decodeBlock(model, block.pcm, list, { decode, language, engine, sequential, batchSize, abortFlag, settle, onProgress });
+          if (language === 'auto' || languageProbability === 0) [language, languageProbability] = [result.language, result.languageProbability];
+          if (result.slots !== undefined && result.slots < Math.min(batchSize, list.length) && !shrunk) {
+            shrunk = true;
+            this.log.warn(`a batch of ${batchSize} windows did not fit in memory: ran ${result.slots} at a time`, { batchSize, batchUsed: result.slots });
+          }
+        }
+        windowCount += list.length;
+        progress.done(block.start + plan.used);
+        // A window overlapping the next block's first: its items past the overlap's middle are the next block's.
+        const last = plan.windows[plan.decoded - 1];
+        const following = plan.windows[plan.decoded];
+        keepFrom = !sequential && last && following && following.start < last.end ? (block.start + (following.start + last.end) / 2) / SAMPLE_RATE : -Infinity;
+        next = block.last ? undefined : await blocks.next(plan.used);
+      }
     } catch (err) {
       throw toWhisperServeError(err);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      await blocks.close();
     }
-    if (result.timings) {
-      const seconds = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
-      this.log.debug('batched engine', { windows: windows.length, fallbacks: result.fallbacks, resumed: result.resumed, ...seconds });
-    }
-    if (result.slots !== undefined && result.slots < Math.min(batchSize, windows.length)) {
-      this.log.warn(`a batch of ${batchSize} windows did not fit in memory: ran ${result.slots} at a time`, { batchSize, batchUsed: result.slots });
-    }
-
-    if (!engine) settle(0, result.windows);
+    const duration = samples / SAMPLE_RATE;
     const transcribeSeconds = (performance.now() - started) / 1000;
     return {
       text: segments.map((s) => s.text).join('').trim(),
-      language: result.language,
-      languageProbability: result.languageProbability,
+      language,
+      languageProbability,
       duration,
       segments,
-      windows: windows.length,
+      windows: windowCount,
       timings: { transcribeSeconds, realtimeFactor: duration / transcribeSeconds },
     };
+  }
+
+  /** One block's windows (or spans) through the batched engine or whisper.cpp's decoder. */
+  private async decodeBlock(
+    model: NativeModel,
+    pcm: Float32Array,
+    windows: NativeWindow[],
+    o: {
+      decode: DecodeOptions;
+      language: string;
+      engine: boolean;
+      sequential: boolean;
+      batchSize: number;
+      abortFlag: Int32Array;
+      settle: (first: number, perWindow: NativeSegment[][]) => void;
+      onProgress: (window: number, fraction: number) => void;
+    },
+  ): Promise<{ language: string; languageProbability: number; slots?: number }> {
+    if (o.engine) {
+      const result = await decodeBatched(model, {
+        pcm,
+        windows,
+        decode: o.decode,
+        language: o.language,
+        threads: this.batch.threads,
+        slots: Math.max(1, o.batchSize),
+        encoderWindows: this.batch.encoderWindows,
+        onWindowDone: (w) => o.onProgress(w, 1),
+        onWindowsFinal: o.settle,
+        abortFlag: o.abortFlag,
+      });
+      const seconds = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+      this.log.debug('batched engine', { windows: windows.length, fallbacks: result.fallbacks, resumed: result.resumed, ...seconds });
+      return result;
+    }
+    const result = await model.transcribeWindows(
+      pcm,
+      windows,
+      nativeDecodeParams(o.decode, o.language, {
+        threads: o.sequential ? this.batch.threads : this.batch.threadsPerState,
+        maxStates: Math.min(o.batchSize, model.info().poolSize),
+        sequential: o.sequential,
+      }),
+      o.onProgress,
+      o.abortFlag,
+    );
+    o.settle(0, result.windows);
+    return result;
   }
 
   /**
    * As `transcribe`, but each segment is yielded as soon as it and everything before it is final
    * (`for await (const segment of whisper.transcribeStream(pcm))`); `.result` is the transcript.
    */
-  transcribeStream(pcm: Float32Array, options: TranscribeOptions = {}): SegmentStream<Segment, Transcript> {
+  transcribeStream(pcm: Float32Array | AsyncIterable<Float32Array>, options: TranscribeOptions = {}): SegmentStream<Segment, Transcript> {
     return new SegmentStream((push) => this.transcribe(pcm, { ...options, onSegment: both(options.onSegment, push) }));
   }
 

@@ -103,6 +103,24 @@ describe.skipIf(!ready)('batched engine on tiny.en', () => {
     await expect(stream.result).rejects.toMatchObject({ code: 'ABORTED' });
   });
 
+  it('reads a stream of PCM chunks in blocks: the same transcript as the whole array, nothing lost or doubled at block edges', async () => {
+    const pcm = concat(long, long); // ~3.7 min: four blocks of 60 s
+    async function* chunks() {
+      for (let at = 0; at < pcm.length; at += 16000) yield pcm.slice(at, at + 16000);
+    }
+    const whole = await whisper.transcribe(pcm);
+    const fractions: number[] = [];
+    const streamed = await whisper.transcribe(chunks(), { blockSeconds: 60, expectedSeconds: pcm.length / 16000, onProgress: (p) => fractions.push(p.fraction) });
+    expect(streamed.duration).toBeCloseTo(pcm.length / 16000, 3);
+    expect(normalise(streamed.text)).toBe(normalise(whole.text));
+    expect(normalise(streamed.text).split('ask not what your country').length - 1).toBe(18);
+    expect(streamed.segments.map((s) => [s.start, s.end])).toEqual(whole.segments.map((s) => [s.start, s.end]));
+    for (let i = 1; i < fractions.length; i++) expect(fractions[i]).toBeGreaterThanOrEqual(fractions[i - 1]!);
+    expect(fractions.at(-1)).toBeCloseTo(1, 2);
+    await expect(whisper.transcribe((async function* () {})())).rejects.toMatchObject({ code: 'EMPTY_AUDIO' });
+    await expect(whisper.transcribe((async function* () { yield new Float32Array([0, NaN]); })())).rejects.toMatchObject({ code: 'CORRUPT_AUDIO' });
+  });
+
   it('reports a window finished through onProgress, up to 1', async () => {
     const fractions: number[] = [];
     await whisper.transcribe(long, { batchSize: 2, onProgress: (p) => fractions.push(p.fraction) });

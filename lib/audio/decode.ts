@@ -1,7 +1,8 @@
 /**
- * Audio bytes → 16 kHz mono Float32 PCM. The container is found by probing the bytes
- * (ffprobe), never by the file name; ffmpeg decodes straight into memory over a pipe
- * (no temp WAV). A plain 16 kHz mono s16 WAV is read directly, without ffmpeg.
+ * Audio bytes → 16 kHz mono Float32 PCM, as a stream of chunks (a 10 h file never needs to be
+ * in memory whole) or whole. The container is found by probing the bytes (ffprobe), never by the
+ * file name; ffmpeg decodes over a pipe (no temp WAV). A plain 16 kHz mono s16 WAV is read
+ * directly, without ffmpeg.
  *
  * Decoded length is bounded (MAX_AUDIO_SECONDS): checked against what the container declares
  * before decoding, and enforced on the samples as they arrive, so a few hundred KB of FLAC that
@@ -9,11 +10,27 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { SAMPLE_RATE } from '../windows.js';
 import { findFfmpeg } from './ffmpeg.js';
+
+/** A decoded file as a stream: what it is, and its PCM in chunks. */
+export interface DecodedStream {
+  /** Container (ffprobe's format_name) and codec of the audio stream. */
+  format: string;
+  codec: string;
+  decoder: 'wav' | 'ffmpeg';
+  /** The length the file declares (a WAV's data size, a container's duration), seconds, if any. */
+  declaredSeconds: number | undefined;
+  /**
+   * 16 kHz mono PCM in order, each chunk read once. Throws AUDIO_TOO_LONG past maxSeconds,
+   * CORRUPT_AUDIO when ffmpeg fails, ABORTED on the signal; stopping early stops ffmpeg.
+   */
+  chunks: AsyncIterable<Float32Array>;
+}
 
 export interface DecodedAudio {
   pcm: Float32Array;
@@ -136,71 +153,109 @@ async function probe(path: string): Promise<Probe | undefined> {
   return { format, codec: audio.codec_name ?? 'unknown', duration: declared.length ? Math.max(...declared) : undefined };
 }
 
-/**
- * ffmpeg's f32le output, written into one array sized from the declared duration (grown when
- * that was short), so the PCM is held once, not as chunks plus a copy. Stops ffmpeg as soon as
- * the samples pass maxSeconds.
- */
-function ffmpegDecode(path: string, declaredSeconds: number | undefined, maxSeconds: number, signal?: AbortSignal): Promise<Float32Array> {
+/** Samples per chunk read from a WAV: 10 s. */
+const WAV_CHUNK = 10 * SAMPLE_RATE;
+
+async function* wavChunks(path: string, layout: WavLayout): AsyncGenerator<Float32Array> {
+  const file = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(WAV_CHUNK * 2);
+    for (let at = 0; at + 1 < layout.bytes; ) {
+      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, layout.bytes - at) & ~1, layout.offset + at);
+      if (bytesRead < 2) return;
+      at += bytesRead;
+      const out = new Float32Array(bytesRead >> 1);
+      for (let i = 0; i < out.length; i++) out[i] = buf.readInt16LE(2 * i) / 32768;
+      yield out;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** ffmpeg's f32le output as it comes; stops ffmpeg when the samples pass maxSeconds or the reader stops. */
+async function* ffmpegChunks(path: string, maxSeconds: number, signal?: AbortSignal): AsyncGenerator<Float32Array> {
   const ff = findFfmpeg();
   const maxSamples = Math.floor(maxSeconds * SAMPLE_RATE);
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      ff.path,
-      ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-vn', '-map', '0:a:0', '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 'f32le', 'pipe:1'],
-      { stdio: ['ignore', 'pipe', 'pipe'], ...(signal && { signal }) },
-    );
-    // Byte views stay small (a Buffer cannot span more than 4 GiB; 24 h of PCM is 5.5 GB).
-    let pcm = new Float32Array(Math.min(maxSamples + 1, Math.ceil(((declaredSeconds ?? 60) + 1) * SAMPLE_RATE)));
-    let filled = 0; // bytes
-    let failure: WhisperServeError | undefined;
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      if (failure) return;
-      if (filled + c.length > maxSamples * 4) {
-        failure = tooLong('the audio decodes to more than', maxSeconds, maxSeconds);
-        child.kill('SIGKILL');
-        return;
-      }
-      if (filled + c.length > pcm.byteLength) {
-        const grown = new Float32Array(Math.min(maxSamples + 1, Math.max(pcm.length * 2, Math.ceil((filled + c.length) / 4))));
-        grown.set(pcm.subarray(0, Math.ceil(filled / 4)));
-        pcm = grown;
-      }
-      new Uint8Array(pcm.buffer, filled, c.length).set(c);
-      filled += c.length;
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      if (stderr.length < 4000) stderr += c.toString();
-    });
-    child.on('error', (err) => {
-      reject(err.name === 'AbortError' ? new WhisperServeError('ABORTED', 'decoding aborted') : new WhisperServeError('CORRUPT_AUDIO', `ffmpeg failed: ${err.message}`));
-    });
-    child.on('close', (code) => {
-      if (failure) return reject(failure);
-      if (code !== 0) {
-        return reject(new WhisperServeError('CORRUPT_AUDIO', `ffmpeg could not decode the audio: ${lastLine(stderr, path) || `exit code ${code}`}`));
-      }
-      const n = Math.floor(filled / 4);
-      // A short declared duration left spare room: give it back rather than hold it for the job.
-      resolve(pcm.length > n * 1.1 + SAMPLE_RATE ? pcm.slice(0, n) : pcm.subarray(0, n));
-    });
+  const child = spawn(
+    ff.path,
+    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-vn', '-map', '0:a:0', '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 'f32le', 'pipe:1'],
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(signal && { signal }) },
+  );
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    if (stderr.length < 4000) stderr += c.toString();
   });
+  let failure: Error | undefined;
+  child.on('error', (err) => (failure = err));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  try {
+    let rest: Buffer | undefined; // a sample split between two reads
+    let samples = 0;
+    for await (const c of child.stdout as AsyncIterable<Buffer>) {
+      const bytes = rest ? Buffer.concat([rest, c]) : c;
+      const whole = bytes.length - (bytes.length % 4);
+      rest = whole < bytes.length ? Buffer.from(bytes.subarray(whole)) : undefined;
+      samples += whole / 4;
+      if (samples > maxSamples) throw tooLong('the audio decodes to more than', maxSeconds, maxSeconds);
+      const out = new Float32Array(whole / 4);
+      new Uint8Array(out.buffer).set(bytes.subarray(0, whole));
+      yield out;
+    }
+    const code = await closed;
+    if (failure?.name === 'AbortError' || signal?.aborted) throw new WhisperServeError('ABORTED', 'decoding aborted');
+    if (failure) throw new WhisperServeError('CORRUPT_AUDIO', `ffmpeg failed: ${failure.message}`);
+    if (code !== 0) throw new WhisperServeError('CORRUPT_AUDIO', `ffmpeg could not decode the audio: ${lastLine(stderr, path) || `exit code ${code}`}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** A file's PCM as a stream (see DecodedStream); refused before any decoding when it declares more than maxSeconds. */
+export async function openDecoded(path: string, options: DecodeOptions = {}): Promise<DecodedStream> {
+  const maxSeconds = options.maxSeconds ?? readConfig().maxAudioSeconds;
+  const size = statSync(path).size;
+  if (size === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio file is empty (0 bytes)');
+  const layout = plainWavLayout(path, size);
+  if (layout) {
+    const seconds = Math.floor(layout.bytes / 2) / SAMPLE_RATE;
+    if (seconds > maxSeconds) throw tooLong('the WAV file holds', seconds, maxSeconds);
+    return { format: 'wav', codec: 'pcm_s16le', decoder: 'wav', declaredSeconds: seconds, chunks: wavChunks(path, layout) };
+  }
+  const probed = await probe(path);
+  if (probed?.duration !== undefined && probed.duration > maxSeconds) throw tooLong(`the ${probed.format} container declares`, probed.duration, maxSeconds);
+  return {
+    format: probed?.format ?? 'unknown',
+    codec: probed?.codec ?? 'unknown',
+    decoder: 'ffmpeg',
+    declaredSeconds: probed?.duration,
+    chunks: ffmpegChunks(path, maxSeconds, options.signal),
+  };
+}
+
+/**
+ * A stream's chunks in one array, sized from the declared length (grown when that was short), so
+ * the PCM is held once, not as chunks plus a copy. EMPTY_AUDIO when there are no samples.
+ */
+export async function collectPcm(chunks: AsyncIterable<Float32Array>, declaredSeconds: number | undefined): Promise<Float32Array> {
+  let pcm = new Float32Array(Math.ceil(((declaredSeconds ?? 60) + 1) * SAMPLE_RATE));
+  let n = 0;
+  for await (const c of chunks) {
+    if (n + c.length > pcm.length) {
+      const grown = new Float32Array(Math.max(Math.ceil(pcm.length * 1.5), n + c.length));
+      grown.set(pcm.subarray(0, n));
+      pcm = grown;
+    }
+    pcm.set(c, n);
+    n += c.length;
+  }
+  if (n === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio decodes to no samples');
+  // A long declared duration left spare room: give it back rather than hold it for the job.
+  return pcm.length > n * 1.1 + SAMPLE_RATE ? pcm.slice(0, n) : pcm.subarray(0, n);
 }
 
 export async function decodeFile(path: string, options: DecodeOptions = {}): Promise<DecodedAudio> {
-  const maxSeconds = options.maxSeconds ?? readConfig().maxAudioSeconds;
-  if (statSync(path).size === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio file is empty (0 bytes)');
-  const plain = readPlainWav(path, maxSeconds);
-  let decoded: DecodedAudio;
-  if (plain) {
-    decoded = { pcm: plain, duration: plain.length / SAMPLE_RATE, format: 'wav', codec: 'pcm_s16le', decoder: 'wav' };
-  } else {
-    const probed = await probe(path);
-    if (probed?.duration !== undefined && probed.duration > maxSeconds) throw tooLong(`the ${probed.format} container declares`, probed.duration, maxSeconds);
-    const pcm = await ffmpegDecode(path, probed?.duration, maxSeconds, options.signal);
-    decoded = { pcm, duration: pcm.length / SAMPLE_RATE, format: probed?.format ?? 'unknown', codec: probed?.codec ?? 'unknown', decoder: 'ffmpeg' };
-  }
-  if (decoded.pcm.length === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio decodes to no samples');
-  return decoded;
+  const { chunks, declaredSeconds, ...what } = await openDecoded(path, options);
+  const pcm = await collectPcm(chunks, declaredSeconds);
+  return { pcm, duration: pcm.length / SAMPLE_RATE, ...what };
 }

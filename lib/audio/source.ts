@@ -1,7 +1,7 @@
 /**
- * Any audio input → decoded PCM: a local path, an http(s) URL, base64 (with or without a
- * data: prefix), a Buffer/Uint8Array or a Readable. Bytes that are not already a file go to a
- * per-job temp dir, which is removed on every exit path.
+ * Any audio input → decoded PCM, as a stream or whole: a local path, an http(s) URL, base64
+ * (with or without a data: prefix), a Buffer/Uint8Array or a Readable. Bytes that are not
+ * already a file go to a per-job temp dir, which is removed on every exit path.
  */
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream, rmSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decodeFile, type DecodedAudio, type DecodeOptions } from './decode.js';
+import { collectPcm, openDecoded, type DecodedAudio, type DecodedStream, type DecodeOptions } from './decode.js';
+import { SAMPLE_RATE } from '../windows.js';
 import { download, type FetchOptions } from './fetch.js';
 
 export type AudioInput = string | Buffer | Uint8Array | Readable | { base64: string };
@@ -97,18 +98,33 @@ async function checkInputFile(path: string): Promise<void> {
   if (!s.isFile()) throw new WhisperServeError('INVALID_ARGUMENT', `${path} is not a regular file`);
 }
 
-export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<LoadedAudio> {
+/** An input opened for decoding: what it is, its PCM as a stream, and where it came from. */
+export interface AudioStream extends DecodedStream {
+  source: LoadedAudio['source'];
+  downloadedBytes?: number;
+  downloadSeconds?: number;
+  /** The PCM from the start again (a second pass: a translation), until `close()`. */
+  reopen(): Promise<AsyncIterable<Float32Array>>;
+  /** Removes the input's temp files: call it when done (`finally`). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens any input for decoding as a stream: bytes that are not a file yet (a URL's, base64, a
+ * Buffer, a Readable) are written to a per-job temp dir first, removed by `close()`. Long audio
+ * is never held whole here: a reader takes chunks as it goes.
+ */
+export async function openAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<AudioStream> {
   if (typeof input === 'string' && !/^(https?:|data:)/i.test(input)) {
     await checkInputFile(input);
-    const t = performance.now();
-    const decoded = await decodeFile(input, options);
-    return { ...decoded, source: 'file', decodeSeconds: (performance.now() - t) / 1000 };
+    const reopen = async () => (await openDecoded(input, options)).chunks;
+    return { ...(await openDecoded(input, options)), source: 'file', reopen, close: async () => undefined };
   }
   const dir = await makeJobDir('job', options.tempRoot);
   try {
     let path = join(dir, 'input');
     let source: LoadedAudio['source'];
-    const extra: Partial<LoadedAudio> = {};
+    const extra: Partial<AudioStream> = {};
     if (typeof input === 'string' && /^https?:/i.test(input)) {
       const t = performance.now();
       const got = await download(input, dir, options);
@@ -130,10 +146,23 @@ export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {
     } else {
       throw new WhisperServeError('INVALID_ARGUMENT', 'audio input must be a path, URL, base64, Buffer or Readable');
     }
-    const t = performance.now();
-    const decoded = await decodeFile(path, options);
-    return { ...decoded, ...extra, source, decodeSeconds: (performance.now() - t) / 1000 };
-  } finally {
+    const reopen = async () => (await openDecoded(path, options)).chunks;
+    return { ...(await openDecoded(path, options)), ...extra, source, reopen, close: () => removeJobDir(dir) };
+  } catch (err) {
     await removeJobDir(dir);
+    throw err;
+  }
+}
+
+/** Any input decoded whole (`openAudio` read to the end into one array). */
+export async function loadAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<LoadedAudio> {
+  const audio = await openAudio(input, options);
+  try {
+    const t = performance.now();
+    const pcm = await collectPcm(audio.chunks, audio.declaredSeconds);
+    const { chunks: _chunks, declaredSeconds: _declared, reopen: _reopen, close: _close, ...what } = audio;
+    return { ...what, pcm, duration: pcm.length / SAMPLE_RATE, decodeSeconds: (performance.now() - t) / 1000 };
+  } finally {
+    await audio.close();
   }
 }

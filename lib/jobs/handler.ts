@@ -3,7 +3,7 @@
  * worker returns (plus timings). No HTTP here: the RunPod loop, the local test mode and the
  * server's job queue all call `handleJob`.
  */
-import { loadAudio } from '../audio/source.js';
+import { openAudio } from '../audio/source.js';
 import { redactUrl } from '../audio/ssrf.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
@@ -91,25 +91,29 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
 
   const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
-  // The model loads (cold start) while the audio downloads and decodes.
+  // The model loads (cold start) while the audio downloads and is probed; it is decoded as it is
+  // transcribed, block by block (a 10 h file is never in memory whole).
   const loading = ctx.host.acquire(input.model ?? readConfig().model, log);
-  const decoding = loadAudio(source, signalOpt);
-  const [model, audioResult] = await Promise.allSettled([loading, decoding]);
-  if (model.status === 'rejected') throw model.reason;
+  const opening = openAudio(source, signalOpt);
+  const [model, opened] = await Promise.allSettled([loading, opening]);
+  if (model.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close();
+    throw model.reason;
+  }
   const { whisper, loadSeconds, name, release } = model.value;
+  const audio = opened.status === 'fulfilled' ? opened.value : undefined;
   try {
     // Refused before any work: an English-only model cannot translate.
     if (input.translate && !whisper.info().multilingual) throw new WhisperServeError('INVALID_INPUT', `input.translate: model ${name} is English-only; translation needs a multilingual model`);
-    if (audioResult.status === 'rejected') throw audioResult.reason;
-    const audio = audioResult.value;
+    if (!audio) throw (opened as PromiseRejectedResult).reason;
     if (audio.downloadedBytes !== undefined) {
       log.info('Audio downloaded', { bytes: audio.downloadedBytes, seconds: round(audio.downloadSeconds ?? 0, 2) });
     }
-    if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg', { format: audio.format, codec: audio.codec, seconds: round(audio.decodeSeconds, 2) });
-    log.info('Transcription started', { audioSeconds: round(audio.duration, 2) });
-    const options = decodeOptions(input);
+    if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg as it is transcribed', { format: audio.format, codec: audio.codec });
+    log.info('Transcription started', { ...(audio.declaredSeconds !== undefined && { audioSeconds: round(audio.declaredSeconds, 2) }) });
+    const options = { ...decodeOptions(input), ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }) };
     const onSegment = input.stream && ctx.onSegment;
-    const transcript = await whisper.transcribe(audio.pcm, {
+    const transcript = await whisper.transcribe(audio.chunks, {
       ...options,
       ...signalOpt,
       ...(ctx.onProgress && { onProgress: ctx.onProgress }),
@@ -121,12 +125,12 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     });
     let translation: string | null = null;
     if (input.translate) {
-      const translated = await whisper.transcribe(audio.pcm, { ...options, ...signalOpt, translate: true });
+      const translated = await whisper.transcribe(await audio.reopen(), { ...options, ...signalOpt, translate: true });
       translation = formatText(translated, input.translation);
     }
     const words = transcript.segments.flatMap((s) => s.words ?? []);
     const totalSeconds = (performance.now() - started) / 1000;
-    log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor: round(audio.duration / totalSeconds, 1) });
+    log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor: round(transcript.duration / totalSeconds, 1) });
     return {
       segments: openAiSegments(transcript, input.temperature),
       detected_language: transcript.language,
@@ -137,17 +141,18 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
       ...(input.word_timestamps && {
         word_timestamps: words.map((w) => ({ word: w.word, start: round(w.start), end: round(w.end), probability: round(w.probability) })),
       }),
-      duration: round(audio.duration),
-      realtime_factor: round(audio.duration / totalSeconds, 2),
+      duration: round(transcript.duration),
+      realtime_factor: round(transcript.duration / totalSeconds, 2),
       timings: {
         ...(loadSeconds !== undefined && { model_load: round(loadSeconds) }),
         ...(audio.downloadSeconds !== undefined && { download: round(audio.downloadSeconds) }),
-        decode: round(audio.decodeSeconds),
+        // Decoding runs inside transcription (block by block): its time is part of `transcribe`.
         transcribe: round(transcript.timings.transcribeSeconds),
         total: round(totalSeconds),
       },
     };
   } finally {
     release();
+    await audio?.close();
   }
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { loadAudio, makeJobDir, removeJobDir } from '../audio/source.js';
+import { makeJobDir, openAudio, removeJobDir } from '../audio/source.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -131,7 +131,7 @@ export async function openAiTranscription(
       try {
         const language = field('language');
         const prompt = field('prompt');
-        const audio = await loadAudio(file, { signal: ctx.signal });
+        const audio = await openAudio(file, { signal: ctx.signal }); // a file already: nothing to remove
         // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
         // (the deltas joined are the text), then transcript.text.done.
         let send: ((event: object) => void) | undefined;
@@ -142,7 +142,8 @@ export async function openAiTranscription(
           streamed += delta;
           (send ??= ctx.openEventStream())({ type: 'transcript.text.delta', delta });
         };
-        const transcript = await whisper.transcribe(audio.pcm, {
+        const transcript = await whisper.transcribe(audio.chunks, {
+          ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
           ...(stream && { onSegment }),
           ...(language && { language }),
           ...(prompt && { initialPrompt: prompt }),

@@ -4,7 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import { loadAudio, sweepStaleJobDirs } from '../../audio/source.js';
+import { openAudio, sweepStaleJobDirs } from '../../audio/source.js';
 import { readConfig } from '../../config.js';
 import { createLogger, type Logger } from '../../log.js';
 import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
@@ -129,9 +129,12 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
   try {
     for (const [i, input] of inputs.entries()) {
       const jobLog = log.child(inputs.length > 1 ? `${i + 1}/${inputs.length}` : 'cli');
+      let closeAudio: (() => Promise<void>) | undefined;
       try {
-        const audio = await loadAudio(input === '-' ? Readable.from(process.stdin) : input, { signal });
-        jobLog.info('audio decoded', { input, format: audio.format, codec: audio.codec, seconds: Number(audio.duration.toFixed(2)) });
+        // Decoded as it is transcribed, block by block: a 10 h file is never in memory whole.
+        const audio = await openAudio(input === '-' ? Readable.from(process.stdin) : input, { signal });
+        closeAudio = () => audio.close();
+        jobLog.info('audio opened', { input, format: audio.format, codec: audio.codec, ...(audio.declaredSeconds !== undefined && { seconds: Number(audio.declaredSeconds.toFixed(2)) }) });
         const progress = createProgress(basename(input));
         const stem = input === '-' ? 'stdin' : basename(input, extname(input)).replace(/[?#].*$/, '') || 'audio';
         const fileOf = (format: OutputFormat) => join(flags.outputDir!, `${stem}.${format === 'verbose_json' ? 'verbose.json' : format}`);
@@ -144,7 +147,8 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           out.write(writer.head);
           return { format, writer, out };
         });
-        const transcribing = whisper.transcribe(audio.pcm, {
+        const transcribing = whisper.transcribe(audio.chunks, {
+          ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
           ...(flags.language && { language: flags.language }),
           translate: !!flags.translate,
           wordTimestamps: !!flags.wordTimestamps,
@@ -170,7 +174,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           await closeStream(s.out);
           jobLog.info('written', { file: fileOf(s.format) });
         }
-        const meta = { model: flags.model, timings: { load: whisper.loadSeconds, decode: audio.decodeSeconds, ...(audio.downloadSeconds && { download: audio.downloadSeconds }) } };
+        const meta = { model: flags.model, timings: { load: whisper.loadSeconds, ...(audio.downloadSeconds && { download: audio.downloadSeconds }) } };
         for (const format of formats.filter((f) => !isProgressive(f))) {
           const text = formatTranscript(transcript, format, meta, captions);
           if (toStdout) {
@@ -184,6 +188,8 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
         if (signal.aborted) return EXIT.INTERRUPTED;
         failed++;
         reportError(err, !!flags.verbose);
+      } finally {
+        await closeAudio?.();
       }
     }
   } finally {
