@@ -19,13 +19,13 @@ export default tseslint.config(
   },
   // Core: a ggml file and PCM in, segments out. Of models/ it reads only the ggml header (a file format, no policy).
   {
-    files: ['lib/whisper.ts', 'lib/batched.ts', 'lib/windows.ts', 'lib/vad.ts', 'lib/decode-options.ts', 'lib/device.ts', 'lib/native/**'],
+    files: ['lib/whisper.ts', 'lib/batched.ts', 'lib/pcm-blocks.ts', 'lib/segment-stream.ts', 'lib/windows.ts', 'lib/vad.ts', 'lib/decode-options.ts', 'lib/device.ts', 'lib/native/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { regex: '(^|/)(audio|output|jobs|server|runpod|cli)/|(^|/)api\\.js$', message: 'the core takes PCM and a model file: no audio decoding, formats, jobs or shells (docs/architecture.md)' },
+            { regex: '(^|/)(audio|output|net|jobs|server|runpod|cli)/|(^|/)api\\.js$', message: 'the core takes PCM and a model file: no audio decoding, formats, network, jobs or shells (docs/architecture.md)' },
             { regex: '(^|/)models/(?!ggml-format\\.js$)', message: 'the core reads only the ggml header of models/ (docs/architecture.md)' },
           ],
         },
@@ -35,7 +35,7 @@ export default tseslint.config(
   // What every layer may use: configuration, errors, logs.
   { files: ['lib/config.ts', 'lib/errors.ts', 'lib/log.ts', 'lib/memory.ts'], rules: upward('audio', 'models', 'output', 'jobs', 'server', 'runpod', 'cli') },
   // Beside the jobs: audio, output formats, models.
-  { files: ['lib/audio/**', 'lib/output/**', 'lib/models/**'], rules: upward('jobs', 'server', 'runpod', 'cli') },
+  { files: ['lib/audio/**', 'lib/output/**', 'lib/models/**', 'lib/net/**'], rules: upward('jobs', 'server', 'runpod', 'cli') },
   // The library's Whisper (names, any audio input) sits beside the jobs.
   { files: ['lib/jobs/**', 'lib/api.ts'], rules: upward('server', 'runpod', 'cli') },
   // Shells never import each other; the CLI is the entry point and may start the others.

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isBlockedAddress } from '../lib/audio/ssrf.js';
+import { isBlockedAddress } from '../lib/net/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
 import { JFK_WAV, have } from './helpers/fixtures.js';
 import { listen, type Loopback } from './helpers/loopback.js';

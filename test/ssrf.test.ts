@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkUrl, classifyAddress } from '../lib/audio/ssrf.js';
+import { checkUrl, classifyAddress } from '../lib/net/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
 import { listen, type Loopback } from './helpers/loopback.js';
 

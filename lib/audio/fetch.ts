@@ -1,7 +1,7 @@
 /**
  * HTTP(S) download into a job's temp dir: connect, stall (under 1 KiB in DOWNLOAD_IDLE_SECONDS)
  * and total timeouts, a size cap (header and stream), at most 5 redirects (each re-checked), retries
- * with back-off on network errors and 5xx (never 4xx, never a stalled origin), AbortSignal, SSRF
+ * with back-off on network errors, 5xx, 408 and 429 (lib/net/http.ts; never another 4xx, never a stalled origin), AbortSignal, SSRF
  * guard before connecting (literals) and at connect time (names).
  */
 import { createWriteStream } from 'node:fs';
@@ -13,7 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
-import { checkUrl, guardedLookup, redactUrl } from './ssrf.js';
+import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
+import { checkUrl, guardedLookup, redactUrl } from '../net/ssrf.js';
 
 export interface FetchOptions {
   maxBytes?: number;
@@ -47,7 +48,7 @@ function request(url: URL, o: Options, signal: AbortSignal): Promise<Response> {
   const mod = url.protocol === 'https:' ? https : http;
   let stalled: WhisperServeError | undefined;
   return new Promise((resolve, reject) => {
-    const req = mod.get(url, { lookup: guardedLookup, signal, headers: { 'user-agent': 'whisper-serve' } }, (res) => {
+    const req = mod.get(url, { lookup: guardedLookup, signal, headers: { 'user-agent': USER_AGENT } }, (res) => {
       res.once('close', () => clearInterval(watch)); // the body is read (or failed): the socket may go back to the agent
       resolve({ res, stalled: () => stalled });
     });
@@ -113,7 +114,7 @@ function retryable(err: unknown): boolean {
   const e = err as WhisperServeError & { status?: number };
   if (e instanceof WhisperServeError) {
     const status = e.details?.status;
-    return e.code === 'DOWNLOAD_FAILED' && typeof status === 'number' && status >= 500; // a stall (DOWNLOAD_TIMEOUT) is not retried
+    return e.code === 'DOWNLOAD_FAILED' && typeof status === 'number' && retryableStatus(status); // a stall (DOWNLOAD_TIMEOUT) is not retried
   }
   return (err as Error).name !== 'AbortError';
 }
@@ -136,22 +137,25 @@ export async function download(url: string | URL, dir: string, options: FetchOpt
   const total = AbortSignal.timeout(o.totalTimeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, total]) : total;
   const dest = join(dir, 'download');
-  for (let i = 0; ; i++) {
-    try {
-      return await attempt(parsed, dest, o, signal);
-    } catch (err) {
-      await rm(dest, { force: true });
-      if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'download aborted');
-      if (total.aborted) throw new WhisperServeError('DOWNLOAD_TIMEOUT', `${redactUrl(parsed)} did not finish within ${o.totalTimeoutMs} ms`);
-      if (i < o.retries && retryable(err)) {
-        await new Promise((r) => setTimeout(r, 250 * 2 ** i));
-        continue;
-      }
-      if (err instanceof WhisperServeError) throw err;
-      throw new WhisperServeError('DOWNLOAD_FAILED', `fetching ${redactUrl(parsed)} failed: ${(err as Error).message}`, {
-        cause: err,
-        details: { host: parsed.host },
-      });
-    }
+  try {
+    return await withRetries(
+      async () => {
+        try {
+          return await attempt(parsed, dest, o, signal);
+        } catch (err) {
+          await rm(dest, { force: true });
+          throw err;
+        }
+      },
+      { attempts: o.retries + 1, delayMs: (n) => 250 * 2 ** (n - 2), retryable, signal },
+    );
+  } catch (err) {
+    if (options.signal?.aborted) throw new WhisperServeError('ABORTED', 'download aborted');
+    if (total.aborted) throw new WhisperServeError('DOWNLOAD_TIMEOUT', `${redactUrl(parsed)} did not finish within ${o.totalTimeoutMs} ms`);
+    if (err instanceof WhisperServeError) throw err;
+    throw new WhisperServeError('DOWNLOAD_FAILED', `fetching ${redactUrl(parsed)} failed: ${(err as Error).message}`, {
+      cause: err,
+      details: { host: parsed.host },
+    });
   }
 }

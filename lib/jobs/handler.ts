@@ -4,7 +4,7 @@
  * server's job queue all call `handleJob`.
  */
 import { openAudio } from '../audio/source.js';
-import { redactUrl } from '../audio/ssrf.js';
+import { redactUrl } from '../net/ssrf.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';

@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync,
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { USER_AGENT } from '../net/http.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { readGgmlModel } from './ggml-format.js';
@@ -61,7 +62,7 @@ export async function pullModel(name: string, o: PullOptions = {}): Promise<Pull
   try {
     let res: Response;
     try {
-      res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal });
+      res = await fetch(url, { headers: { 'user-agent': USER_AGENT, ...(have && { Range: `bytes=${have}-` }) }, signal });
     } catch (err) {
       if (stall.signal.aborted) throw new WhisperServeError('DOWNLOAD_TIMEOUT', `${url} did not answer within ${(o.stallTimeoutMs ?? 15_000) / 1000} s; offline? ${byHand}`, { cause: err, details: { url } });
       throw new WhisperServeError('DOWNLOAD_FAILED', `cannot reach ${url} (${(err as Error).cause ?? (err as Error).message}); offline? ${byHand}`, { cause: err, details: { url } });

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import { releaseJobMemory } from '../memory.js';
 import { packageRoot } from '../native/binding.js';
 import { handleJob, type Job, type JobContext, type StreamedSegment } from '../jobs/handler.js';
+import { HttpStatusError, withRetries } from '../net/http.js';
 import type { ModelHost } from '../jobs/model-host.js';
 
 export interface WorkerOptions {
@@ -187,26 +188,24 @@ export class RunpodWorker {
     const text = JSON.stringify(body);
     if (text.length > 20 * 1024 * 1024) log.warn('result is over 20 MB; RunPod may refuse it (ask for plain_text without segments)', { bytes: text.length });
     const what = isStream ? 'partial output' : 'result';
-    const delays = [1, 1, 2];
-    for (let attempt = 0; ; attempt++) {
-      try {
+    const delays = [1, 1, 2]; // × backoffMs: the SDK's Fibonacci back-off
+    await withRetries(
+      async () => {
         const res = await fetch(url, {
           method: 'POST',
           headers: this.headers({ 'Content-Type': 'application/x-www-form-urlencoded', 'X-Request-ID': jobId }),
           body: text,
         });
         await res.body?.cancel();
-        if (res.ok) return;
-        throw new Error(`HTTP ${res.status}`);
-      } catch (err) {
-        if (attempt >= delays.length) {
-          log.error(`${what} post failed ${attempt + 1} times; giving up: ${(err as Error).message}`);
-          return;
-        }
-        log.warn(`${what} post failed (${(err as Error).message}); retry ${attempt + 1}/${delays.length}`);
-        await sleep(delays[attempt]! * this.backoffMs);
-      }
-    }
+        if (!res.ok) throw new HttpStatusError(res.status);
+      },
+      {
+        attempts: delays.length + 1,
+        delayMs: (n) => delays[n - 2]! * this.backoffMs,
+        retryable: () => true, // the platform's answer may be a 4xx while it catches up: try every time
+        onRetry: (err, n) => log.warn(`${what} post failed (${(err as Error).message}); retry ${n - 1}/${delays.length}`),
+      },
+    ).catch((err: unknown) => log.error(`${what} post failed ${delays.length + 1} times; giving up: ${(err as Error).message}`));
   }
 
   private startHeartbeat(): void {

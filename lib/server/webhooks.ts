@@ -5,9 +5,8 @@
  * ALLOW_PRIVATE_URLS says, metadata addresses always); redirects are not followed. Deliveries
  * run beside the queue and never hold it up.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { checkUrl, guardedLookup, redactUrl } from '../audio/ssrf.js';
+import { guardedRequest, HttpStatusError, retryableStatus, withRetries } from '../net/http.js';
+import { checkUrl, redactUrl } from '../net/ssrf.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -33,30 +32,6 @@ export function webhookUrl(raw: unknown): string {
   return url.href;
 }
 
-function postOnce(url: URL, body: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-      url,
-      {
-        method: 'POST',
-        lookup: guardedLookup,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'whisper-serve' },
-        timeout: timeoutMs,
-      },
-      (res: IncomingMessage) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs / 1000} s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const retryable = (status: number) => status >= 500 || status === 408 || status === 429;
-
 export class WebhookSender {
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -70,23 +45,27 @@ export class WebhookSender {
   }
 
   private async deliver(url: URL, body: string, log: Logger): Promise<void> {
-    let why = '';
-    for (let attempt = 1; attempt <= this.policy.attempts; attempt++) {
-      if (attempt > 1) await new Promise((r) => setTimeout(r, this.policy.backoffMs * 4 ** (attempt - 2)).unref());
-      try {
-        const status = await postOnce(url, body, this.policy.timeoutMs);
-        if (status >= 200 && status < 300) {
-          log.info('webhook delivered', { url: redactUrl(url), status, attempt });
-          return;
-        }
-        why = `HTTP ${status}`;
-        if (!retryable(status)) break;
-      } catch (err) {
-        why = (err as Error).message;
-        if ((err as { code?: string }).code === 'URL_BLOCKED') break;
-      }
+    try {
+      const { status, attempt } = await withRetries(
+        async (attempt) => {
+          const res = await guardedRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: this.policy.timeoutMs });
+          res.resume();
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) throw new HttpStatusError(status);
+          return { status, attempt };
+        },
+        {
+          attempts: this.policy.attempts,
+          delayMs: (n) => this.policy.backoffMs * 4 ** (n - 2),
+          unref: true,
+          // A refused address stays refused; a 4xx other than 408/429 is the receiver's answer.
+          retryable: (err) => (err instanceof HttpStatusError ? retryableStatus(err.status) : (err as { code?: string }).code !== 'URL_BLOCKED'),
+        },
+      );
+      log.info('webhook delivered', { url: redactUrl(url), status, attempt });
+    } catch (err) {
+      log.warn(`webhook not delivered: ${(err as Error).message}`, { url: redactUrl(url) });
     }
-    log.warn(`webhook not delivered: ${why}`, { url: redactUrl(url) });
   }
 
   /** Waits for deliveries under way, at most `ms`. */
