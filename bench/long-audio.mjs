@@ -5,7 +5,7 @@
 // length: the audio is decoded and transcribed block by block (lib/pcm-blocks.ts).
 //   node bench/long-audio.mjs [--hours 1,10] [--modes fixed,vad]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,26 +29,9 @@ function input(h) {
   const out = join(cache, `jfk-every-5min-${h}h.flac`);
   if (existsSync(out)) return out;
   const unit = join(cache, 'jfk-5min-unit.wav');
-  if (!existsSync(unit)) {
-    const jfk = readFileSync(join(root, '..', 'shared', 'audio', 'jfk.wav'));
-    const samples = jfk.subarray(44); // 16 kHz mono s16 after the canonical header
-    const body = Buffer.alloc(UNIT_SECONDS * 16000 * 2);
-    samples.copy(body, 0, 0, Math.min(samples.length, body.length));
-    const head = Buffer.alloc(44);
-    head.write('RIFF', 0, 'ascii');
-    head.writeUInt32LE(36 + body.length, 4);
-    head.write('WAVEfmt ', 8, 'ascii');
-    head.writeUInt32LE(16, 16);
-    head.writeUInt16LE(1, 20);
-    head.writeUInt16LE(1, 22);
-    head.writeUInt32LE(16000, 24);
-    head.writeUInt32LE(32000, 28);
-    head.writeUInt16LE(2, 32);
-    head.writeUInt16LE(16, 34);
-    head.write('data', 36, 'ascii');
-    head.writeUInt32LE(body.length, 40);
-    writeFileSync(unit, Buffer.concat([head, body]));
-  }
+  const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
+  // apad's whole_len is in samples (the packaged ffmpeg 4.1 predates its duration options).
+  if (!existsSync(unit)) execFileSync(ffmpeg, ['-v', 'error', '-y', '-i', jfk, '-af', `apad=whole_len=${UNIT_SECONDS * 16000}`, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', unit]);
   const loops = (h * 3600) / UNIT_SECONDS;
   execFileSync(ffmpeg, ['-v', 'error', '-y', '-stream_loop', String(loops - 1), '-i', unit, '-c:a', 'flac', out]);
   return out;

@@ -185,7 +185,3 @@ export function keepInWindow<T extends TimedItem>(windows: readonly NativeWindow
   });
 }
 
-/** Per-window items joined into one ordered list (keepInWindow for each window). */
-export function stitch<T extends TimedItem>(windows: readonly NativeWindow[], perWindow: readonly T[][]): T[] {
-  return windows.flatMap((_, w) => keepInWindow(windows, w, perWindow[w] ?? []));
-}

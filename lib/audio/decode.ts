@@ -253,9 +253,3 @@ export async function collectPcm(chunks: AsyncIterable<Float32Array>, declaredSe
   // A long declared duration left spare room: give it back rather than hold it for the job.
   return pcm.length > n * 1.1 + SAMPLE_RATE ? pcm.slice(0, n) : pcm.subarray(0, n);
 }
-
-export async function decodeFile(path: string, options: DecodeOptions = {}): Promise<DecodedAudio> {
-  const { chunks, declaredSeconds, ...what } = await openDecoded(path, options);
-  const pcm = await collectPcm(chunks, declaredSeconds);
-  return { pcm, duration: pcm.length / SAMPLE_RATE, ...what };
-}
