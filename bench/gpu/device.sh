@@ -75,6 +75,27 @@ if want check && [ -f "$pack/check-model.bin.xz" ]; then
     tail -1 "$work/check-$c.txt" > "$out/check-$c.json"
   done
 fi
+# profile (only when named): per-kernel GPU time (ncu, clocks as found) of one window of the
+# turbo-shaped model at batch 1: its encoder pass and first decoder steps, summed by kernel name.
+if [ "$step" = profile ]; then
+  [ -f "$model" ] || node $js/turbo-model.mjs "$model" "$vocab"
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  BENCH_MINUTES=0.4 MODEL_BATCH_SIZE=1 "$ncu" --clock-control none --launch-count "${BENCH_PROFILE_KERNELS:-900}" --csv --metrics gpu__time_duration.sum \
+    --log-file "$out/ncu.csv" node $js/addon-once.mjs "$model" "$jfk" 8 >/dev/null || true
+  python3 - "$out/ncu.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+by = collections.defaultdict(lambda: [0.0, 0])
+for r in rows:
+    v = float(r["Metric Value"].replace(",", ""))
+    by[r["Kernel Name"][:90]][0] += v * {"ns": 1e-3, "nsecond": 1e-3, "us": 1, "usecond": 1, "ms": 1e3, "msecond": 1e3, "s": 1e6, "second": 1e6}[r["Metric Unit"]]
+    by[r["Kernel Name"][:90]][1] += 1
+total = sum(v for v, _ in by.values())
+print(f"{len(rows)} kernels, {total/1e3:.2f} ms in all")
+for name, (us, n) in sorted(by.items(), key=lambda kv: -kv[1][0])[:20]:
+    print(f"{us/1e3:9.3f} ms {100*us/total:5.1f} % x{n:4d}  {name}")
+PY
+fi
 if want addon; then
   node $js/sweep.mjs "$model" "$jfk" "$tokens" "$sizes" "$work/addon.json" && cp "$work/addon.json" "$out/"
   # BENCH_SOFTMAX_SIZES: the same without fused attention (the graphs a backend without it runs).
