@@ -37,12 +37,14 @@ function checkFinite(pcm: Float32Array, offset: number): void {
 /**
  * Blocks of a PCM source: an array is one block (it is in memory already); a stream is read
  * until a block holds `blockSamples` of new audio. `next(used)` drops the first `used` samples of
- * the block before (the rest starts the next one).
+ * the block before (the rest starts the next one). A stream's blocks live in one buffer, reused:
+ * a block's audio is gone once the next is asked for.
  */
 export class PcmBlocks {
   private readonly iterator: AsyncIterator<Float32Array> | undefined;
   private pending: Float32Array | undefined; // read but not yet in a block
-  private carry = new Float32Array(0);
+  private buffer = new Float32Array(0);
+  private filled = 0; // samples of `buffer` in the current block
   private start = 0;
   private ended = false;
 
@@ -61,29 +63,32 @@ export class PcmBlocks {
     }
     if (used !== undefined) {
       this.start += used;
-      this.carry = this.carry.slice(used); // a copy: the block before can go
+      this.buffer.copyWithin(0, used, this.filled); // the tail starts the next block
+      this.filled -= used;
     }
-    if (this.ended && this.carry.length === 0) return undefined;
-    // Chunks are copied straight into the block (the block is the only copy of its audio).
-    let pcm = new Float32Array(this.carry.length + this.blockSamples);
-    pcm.set(this.carry);
-    let n = this.carry.length;
-    this.carry = new Float32Array(0);
-    while (!this.ended && n < pcm.length) {
+    if (this.ended && this.filled === 0 && !this.pending) return undefined;
+    // Room for the tail the block before left (at most two window lengths) and the new audio.
+    const capacity = this.filled + this.blockSamples;
+    if (this.buffer.length < capacity) {
+      const grown = new Float32Array(Math.max(capacity, this.blockSamples + 4 * EDGE_SAMPLES));
+      grown.set(this.buffer.subarray(0, this.filled));
+      this.buffer = grown;
+    }
+    let n = this.filled;
+    while (!this.ended && n < capacity) {
       const chunk = this.pending ?? (await this.read());
       this.pending = undefined;
       if (!chunk) break;
       checkFinite(chunk, this.start + n);
-      const fits = Math.min(chunk.length, pcm.length - n);
-      pcm.set(chunk.subarray(0, fits), n);
+      const fits = Math.min(chunk.length, capacity - n);
+      this.buffer.set(chunk.subarray(0, fits), n);
       n += fits;
       if (fits < chunk.length) this.pending = chunk.subarray(fits);
     }
-    if (n < pcm.length) pcm = pcm.slice(0, n);
+    this.filled = n;
     // One more read tells whether this block is the last.
     if (!this.ended && !this.pending) this.pending = await this.read();
-    this.carry = pcm;
-    return { pcm, start: this.start, last: this.ended && !this.pending };
+    return { pcm: this.buffer.subarray(0, n), start: this.start, last: this.ended && !this.pending };
   }
 
   /** Stops the source early (ffmpeg, a download) when the caller gives up. */
