@@ -19,59 +19,67 @@ struct WindowCallbackData {
   size_t index;
 };
 
+// Every decode param once, by its JS name: read from the call's options (required fields,
+// bounds checked; no defaults here) and echoed back in the result with the same walk, so
+// TypeScript (and its tests) see what whisper.cpp ran with.
+template <typename Fields, typename Params>
+void eachParam(Fields& f, Params& p) {
+  f.integer("threads", p.threads, 1, 512);
+  f.integer("maxStates", p.maxStates, 1, 4096);
+  f.boolean("sequential", p.sequential);
+  f.boolean("conditionOnPreviousText", p.conditionOnPreviousText);
+  f.language("language", p.language);
+  f.boolean("translate", p.translate);
+  f.text("initialPrompt", p.initialPrompt);
+  f.number("temperature", p.temperature);
+  f.number("temperatureIncrement", p.temperatureIncrement);
+  f.number("entropyThreshold", p.entropyThreshold);
+  f.number("logprobThreshold", p.logprobThreshold);
+  f.number("noSpeechThreshold", p.noSpeechThreshold);
+  f.integer("beamSize", p.beamSize, 1, 16);
+  f.integer("bestOf", p.bestOf, 1, 16);
+  f.number("lengthPenalty", p.lengthPenalty);
+  f.number("patience", p.patience);
+  f.boolean("wordTimestamps", p.wordTimestamps);
+  f.boolean("suppressBlank", p.suppressBlank);
+  f.boolean("suppressNonSpeech", p.suppressNonSpeech);
+  f.boolean("noTimestamps", p.noTimestamps);
+  f.integer("maxTokens", p.maxTokens, 0, 448);
+  f.regex("suppressRegex", p.suppressRegex);
+}
+
+struct ReadFields {
+  Napi::Env env;
+  const Napi::Object& o;
+  void integer(const char* k, int& v, int lo, int hi) { v = intField(env, o, k, lo, hi); }
+  void boolean(const char* k, bool& v) { v = boolField(env, o, k); }
+  void number(const char* k, float& v) { v = numberField(env, o, k); }
+  void language(const char* k, std::string& v) { v = languageField(env, o, k); }
+  void text(const char* k, std::string& v) { v = stringField(env, o, k); }
+  void regex(const char* k, std::string& v) { v = regexField(env, o, k); }
+};
+
+struct WriteFields {
+  Napi::Object o;
+  void integer(const char* k, int v, int, int) { o.Set(k, v); }
+  void boolean(const char* k, bool v) { o.Set(k, v); }
+  void number(const char* k, float v) { o.Set(k, v); }
+  void language(const char* k, const std::string& v) { o.Set(k, v); }
+  void text(const char* k, const std::string& v) { o.Set(k, v); }
+  void regex(const char* k, const std::string& v) { o.Set(k, v); }
+};
+
 DecodeParams parseParams(Napi::Env env, const Napi::Object& o) {
   DecodeParams p;
-  p.threads = intField(env, o, "threads", 1, 512);
-  p.maxStates = intField(env, o, "maxStates", 1, 4096);
-  p.sequential = boolField(env, o, "sequential");
-  p.conditionOnPreviousText = boolField(env, o, "conditionOnPreviousText");
-  p.language = languageField(env, o, "language");
-  p.translate = boolField(env, o, "translate");
-  p.initialPrompt = stringField(env, o, "initialPrompt");
-  p.temperature = numberField(env, o, "temperature");
-  p.temperatureIncrement = numberField(env, o, "temperatureIncrement");
-  p.entropyThreshold = numberField(env, o, "entropyThreshold");
-  p.logprobThreshold = numberField(env, o, "logprobThreshold");
-  p.noSpeechThreshold = numberField(env, o, "noSpeechThreshold");
-  p.beamSize = intField(env, o, "beamSize", 1, 16);
-  p.bestOf = intField(env, o, "bestOf", 1, 16);
-  p.lengthPenalty = numberField(env, o, "lengthPenalty");
-  p.patience = numberField(env, o, "patience");
-  p.wordTimestamps = boolField(env, o, "wordTimestamps");
-  p.suppressBlank = boolField(env, o, "suppressBlank");
-  p.suppressNonSpeech = boolField(env, o, "suppressNonSpeech");
-  p.noTimestamps = boolField(env, o, "noTimestamps");
-  p.maxTokens = intField(env, o, "maxTokens", 0, 448);
-  p.suppressRegex = regexField(env, o, "suppressRegex");
+  ReadFields read{env, o};
+  eachParam(read, p);
   return p;
 }
 
-// The params as this call read them: lets TypeScript (and its tests) see what whisper.cpp ran with.
 Napi::Object paramsToJs(Napi::Env env, const DecodeParams& p) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("threads", p.threads);
-  o.Set("maxStates", p.maxStates);
-  o.Set("sequential", p.sequential);
-  o.Set("conditionOnPreviousText", p.conditionOnPreviousText);
-  o.Set("language", p.language);
-  o.Set("translate", p.translate);
-  o.Set("initialPrompt", p.initialPrompt);
-  o.Set("temperature", p.temperature);
-  o.Set("temperatureIncrement", p.temperatureIncrement);
-  o.Set("entropyThreshold", p.entropyThreshold);
-  o.Set("logprobThreshold", p.logprobThreshold);
-  o.Set("noSpeechThreshold", p.noSpeechThreshold);
-  o.Set("beamSize", p.beamSize);
-  o.Set("bestOf", p.bestOf);
-  o.Set("lengthPenalty", p.lengthPenalty);
-  o.Set("patience", p.patience);
-  o.Set("wordTimestamps", p.wordTimestamps);
-  o.Set("suppressBlank", p.suppressBlank);
-  o.Set("suppressNonSpeech", p.suppressNonSpeech);
-  o.Set("noTimestamps", p.noTimestamps);
-  o.Set("maxTokens", p.maxTokens);
-  o.Set("suppressRegex", p.suppressRegex);
-  return o;
+  WriteFields write{Napi::Object::New(env)};
+  eachParam(write, p);
+  return write.o;
 }
 
 Napi::Object segmentToJs(Napi::Env env, const SegmentResult& s, bool withTokens) {
