@@ -123,9 +123,11 @@ class ProgressReport {
     this.emit(Math.max(this.base, blockStart) + inBlock);
   }
 
+  /** The audio up to here is done (silence between windows included): reported too. */
   done(upTo: number): void {
     this.base = upTo;
     this.doneIn.clear();
+    if (this.report) this.emit(upTo);
   }
 
   private emit(samples: number): void {
