@@ -198,9 +198,14 @@ async function* ffmpegChunks(path: string, maxSeconds: number, signal?: AbortSig
       rest = whole < bytes.length ? Buffer.from(bytes.subarray(whole)) : undefined;
       samples += whole / 4;
       if (samples > maxSamples) throw tooLong('the audio decodes to more than', maxSeconds, maxSeconds);
-      const out = new Float32Array(whole / 4);
-      new Uint8Array(out.buffer).set(bytes.subarray(0, whole));
-      yield out;
+      // A view where the bytes are 4-aligned (a fresh pipe read is), else a copy.
+      if (bytes.byteOffset % 4 === 0) {
+        yield new Float32Array(bytes.buffer, bytes.byteOffset, whole / 4);
+      } else {
+        const out = new Float32Array(whole / 4);
+        new Uint8Array(out.buffer).set(bytes.subarray(0, whole));
+        yield out;
+      }
     }
     const code = await closed;
     if (failure?.name === 'AbortError' || signal?.aborted) throw new WhisperServeError('ABORTED', 'decoding aborted');
