@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
-import { audioServer, wavBytes, type Loopback } from './helpers/loopback.js';
+import { audioServer, listen, wavBytes, type Loopback } from './helpers/loopback.js';
 import { startServer, type RunningServer } from './helpers/server-process.js';
 
 const SDKS = join(packageRoot, 'models', '.cache', 'sdk-python');
@@ -62,8 +62,25 @@ describe.skipIf(!installed || !have(TINY_EN, JFK_WAV))('the official Python SDKs
     expect(got.models).toContain('whisper-1');
   });
 
-  it("RunPod's Endpoint: run, run_sync, stream, a failed job's error string, purge_queue, cancel, health", async () => {
-    const got = await python('runpod_client.py', [KEY, audio.url], { RUNPOD_ENDPOINT_BASE_URL: `${server.url}/v2` });
+  it("RunPod's Endpoint: run, a webhook, run_sync, stream, a failed job's error string, purge_queue, cancel, health", async () => {
+    const hooks: Array<{ path: string; body: any }> = [];
+    const receiver = await listen((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        hooks.push({ path: req.url ?? '', body: JSON.parse(body) });
+        res.end('ok');
+      });
+    });
+    let got: any;
+    try {
+      got = await python('runpod_client.py', [KEY, audio.url, `${receiver.url}/hook`], { RUNPOD_ENDPOINT_BASE_URL: `${server.url}/v2` });
+    } finally {
+      await receiver.close();
+    }
+    expect(normalise(got.hooked_output)).toBe(normalise(JFK_TEXT));
+    expect(hooks).toHaveLength(1); // once, with what /status answers
+    expect(hooks[0]).toMatchObject({ path: '/hook', body: { id: got.hooked_id, status: 'COMPLETED', output: { transcription: got.hooked_output } } });
     expect(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']).toContain(got.run_status);
     expect(normalise(got.run_output)).toBe(normalise(JFK_TEXT));
     expect(got.run_sync).toMatch(/^1\n00:00:00,000 --> /);

@@ -1,17 +1,20 @@
 """The official RunPod Python SDK (runpod.Endpoint), unchanged but for its base URL, against
 whisper-serve's HTTP server with a real-looking endpoint id: prints one JSON object of what it got.
-    RUNPOD_ENDPOINT_BASE_URL=<server url>/v2 python3 runpod_client.py <api key> <audio base url>"""
+    RUNPOD_ENDPOINT_BASE_URL=<server url>/v2 python3 runpod_client.py <api key> <audio base url> <webhook url>"""
 import json, sys, time
 
 import runpod
 
-key, audio = sys.argv[1:3]
+key, audio, webhook = sys.argv[1:4]
 endpoint = runpod.Endpoint("wsv5x2k9q1abcd", api_key=key)
 out = {}
 
 job = endpoint.run({"input": {"audio_url": f"{audio}/jfk.wav"}})
 out["run_status"] = job.status()
 out["run_output"] = job.output(timeout=120)["transcription"]
+hooked = endpoint.run({"input": {"audio_url": f"{audio}/jfk.wav"}, "webhook": webhook})
+out["hooked_id"] = hooked.job_id
+out["hooked_output"] = hooked.output(timeout=120)["transcription"]
 out["run_sync"] = endpoint.run_sync({"input": {"audio_url": f"{audio}/jfk.wav", "transcription": "srt"}}, timeout=120)["transcription"]
 
 streamed = endpoint.run({"input": {"audio_url": f"{audio}/jfk-x6.wav", "stream": True, "batch_size": 1}})
