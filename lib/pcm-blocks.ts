@@ -1,5 +1,5 @@
 /**
- * Long audio in bounded memory: PCM read in blocks (BLOCK_SECONDS of new audio plus what the last
+ * Long audio in bounded memory: PCM read in blocks (blockSeconds() of new audio plus what the last
  * block left over), each planned into windows and transcribed, then dropped. A block's windows
  * that end near its edge wait for the next block, where they are planned again with what follows
  * them: windows are cut where the audio says (pauses, speech regions), never where a block ended.
