@@ -101,8 +101,7 @@ function checkPcm(pcm: unknown): asserts pcm is Float32Array | AsyncIterable<Flo
 /** Progress over blocks: samples done, of the whole when it is known (an array, `expectedSeconds`), else of what was read so far. */
 class ProgressReport {
   private reported = 0;
-  private base = 0; // samples settled before the current block's windows
-  private readonly doneIn = new Map<number, number>();
+  private readonly doneIn = new Map<number, number>(); // the current block's windows: samples done
 
   constructor(
     private readonly report: ((p: Progress) => void) | undefined,
@@ -120,12 +119,11 @@ class ProgressReport {
     this.doneIn.set(w, Math.max(this.doneIn.get(w) ?? 0, fraction * (win.end - win.start)));
     let inBlock = 0;
     for (const v of this.doneIn.values()) inBlock += v;
-    this.emit(Math.max(this.base, blockStart) + inBlock);
+    this.emit(blockStart + inBlock);
   }
 
   /** The audio up to here is done (silence between windows included): reported too. */
   done(upTo: number): void {
-    this.base = upTo;
     this.doneIn.clear();
     if (this.report) this.emit(upTo);
   }

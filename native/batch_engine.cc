@@ -73,8 +73,7 @@ bool BatchEngine::runsFusedAttention() {
     for (bool encoder : {true, false}) {
       ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
       ggml_context* ctx = ggml_init(params);
-      ggml_cgraph* graph = buildGraph(ctx, encoder, 1);
-      for (int i = 0; runs && i < ggml_graph_n_nodes(graph); i++) runs = ggml_backend_supports_op(backend_, ggml_graph_node(graph, i));
+      runs = runs && unsupportedNode(buildGraph(ctx, encoder, 1)) == nullptr;
       ggml_free(ctx);
     }
   } catch (const std::runtime_error&) {
@@ -145,15 +144,19 @@ int BatchEngine::fit(int wanted, int encoderWindows) {
   }
 }
 
-// Whether the backend runs every node: on one backend without a fallback, ggml would abort the
-// process on a node it cannot run. The CPU runs them all.
-bool BatchEngine::supported(ggml_cgraph* graph) const {
-  if (onCpu_) return true;
+// The first node the backend cannot run, or null: on one backend without a fallback, ggml would
+// abort the process on such a node. The CPU runs them all.
+ggml_tensor* BatchEngine::unsupportedNode(ggml_cgraph* graph) const {
+  if (onCpu_) return nullptr;
   for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
-    ggml_tensor* node = ggml_graph_node(graph, i);
-    // Not a size problem (fit() shrinks on runtime_error): this batch would not run either.
-    if (!ggml_backend_supports_op(backend_, node)) throw std::logic_error(std::string("the backend cannot run ") + ggml_op_desc(node));
+    if (!ggml_backend_supports_op(backend_, ggml_graph_node(graph, i))) return ggml_graph_node(graph, i);
   }
+  return nullptr;
+}
+
+bool BatchEngine::supported(ggml_cgraph* graph) const {
+  // Not a size problem (fit() shrinks on runtime_error): this batch would not run either.
+  if (ggml_tensor* node = unsupportedNode(graph)) throw std::logic_error(std::string("the backend cannot run ") + ggml_op_desc(node));
   return true;
 }
 
@@ -201,19 +204,14 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the encoder graph failed");
 }
 
-// One token for every slot (dead slots feed end-of-text at position 0 and are ignored); the
-// logits of the live slots come back, in slot order.
-void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits) {
+// One token for every slot up to the last live one (dead slots feed end-of-text at position 0 and
+// are ignored); the logits of the `live` slots (ascending) come back, in that order.
+void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits) {
   const WhisperHparams& hp = weights_->hp;
   const int state = hp.nTextState, ctxLen = hp.nTextCtx;
-  int nKv = 1, S = 0;  // S: the slots up to the last live one
-  std::vector<int32_t> live;
-  for (int s = 0; s < static_cast<int>(slots.size()); s++) {
-    if (!slots[s].live) continue;
-    nKv = std::max(nKv, static_cast<int>(slots[s].fed) + 1);
-    live.push_back(s);
-    S = s + 1;
-  }
+  const int S = live.back() + 1;
+  int nKv = 1;
+  for (int32_t s : live) nKv = std::max(nKv, static_cast<int>(slots[s].fed) + 1);
   std::vector<int32_t> tok(S), pos(S);
   std::vector<int64_t> kRows(S), vRows(static_cast<size_t>(state) * S);
   std::vector<float> maskData(static_cast<size_t>(nKv) * S, -INFINITY);
@@ -304,17 +302,17 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       encodeInto(run, std::vector<int>(freeSlots.begin() + i, freeSlots.begin() + e),
                  std::vector<size_t>(admitted.begin() + i, admitted.begin() + e));
     }
-    if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.live; })) break;
+    std::vector<int32_t> live;
+    for (int s = 0; s < capacity; s++) {
+      if (slots[s].live) live.push_back(s);
+    }
+    if (live.empty()) break;
 
-    decodeStep(run, slots, logits);
+    decodeStep(run, slots, live, logits);
     const auto rulesStart = std::chrono::steady_clock::now();
     // Each live slot reads its row of logits: the no-speech probability (and language) after
     // start-of-transcript, then a sampled token once its prompt is fed. Slots are independent (own
     // row, own state, own generator), so this runs on the threads; ending and refilling stay here.
-    std::vector<int> live;
-    for (int s = 0; s < capacity; s++) {
-      if (slots[s].live) live.push_back(s);
-    }
     std::vector<Pick> picks(live.size(), Pick{-1, 0});
     parallelFor(live.size(), run.threads, [&](size_t row) {
       Slot& slot = slots[live[row]];

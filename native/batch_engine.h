@@ -79,9 +79,10 @@ class BatchEngine {
   bool runsFusedAttention();
   ggml_cgraph* buildGraph(ggml_context* ctx, bool encoder, int n) const;
   bool reserve(bool encoder, int n);
+  ggml_tensor* unsupportedNode(ggml_cgraph* graph) const;
   bool supported(ggml_cgraph* graph) const;
   void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds);
-  void decodeStep(const EngineRun& run, std::vector<Slot>& slots, std::vector<float>& logits);
+  void decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits);
   void allocate(ggml_cgraph* graph, const EngineRun& run);
 
   ggml_backend_t backend_ = nullptr;

@@ -178,14 +178,8 @@ Napi::Value BatchJob::Start(const Napi::CallbackInfo& info, std::shared_ptr<Mode
         DecodeRequest{pcm.Data() + start, static_cast<int>(end - start), temperature,
                       requiredField(env, r, "seed", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Uint32Value()});
   }
-  if (info.Length() > 4 && info[4].IsTypedArray()) {
-    Napi::TypedArray flag = info[4].As<Napi::TypedArray>();
-    if (flag.TypedArrayType() != napi_int32_array || flag.ElementLength() < 1) throwInvalid(env, "abortFlag must be an Int32Array");
-    job->abortFlag = flag.As<Napi::Int32Array>().Data();
-    job->abortRef = Napi::Persistent(flag.As<Napi::Object>());
-  }
-  Napi::Function onDone =
-      info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  job->abortFlag = abortFlagArg(info, 4, job->abortRef);
+  Napi::Function onDone = callbackArg(info, 3);
   job->pcmRef = Napi::Persistent(pcm.As<Napi::Object>());  // the PCM stays in JS memory, kept alive
   job->deferred.emplace(Napi::Promise::Deferred::New(env));
   job->tsfn = Napi::ThreadSafeFunction::New(env, onDone, "whisper-serve.decodeBatch", 0, 1);

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
-#include <thread>
 #include <vector>
+
+#include "parallel.h"
 
 namespace wserve {
 
@@ -80,10 +81,10 @@ void logMelWindow(const float* samples, int n, const std::vector<float>& filters
   const int framesWithAudio = std::min(kMelFrames, (n + kFrame / 2) / kHop + 1);
   threads = std::max(1, std::min(threads, framesWithAudio / 100 + 1));
   std::vector<float> peaks(threads, -10.0f);  // log10(1e-10): the value of an all-zero frame
-  auto work = [&](int id) {
+  parallelFor(static_cast<size_t>(threads), threads, [&](size_t id) {
     std::complex<float> frame[kFrame], spectrum[kFrame], scratch[2 * kFrame];
     float power[kBins];
-    for (int f = id; f < framesWithAudio; f += threads) {
+    for (int f = static_cast<int>(id); f < framesWithAudio; f += threads) {
       for (int i = 0; i < kFrame; i++) frame[i] = t.hann[i] * sample(f * kHop + i);
       fft(frame, kFrame, 1, spectrum, scratch);
       for (int k = 0; k < kBins; k++) power[k] = std::norm(spectrum[k]);
@@ -96,11 +97,7 @@ void logMelWindow(const float* samples, int n, const std::vector<float>& filters
         peaks[id] = std::max(peaks[id], v);
       }
     }
-  };
-  std::vector<std::thread> pool;
-  for (int id = 1; id < threads; id++) pool.emplace_back(work, id);
-  work(0);
-  for (auto& th : pool) th.join();
+  });
   for (int m = 0; m < nMels; m++) {
     for (int f = framesWithAudio; f < kMelFrames; f++) out[m * kMelFrames + f] = -10.0f;
   }

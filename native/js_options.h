@@ -57,4 +57,20 @@ inline std::string regexField(Napi::Env env, const Napi::Object& o, const char* 
   return pattern;
 }
 
+// The optional callback at info[index], or one that does nothing.
+inline Napi::Function callbackArg(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() > index && info[index].IsFunction()) return info[index].As<Napi::Function>();
+  return Napi::Function::New(info.Env(), [](const Napi::CallbackInfo&) {});
+}
+
+// The optional abort flag at info[index]: an Int32Array whose first element JS sets to stop a job
+// (read from worker threads; `keep` holds it alive). Null when absent.
+inline int32_t* abortFlagArg(const Napi::CallbackInfo& info, size_t index, Napi::ObjectReference& keep) {
+  if (info.Length() <= index || !info[index].IsTypedArray()) return nullptr;
+  Napi::TypedArray flag = info[index].As<Napi::TypedArray>();
+  if (flag.TypedArrayType() != napi_int32_array || flag.ElementLength() < 1) throwInvalid(info.Env(), "abortFlag must be an Int32Array");
+  keep = Napi::Persistent(flag.As<Napi::Object>());
+  return flag.As<Napi::Int32Array>().Data();
+}
+
 }  // namespace wserve

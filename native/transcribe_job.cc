@@ -142,14 +142,8 @@ Napi::Value TranscribeJob::Start(const Napi::CallbackInfo& info, std::shared_ptr
   }
   job->results_.resize(job->windows_.size());
 
-  Napi::Function onProgress =
-      info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
-  if (info.Length() > 4 && info[4].IsTypedArray()) {
-    Napi::TypedArray flag = info[4].As<Napi::TypedArray>();
-    if (flag.TypedArrayType() != napi_int32_array || flag.ElementLength() < 1) throwInvalid(env, "abortFlag must be an Int32Array");
-    job->abortFlag_ = flag.As<Napi::Int32Array>().Data();
-    job->abortRef_ = Napi::Persistent(flag.As<Napi::Object>());
-  }
+  Napi::Function onProgress = callbackArg(info, 3);
+  job->abortFlag_ = abortFlagArg(info, 4, job->abortRef_);
   // The PCM stays in JS memory (no copy of hours of audio); the reference keeps it alive.
   job->pcmRef_ = Napi::Persistent(pcm.As<Napi::Object>());
   job->deferred_.emplace(Napi::Promise::Deferred::New(env));
