@@ -15,15 +15,19 @@ FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build
 # Empty: scripts/build-native.mjs's portable list (machine code for compute capability 7.5 to 9.0).
 ARG CUDA_ARCHITECTURES=
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake ninja-build g++ make python3 ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cmake ninja-build g++ make python3 python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules /usr/local/lib/node_modules
+COPY --from=node /usr/local/include/node /usr/local/include/node
+# node-gyp (the prebuild, better-sqlite3) compiles against these headers instead of downloading them.
+ENV npm_config_nodedir=/usr/local
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && node --version && npm --version
 WORKDIR /src
 COPY . .
-# No driver (libcuda) is linked (GGML_CUDA_NO_VMM, scripts/build-native.mjs): the image starts
-# without --gpus too, and runs on the CPU with one log line saying why.
+# The CPU prebuild plus its CUDA variant (prebuilds/linux-x64/cuda/libggml-cuda.so). No driver
+# (libcuda) is linked (GGML_CUDA_NO_VMM): the image starts without --gpus too, and runs on the
+# CPU module that fits the host with one log line saying why.
 ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}
 RUN sh docker/build-app.sh /app \
  && mkdir -p /cuda-libs && cp -P /usr/local/cuda/lib64/libcublas.so.12* /usr/local/cuda/lib64/libcublasLt.so.12* /cuda-libs/

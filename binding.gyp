@@ -1,6 +1,7 @@
-# node-gyp's fallback build of the same addon CMakeLists.txt builds (scripts/build-native.mjs is
-# the normal path). The sources come from the one native/*.cc glob; whisper.cpp's static
-# libraries are built by cmake through scripts/whisper-libs.mjs.
+# node-gyp's build of the same addon CMakeLists.txt builds: the prebuild's (prebuildify), and the
+# fallback where cmake-js is not used. The sources come from the one native/*.cc glob; whisper.cpp's
+# libraries are built by cmake through scripts/whisper-libs.mjs (shared, beside the addon, for the
+# portable prebuild: hence the $ORIGIN rpath).
 {
   "targets": [
     {
@@ -15,6 +16,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3"],
       "libraries": ["<!@(node scripts/whisper-libs.mjs --libs)"],
       "conditions": [
+        ["OS=='linux'", { "ldflags": ["-Wl,-rpath,'$$ORIGIN'"] }],
         ["OS=='mac'", { "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" } }]
       ]
     }

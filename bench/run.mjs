@@ -125,15 +125,19 @@ if (withFw && (!existsSync(py) || spawnSync(py, ['-c', 'import faster_whisper'],
 const DEFAULT_BATCH = 8; // lib/device.ts: the CPU default
 const HEADLINE = 'faster-whisper batched int8 b8';
 const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
-const ours = (batch, mode = 'batched') => ({
+// The prebuild (ggml's CPU module for this CPU, what `npm install` users get) beside the local
+// -march=native build that `npm run build` makes and the other rows use.
+const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
+const ours = (batch, mode = 'batched', addon = undefined) => ({
   name:
-    mode === 'conditioned'
+    (addon ? 'prebuild: ' : '') +
+    (mode === 'conditioned'
       ? 'whisper-serve conditioned (whisper.cpp decoder)'
       : mode === 'no-timestamps'
         ? `whisper-serve batch ${batch}, no timestamps (as fw batched)`
-        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`,
+        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`),
   run: (wav) => {
-    const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode]);
+    const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
     return { ...m, ...JSON.parse(m.stdout) };
   },
 });
@@ -141,6 +145,7 @@ const engines = [
   ...batches.map((b) => ours(b)),
   ours(DEFAULT_BATCH, 'no-timestamps'),
   ours(1, 'conditioned'),
+  ...(existsSync(prebuilt) ? [ours(DEFAULT_BATCH, 'batched', prebuilt), ours(DEFAULT_BATCH, 'no-timestamps', prebuilt)] : []),
   {
     name: `whisper-cli -t ${cores}`,
     run: (wav) => {

@@ -1,20 +1,24 @@
 #!/bin/sh
 # The build stage of the Dockerfile, as a script so the same steps can be run (and checked) on a
 # plain Debian/Ubuntu without Docker: WHISPER_SERVE_CUDA=0 docker/build-app.sh <out-dir>.
-# Installs dependencies without running their scripts, builds the addon (CUDA when asked) and
+# Installs dependencies without running their scripts, builds the prebuilt addon (with its CUDA variant when asked) and
 # the TypeScript, then copies only what the runtime needs into <out-dir>.
 set -eu
 out="${1:?usage: docker/build-app.sh <out-dir>}"
 npm ci --ignore-scripts --no-audit --no-fund
 npm rebuild better-sqlite3          # its own native module; the prebuilt download or node-gyp
-WHISPER_SERVE_NATIVE=0 node scripts/build-native.mjs   # portable CPU code (no -march=native)
+# The prebuild: ggml's CPU backend once per instruction set (the best one this host runs loads),
+# and with WHISPER_SERVE_CUDA=1 the CUDA variant, loaded where a GPU is (lib/native/variants.ts).
+npm run build:prebuild
 npm run build:ts
-test -f build/Release/whisper_serve.node
-mkdir -p "$out/build/Release" "$out/models" "$out/samples"
-cp -r dist bin package.json package-lock.json test_input.json "$out/"
+prebuilt="prebuilds/$(node -p 'process.platform + "-" + process.arch')"
+test -f "$prebuilt/whisper-serve.node"
+if [ "${WHISPER_SERVE_CUDA:-}" = 1 ]; then test -f "$prebuilt/cuda/libggml-cuda.so"; fi
+mkdir -p "$out/models" "$out/samples"
+cp -r dist bin prebuilds package.json package-lock.json test_input.json "$out/"
 cp docker/entrypoint.sh "$out/"
-cp build/Release/whisper_serve.node "$out/build/Release/"
 cp models/registry.json "$out/models/"
+node scripts/vad-model.mjs "$out/models"   # Silero VAD for enable_vad: faster-whisper's ONNX from PyPI, imported
 cp node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3 "$out/samples/"
 # Optional dependencies stay: the packaged ffmpeg/ffprobe are optional parts of their installers,
 # and better-sqlite3 (the server's job store) gets the binary built above.

@@ -46,7 +46,7 @@ export interface Config {
   modelCache: string;
   /** WHISPER_GPU: auto (use CUDA when built and present), required (fail without), off. */
   gpu: GpuMode;
-  /** WHISPER_VAD_MODEL: Silero ggml model for --vad; default ../shared/models' when present. */
+  /** WHISPER_VAD_MODEL: Silero ggml model for --vad; default: found by name in the cache (lib/vad.ts). */
   vadModel: string | undefined;
   /** WHISPER_MODEL_MIRROR: base URL `models pull` downloads from instead of the registry's URLs. */
   modelMirror: string | undefined;
@@ -122,9 +122,10 @@ export interface ServerConfig {
   /** MAX_QUEUE: accepted jobs waiting at most; more get 429. */
   maxQueue: number;
   /**
-   * SERVER_CONCURRENCY: transcriptions at once, queued jobs and OpenAI uploads alike (2): they take
-   * turns on the model's engine a few batches at a time, so a short job runs beside a long one
-   * instead of after it; each holds its decoded audio (230 MB an hour), hence not more by default.
+   * SERVER_CONCURRENCY: transcriptions at once, queued jobs and OpenAI uploads alike (8): they take
+   * turns on the model's engine two batches at a time, so a short job runs beside long ones instead
+   * of after them. 8 = the CPU batch: as many jobs as a batch has windows, each holding one block
+   * of its audio (lib/pcm-blocks.ts: 38 MB on the CPU), not the whole file.
    */
   concurrency: number;
   /** MAX_UPLOAD_BYTES: request body limit (uploads and JSON). */
@@ -135,6 +136,9 @@ export interface ServerConfig {
   jobTtlSeconds: number;
 }
 
+/** Transcriptions at once by default: the CPU batch's windows (lib/device.ts). */
+const DEFAULT_SERVER_CONCURRENCY = 8;
+
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     host: env.HOST || '127.0.0.1',
@@ -142,7 +146,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     apiKey: env.API_KEY || undefined,
     jobsDb: env.JOBS_DB || undefined,
     maxQueue: intEnv('MAX_QUEUE', env) ?? 1000,
-    concurrency: intEnv('SERVER_CONCURRENCY', env) ?? 2,
+    concurrency: intEnv('SERVER_CONCURRENCY', env) ?? DEFAULT_SERVER_CONCURRENCY,
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
     shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
     jobTtlSeconds: intEnv('JOB_TTL', env) ?? 86_400,

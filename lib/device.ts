@@ -5,7 +5,8 @@
 import { readConfig, type GpuMode } from './config.js';
 import { WhisperServeError } from './errors.js';
 import type { Logger } from './log.js';
-import type { NativeDevice, NativeSystemInfo } from './native/binding.js';
+import { binding, type NativeDevice, type NativeSystemInfo } from './native/binding.js';
+import { loadGpuVariant, variantName, type GpuVariant } from './native/variants.js';
 
 export interface DevicePlan {
   useGpu: boolean;
@@ -13,15 +14,32 @@ export interface DevicePlan {
   reason: string;
 }
 
-export function planDevice(info: NativeSystemInfo, mode: GpuMode | boolean, log?: Logger): DevicePlan {
+/**
+ * `variant`: the prebuild's CUDA variant where one is installed (lib/native/variants.ts), loaded
+ * or not; a variant that does not load falls back to the CPU with one warning saying why.
+ */
+export function planDevice(info: NativeSystemInfo, mode: GpuMode | boolean, log?: Logger, variant?: GpuVariant | null): DevicePlan {
   const wanted: GpuMode = mode === true ? 'required' : mode === false ? 'off' : mode;
   const gpu = info.devices.find((d) => d.type === 'gpu');
   if (wanted === 'off') return { useGpu: false, gpu: undefined, reason: 'GPU disabled' };
   if (gpu && info.cudaBuild) return { useGpu: true, gpu, reason: `CUDA device ${gpu.description}` };
+  if (variant?.error) {
+    const why = `the CUDA variant ${variant.file} did not load: ${variant.error}`;
+    if (wanted === 'required') throw new WhisperServeError('CUDA_NOT_AVAILABLE', `CUDA not available: ${why}`);
+    log?.warn(`CUDA variant not loaded: running on the CPU, ${variantName(info)} (${why})`);
+    return { useGpu: false, gpu: undefined, reason: 'CPU (CUDA variant not loaded)' };
+  }
   const why = whyNoGpu(info);
   if (wanted === 'required') throw new WhisperServeError('CUDA_NOT_AVAILABLE', `CUDA not available: ${why}`);
   if (info.cudaBuild) log?.warn(`CUDA build without a usable GPU: running on the CPU (${why})`);
   return { useGpu: false, gpu: undefined, reason: info.cudaBuild ? 'CPU (no usable CUDA device)' : 'CPU' };
+}
+
+/** The GPU variant loaded where the mode allows, then the plan: what Whisper.load and `info` do. */
+export function chooseDevice(mode: GpuMode | boolean, log?: Logger): { info: NativeSystemInfo; plan: DevicePlan } {
+  const variant = mode === 'off' || mode === false ? null : loadGpuVariant();
+  const info = binding().systemInfo();
+  return { info, plan: planDevice(info, mode, log, variant) };
 }
 
 /** "12.4" from the CUDA runtime's 12040. */
@@ -32,7 +50,7 @@ function cudaVersion(v: number): string {
 /** The driver / device count / what to check, in one sentence. */
 function whyNoGpu(info: NativeSystemInfo): string {
   if (!info.cudaBuild) {
-    return 'this addon was built without CUDA (rebuild with WHISPER_SERVE_CUDA=1 npm run build:native, or use the Docker image)';
+    return 'this addon has no CUDA (add the prebuild\'s CUDA variant with WHISPER_SERVE_CUDA=1 npm run build:prebuild, build with WHISPER_SERVE_CUDA=1 npm run build:native, or use the Docker image)';
   }
   const cuda = info.cuda;
   if (!cuda) return 'the addon has CUDA but found no usable device: check `nvidia-smi`';

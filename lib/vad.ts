@@ -3,19 +3,28 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfig } from './config.js';
 import { WhisperServeError, toWhisperServeError } from './errors.js';
-import { binding, type NativeVadModel, type NativeVadParams } from './native/binding.js';
+import { binding, packageRoot, type NativeVadModel, type NativeVadParams } from './native/binding.js';
 
 export type VadOptions = NativeVadParams & { model?: string };
 
-export const DEFAULT_VAD_FILE = 'ggml-silero-v6.2.0.bin';
+/**
+ * Looked for by name in the model cache, then in the package's own models/ (where the Docker image
+ * keeps one): whisper.cpp's v6.2.0 download first, then the v6 that `node scripts/vad-model.mjs`
+ * imports from faster-whisper's ONNX.
+ */
+export const DEFAULT_VAD_FILES = ['ggml-silero-v6.2.0.bin', 'ggml-silero-v6.bin'];
 
 export function resolveVadModel(explicit?: string): string {
   const cfg = readConfig();
-  const path = explicit ?? cfg.vadModel ?? join(cfg.modelCache, DEFAULT_VAD_FILE);
-  if (!existsSync(path)) {
+  const named = explicit ?? cfg.vadModel;
+  const candidates = named ? [named] : [cfg.modelCache, join(packageRoot, 'models')].flatMap((dir) => DEFAULT_VAD_FILES.map((f) => join(dir, f)));
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
     throw new WhisperServeError(
       'MODEL_NOT_FOUND',
-      `VAD model ${path} not found; set WHISPER_VAD_MODEL to a Silero ggml model (e.g. ggml-silero-v6.2.0.bin)`,
+      named
+        ? `VAD model ${named} not found; set WHISPER_VAD_MODEL to a Silero ggml model`
+        : `no Silero VAD model in ${cfg.modelCache} (${DEFAULT_VAD_FILES.join(' or ')}): run \`node node_modules/whisper-serve/scripts/vad-model.mjs\` (imports faster-whisper's Silero VAD from PyPI), or set WHISPER_VAD_MODEL`,
     );
   }
   return path;

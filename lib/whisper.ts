@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { readConfig, type GpuMode } from './config.js';
 import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
-import { planBatch, planDevice, type BatchPlan, type DevicePlan } from './device.js';
+import { chooseDevice, planBatch, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
 import { SegmentStream } from './segment-stream.js';
@@ -228,7 +228,7 @@ export class Whisper implements AsyncDisposable {
     // Checked here first: whisper.cpp reads a truncated file short without noticing.
     const file = readGgmlModel(path);
     const b = binding();
-    const device = planDevice(b.systemInfo(), options.gpu ?? readConfig().gpu, log);
+    const device = chooseDevice(options.gpu ?? readConfig().gpu, log).plan;
     const batch = planBatch({
       requested: options.batchSize,
       threads: options.threads,

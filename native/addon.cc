@@ -1,6 +1,7 @@
 // Module entry: registers the native surface declared in lib/native/binding.ts.
 #include <napi.h>
 
+#include "backends.h"
 #include "log.h"
 #include "memory.h"
 #include "model.h"
@@ -13,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   wserve::installLogCallback();
   wserve::Model::Init(env, exports);
   wserve::VadModel::Init(env, exports);
+  exports.Set("loadBackends", Napi::Function::New(env, wserve::LoadBackends, "loadBackends"));
+  exports.Set("loadBackend", Napi::Function::New(env, wserve::LoadBackend, "loadBackend"));
   exports.Set("systemInfo", Napi::Function::New(env, wserve::SystemInfo, "systemInfo"));
   exports.Set("quantize", Napi::Function::New(env, wserve::Quantize, "quantize"));
   exports.Set("setLogger", Napi::Function::New(env, wserve::SetLogger, "setLogger"));

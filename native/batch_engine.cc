@@ -1,12 +1,11 @@
 #include "batch_engine.h"
 
-#include <ggml-cpu.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
 
+#include "backends.h"
 #include "batch_graphs.h"
 #include "batch_mel.h"
 #include "parallel.h"
@@ -48,10 +47,10 @@ BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevic
     }
   }
   onCpu_ = backend_ == nullptr;
-  if (onCpu_) backend_ = ggml_backend_cpu_init();
+  if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
   try {
-    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && ggml_cpu_has_avx512_bf16());
+    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && cpuHasFeature("AVX512_BF16"));
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
@@ -163,8 +162,8 @@ bool BatchEngine::supported(ggml_cgraph* graph) const {
 void BatchEngine::allocate(ggml_cgraph* graph, const EngineRun& run) {
   if (!ggml_gallocr_alloc_graph(allocator_, graph)) throw std::runtime_error("cannot allocate the compute graph");
   if (onCpu_) {
-    ggml_backend_cpu_set_n_threads(backend_, run.threads);
-    ggml_backend_cpu_set_abort_callback(backend_, abortRequested, const_cast<EngineRun*>(&run));
+    setCpuThreads(backend_, run.threads);
+    setCpuAbortCallback(backend_, abortRequested, const_cast<EngineRun*>(&run));
   }
 }
 

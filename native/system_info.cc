@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "backends.h"
 #include "ggml-backend.h"
 #include "whisper.h"
 
@@ -48,10 +49,17 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   cuda.Set("runtimeVersion", runtimeVersion);
   o.Set("cuda", cuda);
 #else
-  o.Set("cudaBuild", false);
+  // A prebuild has CUDA once its CUDA variant is loaded (lib/native/variants.ts).
+  o.Set("cudaBuild", ggml_backend_reg_by_name("CUDA") != nullptr);
 #endif
   Napi::Array backends = Napi::Array::New(env);
-  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) backends.Set(i, ggml_backend_reg_name(ggml_backend_reg_get(i)));
+  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+    ggml_backend_reg_t reg = ggml_backend_reg_get(i);
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("name", ggml_backend_reg_name(reg));
+    b.Set("file", backendFile(reg));
+    backends.Set(i, b);
+  }
   o.Set("backends", backends);
   Napi::Array devices = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {

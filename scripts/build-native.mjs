@@ -3,12 +3,14 @@
 //   node scripts/build-native.mjs              incremental build in build/ (whisper.cpp is compiled once)
 //   node scripts/build-native.mjs --if-missing  the npm install hook: nothing to do when a prebuilt or
 //                                               built addon loads (with CUDA if asked); else build from source
-//   node scripts/build-native.mjs --prebuild    portable (no -march=native) N-API build by prebuildify
-//                                               (binding.gyp, in build-prebuild/) → prebuilds/<platform>-<arch>/
+//   node scripts/build-native.mjs --prebuild    portable N-API build by prebuildify (binding.gyp, in
+//                                               build-prebuild/) → prebuilds/<platform>-<arch>/: the addon,
+//                                               ggml's shared libraries and CPU backend per instruction
+//                                               set; with WHISPER_SERVE_CUDA=1 also cuda/libggml-cuda.so
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,12 +22,15 @@ const require = createRequire(import.meta.url);
 const args = new Set(process.argv.slice(2));
 const log = (msg) => process.stderr.write(`[whisper-serve build] ${msg}\n`);
 
-// A prebuilt or built addon that loads here, and has CUDA when WHISPER_SERVE_CUDA=1 asks for it
-// (else the CPU prebuild would silently stand in for the CUDA build the user asked for).
+// A prebuilt or built addon that loads here, and has CUDA (linked in, or the prebuild's CUDA
+// variant beside it) when WHISPER_SERVE_CUDA=1 asks for it (else the CPU prebuild would silently
+// stand in for the CUDA build the user asked for).
 function usableAddon() {
   try {
-    const addon = require(require('node-gyp-build').path(root));
-    return process.env.WHISPER_SERVE_CUDA !== '1' || addon.systemInfo().cudaBuild === true;
+    const path = require('node-gyp-build').path(root);
+    const addon = require(path);
+    const cudaVariant = existsSync(join(dirname(path), 'cuda', 'libggml-cuda.so'));
+    return process.env.WHISPER_SERVE_CUDA !== '1' || addon.systemInfo().cudaBuild === true || cudaVariant;
   } catch {
     return false;
   }
@@ -36,6 +41,18 @@ function run(cmd, cmdArgs, cwd = root) {
   const r = spawnSync(cmd, cmdArgs, { cwd, stdio: 'inherit' });
   if (r.error) throw r.error;
   if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+// whisper.cpp's and ggml's shared libraries under the names the addon asks for (their sonames:
+// libwhisper.so.1, …) and the CPU backend modules, stripped, beside the prebuilt addon.
+function copySharedLibraries(from, to) {
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const soname = e.isSymbolicLink() && /\.so\.\d+$/.test(e.name);
+    const module = e.isFile() && /^libggml-.+\.so$/.test(e.name);
+    if (!soname && !module) continue;
+    copyFileSync(realpathSync(join(from, e.name)), join(to, e.name));
+    spawnSync('strip', ['--strip-unneeded', join(to, e.name)], { stdio: 'ignore' }); // where there is a strip
+  }
 }
 
 function has(cmd) {
@@ -68,6 +85,7 @@ if (cuda) {
     const gpuHere = spawnSync('nvidia-smi', ['-L'], { stdio: 'ignore' }).status === 0;
     archs = gpuHere ? 'native' : PORTABLE_CUDA_ARCHITECTURES;
     log(`CUDA architectures ${archs} (${gpuHere ? "this machine's GPU" : 'portable'}; CUDA_ARCHITECTURES overrides)`);
+    process.env.CUDA_ARCHITECTURES = archs; // for the prebuild's CUDA module (whisper-libs.mjs)
   }
   defines.push(`--CDCMAKE_CUDA_ARCHITECTURES=${archs}`);
   // ggml's VMM pool links libcuda.so.1 (the driver) into the addon, which then cannot even load
@@ -99,6 +117,13 @@ if (prebuild) {
   const prebuildify = join(dirname(require.resolve('prebuildify/package.json')), 'bin.js');
   process.env.WHISPER_SERVE_NATIVE = '0';
   run(process.execPath, [prebuildify, '--napi', '--strip'], stage);
+  const target = join(stage, 'prebuilds', `${process.platform}-${process.arch}`);
+  copySharedLibraries(join(stage, 'build-whisper-libs-portable', 'bin'), target);
+  if (cuda) {
+    // The CUDA variant: ggml's CUDA backend alone, loaded by lib/native/variants.ts where a GPU is.
+    run(process.execPath, [join(stage, 'scripts', 'whisper-libs.mjs'), '--cuda-module', join(target, 'cuda')], stage);
+  }
+  rmSync(join(root, 'prebuilds'), { recursive: true, force: true });
   cpSync(join(stage, 'prebuilds'), join(root, 'prebuilds'), { recursive: true });
   log(`prebuilt: ${join(root, 'prebuilds')}`);
 } else {

@@ -1,11 +1,17 @@
 #!/usr/bin/env node
-// For binding.gyp (node-gyp's fallback build, CPU only; CUDA builds go through cmake-js): builds whisper.cpp's static libraries with cmake,
-// once, into build-whisper-libs/, then prints what gyp asks for:
+// For binding.gyp (node-gyp's build; CUDA builds of the whole addon go through cmake-js): builds
+// whisper.cpp's libraries with cmake, once, then prints what gyp asks for:
 //   --sources   the addon's native/*.cc (the same glob CMakeLists.txt uses: one list, not two)
 //   --include   whisper.cpp's include dirs
-//   --libs      the static libraries to link, in link order
+//   --libs      the libraries to link
+//   --cuda-module <dir>   builds ggml's CUDA backend as a module into <dir> (the prebuild's CUDA variant)
+// Native builds (this machine's CPU) link whisper.cpp statically. Portable ones
+// (WHISPER_SERVE_NATIVE=0: the prebuild) are ggml's dynamic-backend build: libwhisper, libggml and
+// libggml-base beside the addon (found through its $ORIGIN rpath), and the CPU backend once per
+// instruction set (libggml-cpu-haswell.so, -skylakex, -zen4, …), of which ggml loads the best this
+// CPU runs (native/backends.cc). A CUDA module built with the same flags loads beside them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { locateWhisperCpp } from '../third_party/whisper-cpp.mjs';
@@ -28,21 +34,45 @@ if (what === '--include') {
   process.stdout.write([join(whisper.dir, 'include'), join(whisper.dir, 'ggml', 'include')].join(' '));
   process.exit(0);
 }
-if (what !== '--libs') fail('usage: whisper-libs.mjs --sources | --include | --libs');
+const cudaModuleDir = what === '--cuda-module' ? process.argv[3] : undefined;
+if (what !== '--libs' && !cudaModuleDir) fail('usage: whisper-libs.mjs --sources | --include | --libs | --cuda-module <dir>');
 
-const portable = process.env.WHISPER_SERVE_NATIVE === '0';
-const out = join(root, portable ? 'build-whisper-libs-portable' : 'build-whisper-libs');
+const portable = process.env.WHISPER_SERVE_NATIVE === '0' || cudaModuleDir !== undefined;
+const out = join(root, cudaModuleDir ? 'build-whisper-cuda-module' : portable ? 'build-whisper-libs-portable' : 'build-whisper-libs');
 const run = (args) => {
   const r = spawnSync('cmake', args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.error) fail(`cmake is needed to build whisper.cpp: ${r.error.message}`);
   if (r.status !== 0) fail(`cmake ${args.join(' ')} failed`);
 };
-if (!existsSync(join(out, 'CMakeCache.txt'))) {
-  run(['-S', whisper.dir, '-B', out, '-DCMAKE_BUILD_TYPE=Release', '-DBUILD_SHARED_LIBS=OFF', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON',
-    '-DWHISPER_BUILD_EXAMPLES=OFF', '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF',
-    `-DGGML_NATIVE=${portable ? 'OFF' : 'ON'}`]);
+const common = ['-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON', '-DWHISPER_BUILD_EXAMPLES=OFF',
+  '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF'];
+// $ORIGIN, not the build folder, in the libraries' own search path: they are shipped side by side.
+const dynamicBackends = ['-DBUILD_SHARED_LIBS=ON', '-DGGML_BACKEND_DL=ON', '-DGGML_NATIVE=OFF', '-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON'];
+const configure = cudaModuleDir
+  ? // The same ggml as the CPU prebuild (its libggml-base is the one loaded at run time), plus
+    // CUDA: machine code for the architectures build-native.mjs chose, no driver linked.
+    [...common, ...dynamicBackends, '-DGGML_CPU=OFF', '-DGGML_CUDA=ON', '-DGGML_CUDA_NO_VMM=ON', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CUDA_ARCHITECTURES}`]
+  : portable
+    ? [...common, ...dynamicBackends, '-DGGML_CPU_ALL_VARIANTS=ON']
+    : [...common, '-DBUILD_SHARED_LIBS=OFF', '-DGGML_NATIVE=ON'];
+// Configured afresh when the options differ from the last configure's (a cache keeps old ones).
+const stamp = join(out, 'whisper-serve-configure.json');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== JSON.stringify(configure)) {
+  rmSync(out, { recursive: true, force: true });
+  run(['-S', whisper.dir, '-B', out, ...configure]);
+  writeFileSync(stamp, JSON.stringify(configure));
 }
-run(['--build', out, '--target', 'whisper', '--parallel']);
+run(['--build', out, '--target', cudaModuleDir ? 'ggml-cuda' : 'whisper', '--parallel']);
+if (cudaModuleDir) {
+  mkdirSync(cudaModuleDir, { recursive: true });
+  copyFileSync(join(out, 'bin', 'libggml-cuda.so'), join(cudaModuleDir, 'libggml-cuda.so'));
+  process.exit(0);
+}
+if (portable) {
+  // Linked by name; the files themselves are copied beside the addon (build-native.mjs --prebuild).
+  process.stdout.write([`-L${join(out, 'bin')}`, '-lwhisper', '-lggml', '-lggml-base', '-lpthread'].join(' '));
+  process.exit(0);
+}
 const libs = [];
 const walk = (dir) => {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

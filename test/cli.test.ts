@@ -87,7 +87,7 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
 
   it('shows info and model details', () => {
     const info = JSON.parse(cli('info', '--json').stdout);
-    expect(info).toMatchObject({ whisperCpp: '1.9.1', backends: expect.arrayContaining(['CPU']) });
+    expect(info).toMatchObject({ whisperCpp: '1.9.1', backends: expect.arrayContaining([expect.objectContaining({ name: 'CPU' })]) });
     expect(info.ffmpeg.source).toBeDefined();
     const inspect = JSON.parse(cli('models', 'inspect', TINY_EN, '--json').stdout);
     expect(inspect).toMatchObject({ hparams: { nMels: 80, nVocab: 51864 }, tensors: 167, multilingual: false });

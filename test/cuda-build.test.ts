@@ -51,7 +51,7 @@ const cudaBuildWithoutDriver: NativeSystemInfo = {
   features: 'WHISPER : COREML = 0 | OPENVINO = 0 | CUDA : ARCHS = 750 | NO_VMM = 1 | …',
   cudaBuild: true,
   cuda: { deviceCount: 0, error: 'CUDA driver version is insufficient for CUDA runtime version', driverVersion: 0, runtimeVersion: 13000 },
-  backends: ['CUDA', 'CPU'],
+  backends: [{ name: 'CUDA', file: '/work/main/build-gpu/whisper_serve.node' }, { name: 'CPU', file: '/work/main/build-gpu/whisper_serve.node' }],
   devices: [{ name: 'CPU', description: 'AMD EPYC', type: 'cpu', freeBytes: 25276063744, totalBytes: 25276063744 }],
 };
 

@@ -89,6 +89,15 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))("the image's contents, assembled by doc
     expect(JSON.parse(custom.stdout).output.transcription).toMatch(/^1\n00:00:00,000 --> /);
   });
 
+  it('ships the Silero VAD model, so enable_vad works with nothing mounted', () => {
+    expect(existsSync(join(app, 'models', 'ggml-silero-v6.bin'))).toBe(true);
+    const job = join(work, 'vad_test.json');
+    writeFileSync(job, JSON.stringify({ input: { audio: JFK_WAV, enable_vad: true } }));
+    const r = spawnSync('sh', [join(app, 'entrypoint.sh'), 'runpod'], { cwd: app, env: { ...env(), TEST_INPUT_MOUNT: job, LOG_LEVEL: 'debug' }, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'COMPLETED', output: { transcription: expect.stringMatching(/ask not what your country can do for you/) } });
+  });
+
   it('opens a shell for anything that is not a whisper-serve command (docker run … bash)', () => {
     const r = spawnSync('sh', [join(app, 'entrypoint.sh'), 'sh', '-c', 'echo inside the image'], { cwd: app, env: env(), encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('inside the image');

@@ -4,9 +4,9 @@
 // `serve`, whose job store (better-sqlite3) has no binary without install scripts, says so.
 // Needs `npm run build:prebuild` first (`npm test` runs it).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
 import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
@@ -61,4 +61,53 @@ describe.skipIf(!have(prebuilt, TINY_EN, JFK_WAV))('installing the packed packag
     expect(cuda.status).not.toBe(0);
     expect(existsSync(marker)).toBe(true);
   }, 300_000);
+});
+
+/** The x86 CPU modules whose instructions this machine has, from its /proc/cpuinfo flags. */
+function cpuModulesThisMachineRuns(): { all: string[]; best: string[] } {
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+  const tiers: Array<[string[], string[]]> = [
+    [['avx512_bf16', 'avx512_vnni', 'avx512vbmi'], ['zen4', 'sapphirerapids']],
+    [['avx512_bf16', 'avx512_vnni'], ['cooperlake', 'zen4', 'sapphirerapids']],
+    [['avx512f'], ['skylakex', 'cannonlake', 'cascadelake', 'icelake', 'cooperlake', 'zen4', 'sapphirerapids']],
+    [['avx2', 'fma'], ['haswell', 'alderlake', 'skylakex', 'cannonlake', 'cascadelake', 'icelake', 'cooperlake', 'zen4', 'sapphirerapids']],
+  ];
+  const best = tiers.find(([need]) => need.every((f) => flags.has(f)))?.[1] ?? ['x64', 'sse42', 'sandybridge', 'ivybridge', 'piledriver'];
+  return { all: [...flags], best };
+}
+
+describe.skipIf(process.arch !== 'x64' || !have(prebuilt, TINY_EN, JFK_WAV))('the prebuild\'s variants', () => {
+  const copy = join(dir, 'variants');
+  const addon = join(copy, 'whisper-serve.node');
+  const bin = join(packageRoot, 'bin', 'whisper-serve.js');
+  const run = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, WHISPER_SERVE_ADDON: addon, LOG_FORMAT: 'json', ...env } });
+
+  it('runs the CPU module ggml picks for this CPU: one per instruction set ships, the best one it runs loads', () => {
+    cpSync(dirname(prebuilt), copy, { recursive: true });
+    const info = JSON.parse(run({}, 'info', '--json').stdout);
+    const module = /^cpu-(\w+)$/.exec(info.addon.variant)?.[1];
+    expect(module, JSON.stringify(info.addon)).toBeDefined();
+    expect(existsSync(join(copy, `libggml-cpu-${module}.so`))).toBe(true);
+    expect(cpuModulesThisMachineRuns().best).toContain(module);
+    expect(info.backends).toEqual([{ name: 'CPU', file: join(copy, `libggml-cpu-${module}.so`) }]);
+  });
+
+  it('falls back to the CPU with one warning where the CUDA variant does not load, and says why where a GPU is required', () => {
+    // A CUDA variant that cannot load (as where its libcudart is missing): here, a damaged file.
+    mkdirSync(join(copy, 'cuda'), { recursive: true });
+    writeFileSync(join(copy, 'cuda', 'libggml-cuda.so'), 'not an ELF file');
+    const r = run({ WHISPER_GPU: 'auto' }, 'transcribe', JFK_WAV, '-m', TINY_EN);
+    expect(r.status, r.stderr).toBe(0);
+    expect(normalise(r.stdout)).toBe(normalise(JFK_TEXT));
+    const warnings = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string }).filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/^CUDA variant not loaded: running on the CPU, cpu-\w+ \(the CUDA variant .*libggml-cuda\.so did not load: .*(invalid ELF header|file too short)/);
+
+    const required = run({ WHISPER_GPU: 'required' }, 'transcribe', JFK_WAV, '-m', TINY_EN);
+    expect(required.status).not.toBe(0);
+    expect(required.stderr).toMatch(/CUDA_NOT_AVAILABLE.*CUDA variant .*did not load/);
+    const off = run({ WHISPER_GPU: 'off' }, 'transcribe', JFK_WAV, '-m', TINY_EN);
+    expect(off.stderr).not.toMatch(/"level":"warn"/);
+  }, 120_000);
 });

@@ -224,7 +224,7 @@ describe.skipIf(!ready)('RunPod local test mode', () => {
       env: { ...process.env, RUNPOD_WEBHOOK_GET_JOB: '', WHISPER_MODEL: TINY_EN, WHISPER_GPU: 'required' },
     });
     expect(cuda.status).toBe(1);
-    expect(JSON.parse(cuda.stdout).error).toMatchObject({ code: 'CUDA_NOT_AVAILABLE', message: expect.stringMatching(/CUDA not available: .*(built without CUDA|nvidia-smi)/) });
+    expect(JSON.parse(cuda.stdout).error).toMatchObject({ code: 'CUDA_NOT_AVAILABLE', message: expect.stringMatching(/CUDA not available: .*(has no CUDA|nvidia-smi)/) });
     const noInputKey = run(['--test_input', '{"audio": "x.wav"}']);
     expect(noInputKey.status).toBe(1);
     writeFileSync(join(dir, 'test_input.json'), '{ not json');

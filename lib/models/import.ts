@@ -1,4 +1,7 @@
-/** A model directory of either kind → ggml: CTranslate2 (model.bin) or transformers (safetensors). */
+/**
+ * A model directory of either kind → ggml: CTranslate2 (model.bin) or transformers (safetensors);
+ * or a Silero VAD .onnx file → whisper.cpp's VAD ggml.
+ */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
@@ -6,10 +9,12 @@ import { binding } from '../native/binding.js';
 import type { Quantizer } from './ggml-writer.js';
 import { importCt2, type ImportOptions } from './import-ct2.js';
 import { importHf } from './import-hf.js';
+import { importSileroVad } from './import-silero.js';
 
-export type ModelFormat = 'ctranslate2' | 'transformers';
+export type ModelFormat = 'ctranslate2' | 'transformers' | 'silero-vad';
 
 export function detectModelFormat(dir: string): ModelFormat {
+  if (dir.endsWith('.onnx')) return 'silero-vad';
   if (existsSync(join(dir, 'model.bin'))) return 'ctranslate2';
   if (existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'))) return 'transformers';
   if (existsSync(join(dir, 'pytorch_model.bin'))) {
@@ -23,6 +28,10 @@ export const nativeQuantizer: Quantizer = (type, data, nPerRow) => binding().qua
 
 export function importModel(dir: string, outPath: string, options: Omit<ImportOptions, 'quantize'> = {}): ModelFormat {
   const format = detectModelFormat(dir);
+  if (format === 'silero-vad') {
+    importSileroVad(dir, outPath);
+    return format;
+  }
   const withQuantizer = { ...options, ...(options.type && /^q/.test(options.type) && { quantize: nativeQuantizer }) };
   (format === 'ctranslate2' ? importCt2 : importHf)(dir, outPath, withQuantizer);
   return format;

@@ -201,13 +201,21 @@ export interface NativeCudaStatus {
   runtimeVersion: number;
 }
 
+export interface NativeBackend {
+  /** ggml's name: "CPU", "CUDA". */
+  name: string;
+  /** The file its code is in: a backend module (libggml-cpu-zen4.so) or the addon, where linked in. */
+  file: string;
+}
+
 export interface NativeSystemInfo {
   whisperVersion: string;
   features: string;
+  /** CUDA linked into the addon, or the prebuild's CUDA variant loaded (lib/native/variants.ts). */
   cudaBuild: boolean;
   /** CUDA builds only: what the CUDA runtime says of this machine. */
   cuda?: NativeCudaStatus;
-  backends: string[];
+  backends: NativeBackend[];
   devices: NativeDevice[];
 }
 
@@ -215,6 +223,10 @@ export interface NativeBinding {
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   VadModel: new (path: string, options?: { threads?: number }) => NativeVadModel;
   systemInfo(): NativeSystemInfo;
+  /** Registers ggml's backend modules in dir (ggml picks the best CPU variant); nothing where they are linked in. */
+  loadBackends(dir: string): void;
+  /** Registers one backend module; throws with the dynamic loader's reason when it cannot load. */
+  loadBackend(path: string): { name: string; devices: number };
   /** Rows of f32 → ggml blocks (q4_0 … q8_0) with whisper.cpp's quantiser; nPerRow must split into whole blocks. */
   quantize(type: 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0', data: Float32Array, nPerRow: number): Buffer;
   /** Native log lines at or above minLevel (1 debug … 4 error) go to fn, from any thread; null: errors to stderr. */
@@ -244,6 +256,8 @@ export function loadBinding(): { binding: NativeBinding; path: string } {
   let binding: NativeBinding;
   try {
     binding = require(path) as NativeBinding;
+    // A prebuild's CPU backend is a module per instruction set beside the addon.
+    binding.loadBackends(dirname(path));
   } catch (err) {
     // A CUDA build needs the CUDA runtime and cuBLAS libraries of the toolkit it was built with.
     const libs = /lib(cudart|cublas\w*)\.so/.test(String(err))

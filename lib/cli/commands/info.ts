@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { findFfmpeg } from '../../audio/ffmpeg.js';
 import { readConfig } from '../../config.js';
-import { planBatch, planDevice, TURBO_SHAPE } from '../../device.js';
+import { chooseDevice, planBatch, TURBO_SHAPE } from '../../device.js';
+import { loadBinding, packageRoot } from '../../native/binding.js';
+import { variantName } from '../../native/variants.js';
+import { reportError } from '../errors.js';
 
 /** large-v3-turbo's f16 ggml file, the model `info` sizes its example batch for. */
 const TURBO_F16_BYTES = 1.62e9;
-import { loadBinding, packageRoot } from '../../native/binding.js';
-import { reportError } from '../errors.js';
 
 export function infoCommand(): Command {
   return new Command('info')
@@ -19,22 +20,21 @@ export function infoCommand(): Command {
     .action((flags: { json?: boolean }) => {
       try {
         const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-        const { binding, path } = loadBinding();
-        const sys = binding.systemInfo();
+        const { path } = loadBinding();
         const cfg = readConfig();
+        const { info: sys, plan: device } = chooseDevice(cfg.gpu === 'required' ? 'auto' : cfg.gpu);
         let ffmpeg: unknown;
         try {
           ffmpeg = findFfmpeg();
         } catch (err) {
           ffmpeg = { error: (err as Error).message };
         }
-        const device = planDevice(sys, cfg.gpu === 'required' ? 'auto' : cfg.gpu);
         const batch = planBatch({ device, modelBytes: TURBO_F16_BYTES, shape: TURBO_SHAPE });
         const info = {
           whisperServe: pkg.version,
           node: process.version,
           whisperCpp: sys.whisperVersion,
-          addon: { path, prebuilt: path.includes(`${'prebuilds'}`), cuda: sys.cudaBuild },
+          addon: { path, prebuilt: path.includes(`${'prebuilds'}`), variant: variantName(sys), cuda: sys.cudaBuild },
           backends: sys.backends,
           cpuFeatures: sys.features,
           devices: sys.devices,

@@ -13,11 +13,11 @@ export function modelsCommand(): Command {
   const models = new Command('models').description('import, download, inspect, list and remove whisper models');
   models
     .command('import')
-    .description('convert a CTranslate2 (faster-whisper) or Hugging Face transformers Whisper directory to a whisper.cpp ggml file')
-    .argument('<dir>', 'model.bin + config.json + tokenizer (CTranslate2), or config.json + model.safetensors[.index.json] + vocab.json/tokenizer.json (transformers)')
+    .description('convert a CTranslate2 (faster-whisper) or Hugging Face transformers Whisper directory, or a Silero VAD .onnx, to a whisper.cpp ggml file')
+    .argument('<dir>', 'model.bin + config.json + tokenizer (CTranslate2), config.json + model.safetensors[.index.json] + vocab.json/tokenizer.json (transformers), or silero_vad*.onnx')
     .option('-o, --output <file>', 'output file', 'ggml-model.bin')
     .addOption(new Option('--type <type>', 'weight type (q* through whisper.cpp\'s quantiser)').choices(['f16', 'f32', 'q8_0', 'q5_0', 'q5_1', 'q4_0', 'q4_1']).default('f16'))
-    .addHelpText('after', '\nExamples:\n  $ whisper-serve models import ./faster-whisper-small -o models/ggml-small.bin\n  $ whisper-serve models import ./whisper_model_cache/model --type q5_0 -o models/ggml-turbo-q5_0.bin')
+    .addHelpText('after', '\nExamples:\n  $ whisper-serve models import ./faster-whisper-small -o models/ggml-small.bin\n  $ whisper-serve models import ./whisper_model_cache/model --type q5_0 -o models/ggml-turbo-q5_0.bin\n  $ whisper-serve models import faster_whisper/assets/silero_vad_v6.onnx -o models/ggml-silero-v6.bin')
     .action((dir: string, flags: { output: string; type: OutputType }) => {
       try {
         const t = performance.now();

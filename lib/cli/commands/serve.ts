@@ -16,7 +16,7 @@ export function serveCommand(): Command {
     .description('serve the HTTP API: /v1/audio/transcriptions, /run, /runsync, /status/:id, /cancel/:id, /health, /metrics')
     .option('--host <host>', 'interface to listen on (HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'port (PORT; default 8000; 0 = any free port)', portNumber)
-    .option('--concurrency <n>', 'jobs transcribed at once (SERVER_CONCURRENCY; default 1)', positiveInt)
+    .option('--concurrency <n>', 'transcriptions at once, taking turns on the model (SERVER_CONCURRENCY; default 8)', positiveInt)
     .option('--db <file>', 'SQLite file of accepted jobs (JOBS_DB; default <model cache>/jobs.sqlite)')
     .addHelpText(
       'after',
