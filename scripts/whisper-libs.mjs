@@ -12,6 +12,7 @@
 // CPU runs (native/backends.cc). A CUDA module built with the same flags loads beside them.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { locateWhisperCpp } from '../third_party/whisper-cpp.mjs';
@@ -62,7 +63,9 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== JSON.stringify(configu
   run(['-S', whisper.dir, '-B', out, ...configure]);
   writeFileSync(stamp, JSON.stringify(configure));
 }
-run(['--build', out, '--target', cudaModuleDir ? 'ggml-cuda' : 'whisper', '--parallel']);
+// A job count always: `--parallel` alone lets make run every nvcc at once (100+ of them, GBs each).
+const jobs = process.env.CMAKE_BUILD_PARALLEL_LEVEL ?? String(availableParallelism());
+run(['--build', out, '--target', cudaModuleDir ? 'ggml-cuda' : 'whisper', '--parallel', jobs]);
 if (cudaModuleDir) {
   mkdirSync(cudaModuleDir, { recursive: true });
   copyFileSync(join(out, 'bin', 'libggml-cuda.so'), join(cudaModuleDir, 'libggml-cuda.so'));

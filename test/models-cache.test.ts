@@ -20,7 +20,7 @@ describe.skipIf(!have(TEST_MODEL('tiny.en')))('models pull', () => {
   const sha256 = createHash('sha256').update(file).digest('hex');
   const ranges: string[] = [];
   let server: Loopback;
-  let cutOnce = true;
+  let cuts = 0; // full (non-Range) responses of /cut.bin still to drop mid-way
   beforeAll(async () => {
     server = await listen((req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -34,8 +34,8 @@ describe.skipIf(!have(TEST_MODEL('tiny.en')))('models pull', () => {
           return res.end(file.subarray(from));
         }
         res.writeHead(200, { 'content-length': file.length });
-        if (!cutOnce) return res.end(file);
-        cutOnce = false;
+        if (cuts === 0) return res.end(file);
+        cuts--;
         res.write(file.subarray(0, 200_000), () => setTimeout(() => res.destroy(), 50)); // the connection drops mid-way
         return;
       }
@@ -64,9 +64,22 @@ describe.skipIf(!have(TEST_MODEL('tiny.en')))('models pull', () => {
     expect(existsSync(join(cache, 'ggml-tiny.en.bin.partial'))).toBe(false);
   });
 
-  it('resumes a download cut off mid-way with a Range request', async () => {
+  it('resumes a download cut off mid-way with a Range request, at once', async () => {
     const url = `${server.url}/cut.bin`;
-    await expect(pullModel('tiny.en', { cacheDir: cache, url, sha256 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: /run the same command again to resume/ });
+    cuts = 1;
+    ranges.length = 0;
+    const got = await pullModel('tiny.en', { cacheDir: cache, url, sha256 });
+    expect(got.resumedFrom).toBeGreaterThan(0);
+    expect(ranges).toEqual(['none', `bytes=${got.resumedFrom}-`]);
+    expect(readFileSync(got.path).equals(file)).toBe(true);
+    rmSync(got.path);
+  });
+
+  it('keeps the partial when its tries are spent, and the next pull resumes it', async () => {
+    const url = `${server.url}/cut.bin`;
+    cuts = 1;
+    ranges.length = 0;
+    await expect(pullModel('tiny.en', { cacheDir: cache, url, sha256, attempts: 1 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: /run the same command again to resume/ });
     const partial = statSync(join(cache, 'ggml-tiny.en.bin.partial')).size;
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(file.length);

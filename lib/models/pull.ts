@@ -1,15 +1,16 @@
 /**
  * Downloads a registry model into the cache: streamed to `<file>.partial`, resumed with a
- * Range request when a partial exists, checked against the registry's checksum and the ggml
- * structure, then renamed into place. Offline it fails fast, naming the URL and the path to
- * place the file by hand.
+ * Range request when a partial exists (a connection that drops or stalls mid-way is resumed at
+ * once, by lib/net/http.ts's retry policy), checked against the registry's checksum and the ggml
+ * structure, then renamed into place. Offline it fails fast, naming the URL and the path to place
+ * the file by hand.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { USER_AGENT } from '../net/http.js';
+import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
 import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { readGgmlModel } from './ggml-format.js';
@@ -23,6 +24,8 @@ export interface PullOptions {
   sha256?: string;
   /** No bytes for this long → fail (ms). */
   stallTimeoutMs?: number;
+  /** Tries in all, each resuming where the last stopped (default 4). */
+  attempts?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number | undefined) => void;
 }
@@ -45,69 +48,84 @@ export async function pullModel(name: string, o: PullOptions = {}): Promise<Pull
   const expected = o.sha256 ? { algorithm: 'sha256' as const, hex: o.sha256 } : entry.sha256 ? { algorithm: 'sha256' as const, hex: entry.sha256 } : entry.sha1 ? { algorithm: 'sha1' as const, hex: entry.sha1 } : undefined;
   const byHand = `download ${url} yourself and place it at ${dest}`;
 
-  // The bytes already here count towards the checksum.
-  const algorithm = expected?.algorithm ?? 'sha256';
-  let hash = createHash(algorithm);
-  const have = existsSync(partial) ? statSync(partial).size : 0;
-  if (have) await pipeline(createReadStream(partial), new Transform({ transform: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
+  // A download cut or stalled mid-way, or a 5xx, is tried again from where the partial ends; a
+  // host that does not answer, or another status, is not (offline fails fast).
+  const { checksum, resumedFrom } = await withRetries(download, {
+    attempts: o.attempts ?? 4,
+    delayMs: (n) => 500 * 2 ** (n - 2),
+    retryable: (err) => {
+      const d = (err as WhisperServeError).details as { status?: number; bytes?: number } | undefined;
+      return d?.bytes !== undefined || (d?.status !== undefined && retryableStatus(d.status));
+    },
+    ...(o.signal && { signal: o.signal }),
+  });
+  return finish(checksum, resumedFrom);
 
-  const stall = new AbortController();
-  const signal = o.signal ? AbortSignal.any([o.signal, stall.signal]) : stall.signal;
-  let stallTimer = setTimeout(() => stall.abort(), o.stallTimeoutMs ?? 15_000);
-  const touch = () => {
-    clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => stall.abort(), o.stallTimeoutMs ?? 15_000);
-  };
-  let resumedFrom = 0;
-  try {
-    let res: Response;
+  async function download(): Promise<{ checksum: string; resumedFrom: number }> {
+    // The bytes already here count towards the checksum.
+    const algorithm = expected?.algorithm ?? 'sha256';
+    let hash = createHash(algorithm);
+    const have = existsSync(partial) ? statSync(partial).size : 0;
+    if (have) await pipeline(createReadStream(partial), new Transform({ transform: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
+
+    const stall = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, stall.signal]) : stall.signal;
+    let stallTimer = setTimeout(() => stall.abort(), o.stallTimeoutMs ?? 15_000);
+    const touch = () => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => stall.abort(), o.stallTimeoutMs ?? 15_000);
+    };
+    let resumedFrom = 0;
     try {
-      res = await fetch(url, { headers: { 'user-agent': USER_AGENT, ...(have && { Range: `bytes=${have}-` }) }, signal });
-    } catch (err) {
-      if (stall.signal.aborted) throw new WhisperServeError('DOWNLOAD_TIMEOUT', `${url} did not answer within ${(o.stallTimeoutMs ?? 15_000) / 1000} s; offline? ${byHand}`, { cause: err, details: { url } });
-      throw new WhisperServeError('DOWNLOAD_FAILED', `cannot reach ${url} (${(err as Error).cause ?? (err as Error).message}); offline? ${byHand}`, { cause: err, details: { url } });
-    }
-    if (res.status === 416 && have) {
-      // The partial is already whole (or longer than the file): check it as it is.
-      await res.body?.cancel();
-    } else {
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new WhisperServeError('DOWNLOAD_FAILED', `HTTP ${res.status} for ${url}; ${byHand}`, { details: { status: res.status, url } });
-      }
-      resumedFrom = res.status === 206 ? have : 0;
-      if (!resumedFrom) hash = createHash(algorithm); // no partial, or the server ignored the Range
-      const length = Number(res.headers.get('content-length') ?? NaN);
-      const total = Number.isFinite(length) ? resumedFrom + length : undefined;
-      let done = resumedFrom;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          touch();
-          hash.update(chunk);
-          done += chunk.length;
-          o.onProgress?.(done, total);
-          cb(null, chunk);
-        },
-      });
+      let res: Response;
       try {
-        await pipeline(Readable.fromWeb(res.body! as import('node:stream/web').ReadableStream), counter, createWriteStream(partial, { flags: resumedFrom ? 'a' : 'w' }), { signal });
+        res = await fetch(url, { headers: { 'user-agent': USER_AGENT, ...(have && { Range: `bytes=${have}-` }) }, signal });
       } catch (err) {
-        const why = stall.signal.aborted ? 'no data for too long' : (err as Error).message;
-        throw new WhisperServeError(stall.signal.aborted ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED', `download of ${url} stopped at ${done} bytes (${why}); run the same command again to resume`, {
-          cause: err,
-          details: { url, bytes: done },
+        if (stall.signal.aborted) throw new WhisperServeError('DOWNLOAD_TIMEOUT', `${url} did not answer within ${(o.stallTimeoutMs ?? 15_000) / 1000} s; offline? ${byHand}`, { cause: err, details: { url } });
+        throw new WhisperServeError('DOWNLOAD_FAILED', `cannot reach ${url} (${(err as Error).cause ?? (err as Error).message}); offline? ${byHand}`, { cause: err, details: { url } });
+      }
+      if (res.status === 416 && have) {
+        // The partial is already whole (or longer than the file): check it as it is.
+        await res.body?.cancel();
+      } else {
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new WhisperServeError('DOWNLOAD_FAILED', `HTTP ${res.status} for ${url}; ${byHand}`, { details: { status: res.status, url } });
+        }
+        resumedFrom = res.status === 206 ? have : 0;
+        if (!resumedFrom) hash = createHash(algorithm); // no partial, or the server ignored the Range
+        const length = Number(res.headers.get('content-length') ?? NaN);
+        const total = Number.isFinite(length) ? resumedFrom + length : undefined;
+        let done = resumedFrom;
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            touch();
+            hash.update(chunk);
+            done += chunk.length;
+            o.onProgress?.(done, total);
+            cb(null, chunk);
+          },
         });
+        try {
+          await pipeline(Readable.fromWeb(res.body! as import('node:stream/web').ReadableStream), counter, createWriteStream(partial, { flags: resumedFrom ? 'a' : 'w' }), { signal });
+        } catch (err) {
+          const why = stall.signal.aborted ? 'no data for too long' : (err as Error).message;
+          throw new WhisperServeError(stall.signal.aborted ? 'DOWNLOAD_TIMEOUT' : 'DOWNLOAD_FAILED', `download of ${url} stopped at ${done} bytes (${why}); run the same command again to resume`, {
+            cause: err,
+            details: { url, bytes: done },
+          });
+        }
+        if (total !== undefined && done < total) {
+          throw new WhisperServeError('DOWNLOAD_FAILED', `download of ${url} ended at ${done} of ${total} bytes; run the same command again to resume`, { details: { url, bytes: done } });
+        }
       }
-      if (total !== undefined && done < total) {
-        throw new WhisperServeError('DOWNLOAD_FAILED', `download of ${url} ended at ${done} of ${total} bytes; run the same command again to resume`, { details: { url, bytes: done } });
-      }
+      return { checksum: hash.digest('hex'), resumedFrom };
+    } finally {
+      clearTimeout(stallTimer);
     }
-    return finish(hash.digest('hex'));
-  } finally {
-    clearTimeout(stallTimer);
   }
 
-  function finish(checksum: string): Pulled {
+  function finish(checksum: string, resumedFrom: number): Pulled {
     if (expected && checksum !== expected.hex) {
       rmSync(partial, { force: true });
       throw new WhisperServeError('MODEL_CHECKSUM_MISMATCH', `${url} has ${expected.algorithm} ${checksum}, expected ${expected.hex}; the download was deleted`, {

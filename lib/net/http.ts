@@ -1,8 +1,8 @@
 /**
  * The one HTTP client policy: how requests to other hosts are made and retried. Audio downloads,
- * webhooks and the RunPod worker's posts each name a RetryPolicy here instead of a loop of their
- * own; requests to URLs a client gave us go through `guardedRequest` (the SSRF guard at connect
- * time, no redirects unless the caller follows them, one user agent).
+ * model pulls, webhooks and the RunPod worker's posts each name a RetryPolicy here instead of a
+ * loop of their own; requests to URLs a client gave us go through `guardedRequest` (the SSRF guard
+ * at connect time, no redirects unless the caller follows them, one user agent).
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
