@@ -1,8 +1,8 @@
 #!/bin/sh
 # The build stage of the Dockerfile, as a script so the same steps can be run (and checked) on a
 # plain Debian/Ubuntu without Docker: WHISPER_SERVE_CUDA=0 docker/build-app.sh <out-dir>.
-# Installs dependencies without running their scripts, builds the prebuilt addon (with its CUDA variant when asked) and
-# the TypeScript, then copies only what the runtime needs into <out-dir>.
+# Installs dependencies without running their scripts, builds the prebuilt addon (with its CUDA
+# variant when asked) and the TypeScript, then copies only what the runtime needs into <out-dir>.
 set -eu
 out="${1:?usage: docker/build-app.sh <out-dir>}"
 npm ci --ignore-scripts --no-audit --no-fund

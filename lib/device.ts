@@ -53,7 +53,8 @@ function whyNoGpu(info: NativeSystemInfo): string {
     return 'this addon has no CUDA (add the prebuild\'s CUDA variant with WHISPER_SERVE_CUDA=1 npm run build:prebuild, build with WHISPER_SERVE_CUDA=1 npm run build:native, or use the Docker image)';
   }
   const cuda = info.cuda;
-  if (!cuda) return 'the addon has CUDA but found no usable device: check `nvidia-smi`';
+  // The prebuild's CUDA variant asks no runtime questions of its own: ggml found no device.
+  if (!cuda) return 'CUDA loaded but no device found (no NVIDIA driver, or a container started without --gpus): check `nvidia-smi`';
   const driver = cuda.driverVersion ? `the driver supports CUDA ${cudaVersion(cuda.driverVersion)}` : 'no NVIDIA driver was found (libcuda.so.1)';
   return (
     `${cuda.error ?? 'no usable device'} (${cuda.deviceCount} CUDA devices; ${driver}; this build needs CUDA ${cudaVersion(cuda.runtimeVersion)}): ` +

@@ -69,6 +69,7 @@ run(['--build', out, '--target', cudaModuleDir ? 'ggml-cuda' : 'whisper', '--par
 if (cudaModuleDir) {
   mkdirSync(cudaModuleDir, { recursive: true });
   copyFileSync(join(out, 'bin', 'libggml-cuda.so'), join(cudaModuleDir, 'libggml-cuda.so'));
+  spawnSync('strip', ['--strip-unneeded', join(cudaModuleDir, 'libggml-cuda.so')], { stdio: 'ignore' }); // 45 → 39 MB for one architecture
   process.exit(0);
 }
 if (portable) {

@@ -8,6 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readPlainWav } from '../../dist/audio/decode.js';
 import { Whisper } from '../../dist/whisper.js';
 import { createLogger } from '../../dist/log.js';
+import { binding } from '../../dist/native/binding.js';
+import { variantName } from '../../dist/native/variants.js';
 
 const [model, jfkPath, ...more] = process.argv.slice(2);
 const jfk = readPlainWav(jfkPath);
@@ -51,7 +53,8 @@ for (const c of (process.env.CHECK_CONFIG ?? 'cpu,gpu-fused,gpu-softmax').split(
     continue;
   }
   const load = (performance.now() - t0) / 1000;
-  const engine = lines.map((l) => JSON.parse(l)).find((l) => l.engine)?.engine;
+  // The engine's backend, and which ggml modules ran it (the prebuild: cpu-… + cuda).
+  const engine = `${lines.map((l) => JSON.parse(l)).find((l) => l.engine)?.engine} [${variantName(binding().systemInfo())}]`;
   for (const [name, pcm] of audio) {
     for (const batchSize of name === 'jfk-mixed-2min' ? [1, 16] : [undefined]) {
       const t1 = performance.now();

@@ -33,7 +33,7 @@ done
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || [ "${BENCH_GPU:-}" = off ]
 
 # whisper.cpp source and the N-API headers: from the pack, else from node_modules.
-if [ -f "$pack/whisper_serve.node.xz" ]; then
+if [ -f "$pack/whisper_serve.node.xz" ] || [ -f "$pack/prebuild.tar.xz" ]; then
   :  # prebuilt: no sources needed
 elif [ -f "$pack/whisper-cpp.tar.xz" ]; then
   mkdir -p "$work/whisper.cpp" "$work/napi" && tar -C "$work/whisper.cpp" -xJf "$pack/whisper-cpp.tar.xz" && tar -C "$work/napi" -xJf "$pack/node-addon-api.tar.xz"
@@ -62,6 +62,12 @@ elif want build; then
 fi
 export WHISPER_SERVE_ADDON=$PWD/build-gpu/whisper_serve.node
 [ -f "$WHISPER_SERVE_ADDON" ] || WHISPER_SERVE_ADDON=$PWD/build-gpu/Release/whisper_serve.node
+if [ -f "$pack/prebuild.tar.xz" ]; then
+  # The prebuild as shipped: the CPU module for this host, and the CUDA variant the loader adds.
+  mkdir -p "$work/prebuild" && tar -C "$work/prebuild" -xJf "$pack/prebuild.tar.xz"
+  export WHISPER_SERVE_ADDON=$work/prebuild/whisper-serve.node
+  ldd "$work/prebuild/cuda/libggml-cuda.so" | grep -E "cuda|cublas|not found" || true
+fi
 
 model="$work/ggml-turbo-shaped.bin"
 if want build; then [ -f "$model" ] || node $js/turbo-model.mjs "$model" "$vocab"; fi

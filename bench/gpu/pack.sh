@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine cannot download into bench/.cache/gpu (git-ignored; the device tool
 # carries at most 64 MiB): this Node binary (xz), the bench scripts bundled (esbuild), jfk.wav and a multilingual vocabulary (from
-# whisper.cpp's weightless large test model), and either
+# whisper.cpp's weightless large test model), and one of
+#   - the prebuild with its CUDA variant (prebuilds/linux-x64/cuda/libggml-cuda.so, from
+#     `WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=90-real npm run build:prebuild`): what users and the
+#     Docker image run, the variant loaded by lib/native/variants.ts,
 #   - the CUDA addon built here (build-gpu/, see device.sh's header), when it exists: no compiling
 #     on the lent machine, or
 #   - the whisper.cpp source tree and node-addon-api's headers, to build it there;
@@ -19,7 +22,9 @@ for f in sweep addon-once check turbo-model; do
     --banner:js="import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);"
 done
 xz -T0 -9e -c "$(command -v node)" > "$out/node.xz"
-if [ -f build-gpu/whisper_serve.node ]; then
+if [ -f prebuilds/linux-x64/cuda/libggml-cuda.so ]; then
+  tar -C prebuilds/linux-x64 -cf - . | xz -T0 -9 > "$out/prebuild.tar.xz"
+elif [ -f build-gpu/whisper_serve.node ]; then
   strip -o "$out/whisper_serve.node" build-gpu/whisper_serve.node && xz -T0 -9 "$out/whisper_serve.node"
 else
   wcpp=$(node third_party/whisper-cpp.mjs)

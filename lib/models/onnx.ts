@@ -5,7 +5,7 @@
  * TensorProto.dims = 1, data_type = 2, float_data = 4, name = 8, raw_data = 9.
  */
 import { WhisperServeError } from '../errors.js';
-import type { TensorData } from './tensor-data.js';
+import { numel, type TensorData } from './tensor-data.js';
 
 const FLOAT = 1;
 const FLOAT16 = 10;
@@ -111,6 +111,9 @@ export function readOnnxGraph(file: Buffer, what: string): OnnxGraph {
         Buffer.from(data.buffer).set(bytes);
         tensors.set(name, { dtype: 'f16', shape, data });
       }
+      // A count that disagrees with the shape would become a ggml file whisper.cpp misreads.
+      const read = tensors.get(name);
+      if (read && read.data.length !== numel(shape)) throw new Error(`${name} holds ${read.data.length} values for shape [${shape.join(', ')}]`);
     }
   } catch (err) {
     throw new WhisperServeError('MODEL_IMPORT_FAILED', `${what} is not an ONNX model this importer reads: ${(err as Error).message}`, { cause: err });
