@@ -6,6 +6,8 @@
 #pragma once
 #include <napi.h>
 
+#include <string>
+
 #include "ggml-backend.h"
 
 namespace wserve {

@@ -33,10 +33,10 @@ export function loadGpuVariant(): GpuVariant | null {
   return tried;
 }
 
-/** "cpu-zen4" (the prebuild's module for this CPU), "cpu" where the CPU backend is linked in; "+ cuda" once loaded. */
+/** "cpu-zen4" (the prebuild's module for this CPU), "cpu (linked in)" in a local build; "+ cuda" once loaded. */
 export function variantName(info: NativeSystemInfo): string {
   const names = info.backends.map((b) => {
-    const module = /^libggml-(\w+?)(?:-(\w+))?\.so/.exec(basename(b.file));
+    const module = /^libggml-([a-z]+)(?:-(.+))?\.so$/.exec(basename(b.file)); // libggml-cpu-armv8.2_1.so too
     return module ? [module[1], module[2]].filter(Boolean).join('-') : `${b.name.toLowerCase()} (linked in)`;
   });
   return names.sort((a, b) => Number(b.startsWith('cpu')) - Number(a.startsWith('cpu'))).join(' + ');
