@@ -136,8 +136,11 @@ export interface ServerConfig {
   jobTtlSeconds: number;
 }
 
-/** Transcriptions at once by default: the CPU batch's windows (lib/device.ts). */
-const DEFAULT_SERVER_CONCURRENCY = 8;
+/** The batched engine's windows at once on the CPU (faster-whisper's batch; more cost cache memory, not threads): lib/device.ts. */
+export const CPU_BATCH = 8;
+
+/** Transcriptions at once by default: one per window of the CPU batch. */
+const DEFAULT_SERVER_CONCURRENCY = CPU_BATCH;
 
 export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {

@@ -2,7 +2,7 @@
  * GPU policy in TypeScript (the addon only reports devices): whether to use CUDA, and how many
  * 30 s windows to decode at once when MODEL_BATCH_SIZE does not say.
  */
-import { readConfig, type GpuMode } from './config.js';
+import { CPU_BATCH, readConfig, type GpuMode } from './config.js';
 import { WhisperServeError } from './errors.js';
 import type { Logger } from './log.js';
 import { binding, type NativeDevice, type NativeSystemInfo } from './native/binding.js';
@@ -75,8 +75,6 @@ export interface BatchPlan {
   source: string;
 }
 
-/** The batched engine's default on the CPU: faster-whisper's batch. More slots cost cache memory, not threads. */
-const CPU_BATCH = 8;
 /**
  * Windows per encoder pass on a GPU: 1500 rows each, so a few fill the matrix units; more only
  * grow the activations. On the CPU one at a time is faster (a batch's activations outgrow the

@@ -63,8 +63,8 @@ describe.skipIf(!have(prebuilt, TINY_EN, JFK_WAV))('installing the packed packag
   }, 300_000);
 });
 
-/** The x86 CPU modules whose instructions this machine has, from its /proc/cpuinfo flags. */
-function cpuModulesThisMachineRuns(): { all: string[]; best: string[] } {
+/** The x86 CPU modules of the best tier this machine's /proc/cpuinfo flags allow. */
+function bestCpuModules(): string[] {
   const flags = new Set((/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
   const tiers: Array<[string[], string[]]> = [
     [['avx512_bf16', 'avx512_vnni', 'avx512vbmi'], ['zen4', 'sapphirerapids']],
@@ -72,8 +72,7 @@ function cpuModulesThisMachineRuns(): { all: string[]; best: string[] } {
     [['avx512f'], ['skylakex', 'cannonlake', 'cascadelake', 'icelake', 'cooperlake', 'zen4', 'sapphirerapids']],
     [['avx2', 'fma'], ['haswell', 'alderlake', 'skylakex', 'cannonlake', 'cascadelake', 'icelake', 'cooperlake', 'zen4', 'sapphirerapids']],
   ];
-  const best = tiers.find(([need]) => need.every((f) => flags.has(f)))?.[1] ?? ['x64', 'sse42', 'sandybridge', 'ivybridge', 'piledriver'];
-  return { all: [...flags], best };
+  return tiers.find(([need]) => need.every((f) => flags.has(f)))?.[1] ?? ['x64', 'sse42', 'sandybridge', 'ivybridge', 'piledriver'];
 }
 
 describe.skipIf(process.arch !== 'x64' || !have(prebuilt, TINY_EN, JFK_WAV))('the prebuild\'s variants', () => {
@@ -89,7 +88,7 @@ describe.skipIf(process.arch !== 'x64' || !have(prebuilt, TINY_EN, JFK_WAV))('th
     const module = /^cpu-(\w+)$/.exec(info.addon.variant)?.[1];
     expect(module, JSON.stringify(info.addon)).toBeDefined();
     expect(existsSync(join(copy, `libggml-cpu-${module}.so`))).toBe(true);
-    expect(cpuModulesThisMachineRuns().best).toContain(module);
+    expect(bestCpuModules()).toContain(module);
     expect(info.backends).toEqual([{ name: 'CPU', file: join(copy, `libggml-cpu-${module}.so`) }]);
   });
 

@@ -59,11 +59,12 @@ export function importSileroVad(onnxPath: string, outPath: string): SileroImport
     hidden, // the final 1×1 convolution: hidden → 1
     1,
   ];
-  const f16 = (name: string, t: TensorData, ne: number[]) => ({ name, type: 'f16' as const, ne, bytes: toFloat16(t) });
+  // ggml's shape is ONNX's reversed, unless given (the squeezed 1×1 kernel).
+  const f16 = (name: string, t: TensorData, ne = [...t.shape].reverse()) => ({ name, type: 'f16' as const, ne, bytes: toFloat16(t) });
   const f32 = (name: string, data: Float32Array, ne: number[]) => ({ name, type: 'f32' as const, ne, bytes: data });
   const tensors = [
     ...convs.flatMap(({ weight, bias: cb }, i) => [
-      f16(`_model.encoder.${i}.reparam_conv.weight`, weight, [...weight.shape].reverse()),
+      f16(`_model.encoder.${i}.reparam_conv.weight`, weight),
       f32(`_model.encoder.${i}.reparam_conv.bias`, toFloat32(cb), [cb.shape[0]!]),
     ]),
     f32('_model.decoder.rnn.weight_ih', reorderGates(toFloat32(w), hidden, input), [input, 4 * hidden]),
@@ -72,7 +73,7 @@ export function importSileroVad(onnxPath: string, outPath: string): SileroImport
     f32('_model.decoder.rnn.bias_hh', reorderGates(bias.subarray(4 * hidden), hidden, 1), [4 * hidden]),
     f16('_model.decoder.decoder.2.weight', need('decoder.conv1d.weight'), [hidden]),
     f32('_model.decoder.decoder.2.bias', toFloat32(need('decoder.conv1d.bias')), []),
-    f16('_model.stft.forward_basis_buffer', need('encoder.feature_extractor.forward_basis_buffer'), [...need('encoder.feature_extractor.forward_basis_buffer').shape].reverse()),
+    f16('_model.stft.forward_basis_buffer', need('encoder.feature_extractor.forward_basis_buffer')),
   ];
 
   const tmp = `${outPath}.partial-${process.pid}`;
