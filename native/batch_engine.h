@@ -81,7 +81,9 @@ class BatchEngine {
   bool reserve(bool encoder, int n);
   ggml_tensor* unsupportedNode(ggml_cgraph* graph) const;
   bool supported(ggml_cgraph* graph) const;
-  void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds);
+  std::vector<float> melOf(const EngineRun& run, const std::vector<size_t>& requestIds);
+  void encodeAll(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds, size_t chunk);
+  void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<float>& mel);
   void decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits);
   void allocate(ggml_cgraph* graph, const EngineRun& run);
 

@@ -12,8 +12,14 @@ ggml_tensor* layerNorm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, ggml_t
   return ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, x, kNormEps), w), b);
 }
 
+// A product over several windows (x 3-D) takes CUDA's batched cuBLAS path, which with
+// GGML_PREC_F32 writes f32 straight from the f16 operands (f32 accumulation, at the f16 tensor-core
+// rate on sm80 and later) instead of writing f16 and converting it in a kernel of its own (10 % of
+// the encoder's GPU time). On one window (2-D) the same flag would send CUDA to an f32 GEMM on
+// converted weights, so it stays off there; the CPU ignores it.
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_tensor* b) {
   ggml_tensor* y = ggml_mul_mat(ctx, w, x);
+  if (x->ne[2] > 1) ggml_mul_mat_set_prec(y, GGML_PREC_F32);
   return b ? ggml_add(ctx, y, b) : y;
 }
 
@@ -73,7 +79,7 @@ void EngineCaches::release() {
   crossV.clear();
 }
 
-EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn) {
+EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn, bool headCopies) {
   const WhisperHparams& hp = w.hp;
   const int state = hp.nAudioState, heads = hp.nAudioHead, headDim = state / heads, T = hp.nAudioCtx;
   EncoderGraph g;
@@ -93,11 +99,17 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   for (const EncoderBlock& b : w.encoder) {
     ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
     ggml_tensor* q = splitHeads(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), headDim, heads, T, n);
-    ggml_tensor* k = ggml_cast(ctx, splitHeads(ctx, linear(ctx, b.attn.kW, h, nullptr), headDim, heads, T, n), GGML_TYPE_F16);
+    // K and V in f16 for the attention. On a GPU the strided copy of the per-head view was 11 % of
+    // the encoder's time; converting the contiguous product takes one coalesced kernel.
+    auto headsF16 = [&](ggml_tensor* y) {
+      return headCopies ? ggml_cast(ctx, splitHeads(ctx, y, headDim, heads, T, n), GGML_TYPE_F16)
+                        : splitHeads(ctx, ggml_cast(ctx, y, GGML_TYPE_F16), headDim, heads, T, n);
+    };
+    ggml_tensor* k = headsF16(linear(ctx, b.attn.kW, h, nullptr));
     ggml_tensor* vLinear = linear(ctx, b.attn.vW, h, b.attn.vB);
     ggml_tensor* attn;
     if (flashAttn) {
-      ggml_tensor* v = ggml_cast(ctx, splitHeads(ctx, vLinear, headDim, heads, T, n), GGML_TYPE_F16);
+      ggml_tensor* v = headsF16(vLinear);
       attn = ggml_reshape_3d(ctx, ggml_flash_attn_ext(ctx, q, k, v, nullptr, scale, 0.0f, 0.0f), state, T, n);
     } else {
       ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), nullptr, scale, 0.0f);

@@ -52,7 +52,7 @@ vocab=$pack/vocab-large.bin; [ -f "$vocab" ] || vocab=../shared/models/for-tests
 if [ -f "$pack/whisper_serve.node.xz" ]; then
   mkdir -p build-gpu && xz -dc "$pack/whisper_serve.node.xz" > build-gpu/whisper_serve.node
   ldd build-gpu/whisper_serve.node | grep -E "cuda|cublas|not found" || true
-elif want build; then
+elif [ ! -f "$pack/prebuild.tar.xz" ] && want build; then
   t0=$(date +%s)
   cmake -S . -B build-gpu -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" -DCMAKE_BUILD_TYPE=Release \
     -DWHISPER_CPP_DIR="$WHISPER_CPP_DIR" -DGGML_CUDA=ON -DGGML_CUDA_NO_VMM=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-native}" -DGGML_NATIVE=ON \
@@ -67,6 +67,8 @@ if [ -f "$pack/prebuild.tar.xz" ]; then
   mkdir -p "$work/prebuild" && tar -C "$work/prebuild" -xJf "$pack/prebuild.tar.xz"
   export WHISPER_SERVE_ADDON=$work/prebuild/whisper-serve.node
   ldd "$work/prebuild/cuda/libggml-cuda.so" | grep -E "cuda|cublas|not found" || true
+  # An earlier addon beside it (pack.sh's PACK_BEFORE): the same modules, so only the addon differs.
+  [ ! -f "$pack/before.node.xz" ] || xz -dc "$pack/before.node.xz" > "$work/prebuild/whisper-serve-before.node"
 fi
 
 model="$work/ggml-turbo-shaped.bin"
@@ -81,12 +83,13 @@ if want check && [ -f "$pack/check-model.bin.xz" ]; then
     tail -1 "$work/check-$c.txt" > "$out/check-$c.json"
   done
 fi
-# profile (only when named): per-kernel GPU time (ncu, clocks as found) of one window of the
-# turbo-shaped model at batch 1: its encoder pass and first decoder steps, summed by kernel name.
+# profile (only when named): per-kernel GPU time (ncu, clocks as found) of the turbo-shaped model's
+# first kernels (its first encoder pass: one window, or BENCH_PROFILE_BATCH windows), summed by name.
 if [ "$step" = profile ]; then
   [ -f "$model" ] || node $js/turbo-model.mjs "$model" "$vocab"
   ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
-  BENCH_MINUTES=0.4 MODEL_BATCH_SIZE=1 "$ncu" --clock-control none --launch-count "${BENCH_PROFILE_KERNELS:-900}" --csv --metrics gpu__time_duration.sum \
+  pb=${BENCH_PROFILE_BATCH:-1}
+  BENCH_MINUTES=$(( pb / 2 + 1 )) MODEL_BATCH_SIZE=$pb "$ncu" --clock-control none --launch-count "${BENCH_PROFILE_KERNELS:-900}" --csv --metrics gpu__time_duration.sum \
     --log-file "$out/ncu.csv" node $js/addon-once.mjs "$model" "$jfk" 8 >/dev/null || true
   python3 - "$out/ncu.csv" <<'PY'
 import csv, sys, collections
@@ -108,6 +111,11 @@ if want addon; then
   if [ -n "${BENCH_SOFTMAX_SIZES:-}" ]; then
     BENCH_FLASH_ATTN=0 node $js/sweep.mjs "$model" "$jfk" "$tokens" "$BENCH_SOFTMAX_SIZES" "$out/addon-softmax.json" || true
   fi
+  # BENCH_BEFORE_SIZES: the earlier addon (pack.sh's PACK_BEFORE) at these sizes, in the same call.
+  if [ -n "${BENCH_BEFORE_SIZES:-}" ] && [ -f "$work/prebuild/whisper-serve-before.node" ]; then
+    WHISPER_SERVE_ADDON=$work/prebuild/whisper-serve-before.node node $js/sweep.mjs "$model" "$jfk" "$tokens" "$BENCH_BEFORE_SIZES" "$work/addon-before.json" \
+      && cp "$work/addon-before.json" "$out/" || true
+  fi
 fi
 if want hf; then
   timeout "${BENCH_HF_TIMEOUT:-600}" python3 bench/gpu/hf_pipeline.py "$jfk" "$tokens" 256 > "$work/hf.json" || echo '{"error": "transformers pipeline failed"}' > "$work/hf.json"
@@ -116,20 +124,22 @@ fi
 want report || exit 0
 [ -f "$work/addon.json" ] || echo '[]' > "$work/addon.json"
 [ -f "$work/hf.json" ] || echo '{"error": "step not run"}' > "$work/hf.json"
+[ -f "$work/addon-before.json" ] || echo '[]' > "$work/addon-before.json"
 stamp=$(date -u +%Y-%m-%dT%H-%M-%SZ)
 node -e '
-const [addonFile, hfFile, out, tokens] = process.argv.slice(1);
+const [addonFile, hfFile, out, tokens, beforeFile] = process.argv.slice(1);
 const fs = require("fs");
 const addon = JSON.parse(fs.readFileSync(addonFile, "utf8"));
+const before = JSON.parse(fs.readFileSync(beforeFile, "utf8"));
 const hf = JSON.parse(fs.readFileSync(hfFile, "utf8"));
 const ok = addon.filter((r) => r.wall_seconds);
 const best = ok.reduce((a, b) => (b.wall_seconds < a.wall_seconds ? b : a), ok[0]);
-const report = { date: new Date().toISOString(), tokens_per_window: Number(tokens), addon, hf, best_batch_size: best?.batch_size, speedup_vs_hf: best && hf.wall_seconds ? hf.wall_seconds / best.wall_seconds : null };
+const report = { date: new Date().toISOString(), tokens_per_window: Number(tokens), addon, addon_before: before, hf, best_batch_size: best?.batch_size, speedup_vs_hf: best && hf.wall_seconds ? hf.wall_seconds / best.wall_seconds : null };
 fs.writeFileSync(out, JSON.stringify(report, null, 2));
 const row = (c) => `| ${c.join(" | ")} |`;
 console.log(row(["engine", "wall s", "x real time", "first result s", "cold start s", "peak VRAM MiB"]));
 console.log(row(["---", "---:", "---:", "---:", "---:", "---:"]));
-for (const r of addon) console.log(row([`whisper-serve MODEL_BATCH_SIZE=${r.batch_size}`, r.wall_seconds?.toFixed(1) ?? r.error, r.realtime_factor?.toFixed(0) ?? "", r.time_to_first_result_seconds?.toFixed(1) ?? "", r.cold_start_seconds?.toFixed(1) ?? "", r.peak_vram_mib ?? ""]));
+for (const r of [...addon, ...before.map((b) => ({ ...b, label: " (before)" }))]) console.log(row([`whisper-serve MODEL_BATCH_SIZE=${r.batch_size}${r.label ?? ""}`, r.wall_seconds?.toFixed(1) ?? r.error, r.realtime_factor?.toFixed(0) ?? "", r.time_to_first_result_seconds?.toFixed(1) ?? "", r.cold_start_seconds?.toFixed(1) ?? "", r.peak_vram_mib ?? ""]));
 console.log(row([hf.engine ?? "transformers pipeline", hf.wall_seconds?.toFixed(1) ?? hf.error, hf.realtime_factor?.toFixed(0) ?? "", hf.time_to_first_result_seconds?.toFixed(1) ?? "", hf.cold_start_seconds?.toFixed(1) ?? "", hf.peak_vram_mib?.toFixed(0) ?? ""]));
 console.log(`best: MODEL_BATCH_SIZE=${report.best_batch_size}, ${report.speedup_vs_hf?.toFixed(2)}x the pipeline; wrote ${out}`);
-' "$work/addon.json" "$work/hf.json" "$out/gpu-$stamp.json" "$tokens"
+' "$work/addon.json" "$work/hf.json" "$out/gpu-$stamp.json" "$tokens" "$work/addon-before.json"

@@ -9,6 +9,8 @@
 #     on the lent machine, or
 #   - the whisper.cpp source tree and node-addon-api's headers, to build it there;
 # and, given as arguments, a real-weights model and WAV files for device.sh's `check` step (xz).
+# PACK_BEFORE=<whisper-serve.node>: an earlier build of the prebuild's addon, which device.sh runs
+# beside the current one on the same card (BENCH_BEFORE_SIZES) for a before/after in one call.
 #   bash bench/gpu/pack.sh [model.bin [speech.wav ...]]
 # Then run there:  bash bench/gpu/device.sh   (the `device` tool: carry bench/.cache/gpu)
 set -euo pipefail
@@ -21,9 +23,10 @@ for f in sweep addon-once check turbo-model; do
   node_modules/.bin/esbuild "bench/gpu/$f.mjs" --bundle --platform=node --format=esm --outfile="$out/js/$f.mjs" --log-level=warning \
     --banner:js="import { createRequire as bundleRequire } from 'node:module'; const require = bundleRequire(import.meta.url);"
 done
-xz -T0 -9e -c "$(command -v node)" > "$out/node.xz"
+strip -o "$out/node" "$(command -v node)" && xz -T0 -9e "$out/node"  # Node's own binary carries 12 MB of symbols
 if [ -f prebuilds/linux-x64/cuda/libggml-cuda.so ]; then
   tar -C prebuilds/linux-x64 -cf - . | xz -T0 -9 > "$out/prebuild.tar.xz"
+  [ -z "${PACK_BEFORE:-}" ] || xz -9 -c "$PACK_BEFORE" > "$out/before.node.xz"
 elif [ -f build-gpu/whisper_serve.node ]; then
   strip -o "$out/whisper_serve.node" build-gpu/whisper_serve.node && xz -T0 -9 "$out/whisper_serve.node"
 else
