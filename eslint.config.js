@@ -2,10 +2,18 @@
 // ../shared/ARCHITECTURE.md as import rules (docs/architecture.md says what each may import).
 import tseslint from 'typescript-eslint';
 
+// The environment is read by the CLI's commands and the library's entry (lib/api.ts) alone, once,
+// at start; everything below takes its settings as arguments (lib/config.ts's DEFAULTS otherwise).
+const readsEnvironment = {
+  regex: '(^|/)config\\.js$',
+  importNames: ['readConfig', 'readServerConfig', 'readRunpodEnv', 'preloadWanted'],
+  message: 'only lib/cli and lib/api.ts read the environment: take the setting as a parameter (docs/architecture.md)',
+};
+
 const upward = (...dirs) => ({
   'no-restricted-imports': [
     'error',
-    { patterns: [{ regex: `(^|/)(${dirs.join('|')})/`, message: `imports point down the layers (docs/architecture.md): not ${dirs.join(', ')}` }] },
+    { patterns: [{ regex: `(^|/)(${dirs.join('|')})/`, message: `imports point down the layers (docs/architecture.md): not ${dirs.join(', ')}` }, readsEnvironment] },
   ],
 });
 
@@ -27,6 +35,7 @@ export default tseslint.config(
           patterns: [
             { regex: '(^|/)(audio|output|net|jobs|server|runpod|cli)/|(^|/)api\\.js$', message: 'the core takes PCM and a model file: no audio decoding, formats, network, jobs or shells (docs/architecture.md)' },
             { regex: '(^|/)models/(?!ggml-format\\.js$)', message: 'the core reads only the ggml header of models/ (docs/architecture.md)' },
+            readsEnvironment,
           ],
         },
       ],
@@ -36,8 +45,12 @@ export default tseslint.config(
   { files: ['lib/config.ts', 'lib/errors.ts', 'lib/log.ts', 'lib/memory.ts'], rules: upward('audio', 'models', 'output', 'jobs', 'server', 'runpod', 'cli') },
   // Beside the jobs: audio, output formats, models.
   { files: ['lib/audio/**', 'lib/output/**', 'lib/models/**', 'lib/net/**'], rules: upward('jobs', 'server', 'runpod', 'cli') },
-  // The library's Whisper (names, any audio input) sits beside the jobs.
-  { files: ['lib/jobs/**', 'lib/api.ts'], rules: upward('server', 'runpod', 'cli') },
+  { files: ['lib/jobs/**'], rules: upward('server', 'runpod', 'cli') },
+  // The library's Whisper (names, any audio input) sits beside the jobs, and reads the environment as a shell does.
+  {
+    files: ['lib/api.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(server|runpod|cli)/', message: 'imports point down the layers (docs/architecture.md)' }] }] },
+  },
   // Shells never import each other; the CLI is the entry point and may start the others.
   { files: ['lib/server/**'], rules: upward('runpod', 'cli') },
   { files: ['lib/runpod/**'], rules: upward('server', 'cli') },

@@ -2,20 +2,27 @@
  * The library's `Whisper`: the core model (lib/whisper.ts: a ggml file in, 16 kHz PCM in,
  * segments out) plus what a library user expects of `Whisper.load(model)` and
  * `whisper.transcribe(input)`: a registry name or a path for the model, and any audio input
- * (path, URL, Buffer, Readable, base64), decoded by lib/audio/ as it is transcribed.
+ * (path, URL, Buffer, Readable, base64), decoded by lib/audio/ as it is transcribed. Like a
+ * shell, it reads the environment (lib/config.ts: WHISPER_MODEL, WHISPER_MODEL_CACHE,
+ * MODEL_BATCH_SIZE, MAX_AUDIO_SECONDS, …) once, at load, unless the caller passes `config`.
  */
 import { Readable } from 'node:stream';
-import { openAudio, type AudioInput, type LoadAudioOptions } from './audio/source.js';
-import { readConfig } from './config.js';
-import { resolveModel } from './models/registry.js';
+import { findFfmpeg as findFfmpegIn } from './audio/ffmpeg.js';
+import { audioOptions, loadAudio as loadAudioWith, openAudio as openAudioWith, type AudioInput, type AudioStream, type LoadAudioOptions, type LoadedAudio } from './audio/source.js';
+import { DEFAULTS, readConfig, type Config } from './config.js';
+import { createLogger as createLoggerWith, type Logger, type LoggerOptions } from './log.js';
+import { listCache as listCacheIn, removeModel as removeModelIn, type CachedModel } from './models/cache.js';
+import { pullModel as pullModelWith, type PullOptions, type Pulled } from './models/pull.js';
+import { resolveModel as resolveModelIn } from './models/registry.js';
 import { SegmentStream } from './segment-stream.js';
 import { both, Whisper as CoreWhisper, type LoadOptions, type Segment, type TranscribeOptions, type Transcript } from './whisper.js';
 
 export class Whisper extends CoreWhisper {
-  /** Loads a model by registry name (from the cache) or path. */
-  static override async load(model: string = readConfig().model, options: LoadOptions = {}): Promise<Whisper> {
-    const { path, name } = resolveModel(model);
-    return (await super.load(path, { ...options, ...(name && { name }) })) as Whisper;
+  /** Loads a model by registry name (from the cache) or path; by default WHISPER_MODEL, else tiny.en. */
+  static override async load(model?: string, options: LoadOptions = {}): Promise<Whisper> {
+    const config: Config = options.config ? { ...DEFAULTS, ...options.config } : readConfig();
+    const { path, name } = resolveModelIn(model ?? config.model, config.modelCache);
+    return (await super.load(path, { ...options, config, ...(name && { name }) })) as Whisper;
   }
 
   /**
@@ -27,7 +34,7 @@ export class Whisper extends CoreWhisper {
     if (input instanceof Float32Array || (!(input instanceof Readable) && typeof input === 'object' && Symbol.asyncIterator in input)) {
       return super.transcribe(input as Float32Array | AsyncIterable<Float32Array>, options);
     }
-    const audio = await openAudio(input as AudioInput, options);
+    const audio = await openAudioWith(input as AudioInput, { ...audioOptions(this.config), ...options });
     try {
       return await super.transcribe(audio.chunks, { ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }), ...options });
     } finally {
@@ -39,4 +46,46 @@ export class Whisper extends CoreWhisper {
   override transcribeStream(input: Float32Array | AsyncIterable<Float32Array> | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): SegmentStream<Segment, Transcript> {
     return new SegmentStream((push) => this.transcribe(input, { ...options, onSegment: both(options.onSegment, push) }));
   }
+}
+
+// The library's helpers, with the environment's settings where the caller gives none (as the CLI
+// has them): the modules they wrap take every setting as an argument.
+
+/** Decodes any input whole; limits from MAX_AUDIO_SECONDS, MAX_AUDIO_BYTES, ALLOW_PRIVATE_URLS, … unless given. */
+export function loadAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<LoadedAudio> {
+  return loadAudioWith(input, { ...audioOptions(readConfig()), ...options });
+}
+
+/** Opens any input as a PCM stream; limits as `loadAudio`'s. */
+export function openAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<AudioStream> {
+  return openAudioWith(input, { ...audioOptions(readConfig()), ...options });
+}
+
+/** Downloads a registry model into the cache (WHISPER_MODEL_CACHE; WHISPER_MODEL_MIRROR as its source) unless told otherwise. */
+export function pullModel(name: string, options: Partial<PullOptions> = {}): Promise<Pulled> {
+  const cfg = readConfig();
+  return pullModelWith(name, { cacheDir: cfg.modelCache, ...(cfg.modelMirror && { mirror: cfg.modelMirror }), ...options });
+}
+
+export function listCache(dir: string = readConfig().modelCache): Promise<CachedModel[]> {
+  return listCacheIn(dir);
+}
+
+export function removeModel(name: string, dir: string = readConfig().modelCache): string[] {
+  return removeModelIn(name, dir);
+}
+
+export function resolveModel(model: string, cacheDir: string = readConfig().modelCache): ReturnType<typeof resolveModelIn> {
+  return resolveModelIn(model, cacheDir);
+}
+
+/** The ffmpeg decoding will use: FFMPEG_PATH first, then the packaged ones, then PATH's. */
+export function findFfmpeg(configured: string | undefined = readConfig().ffmpegPath): ReturnType<typeof findFfmpegIn> {
+  return findFfmpegIn(configured);
+}
+
+/** A logger at LOG_LEVEL and LOG_FORMAT unless told otherwise. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const cfg = readConfig();
+  return createLoggerWith({ level: cfg.logLevel, format: cfg.logFormat, ...options });
 }

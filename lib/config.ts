@@ -30,8 +30,6 @@ function privateUrlPolicy(raw: string | undefined): PrivateUrlPolicy {
   return list;
 }
 
-/** Seconds a decoded audio may last at most, unless MAX_AUDIO_SECONDS says otherwise: 24 h. */
-const DEFAULT_MAX_AUDIO_SECONDS = 24 * 3600;
 
 export interface Config {
   /** MODEL_BATCH_SIZE: 30 s windows decoded at once; default from VRAM (GPU) or cores (CPU). */
@@ -168,26 +166,52 @@ export function preloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.PRELOAD === '1' || env.PRELOAD === 'true';
 }
 
+/**
+ * Every setting's default, the environment aside: readConfig lays the environment over it, and
+ * the modules below the shells fall back to it where a caller passes nothing. Only the shells
+ * (lib/cli, lib/server, lib/runpod) and the library's entry (lib/api.ts) read the environment,
+ * once, and pass what they read down (docs/architecture.md; a lint rule keeps it so).
+ */
+export const DEFAULTS: Readonly<Config> = {
+  batchSize: undefined,
+  encoderBatchSize: undefined,
+  threads: availableParallelism(),
+  model: 'tiny.en',
+  modelCache: join(packageRoot, 'models'),
+  modelMirror: undefined,
+  maxAudioBytes: 2 * 1024 ** 3,
+  maxAudioSeconds: 24 * 3600,
+  downloadIdleSeconds: 30,
+  allowPrivateUrls: 'none',
+  tempRoot: join(tmpdir(), 'whisper-serve'),
+  gpu: 'auto',
+  vadModel: undefined,
+  ffmpegPath: undefined,
+  idleTimeoutSeconds: undefined,
+  logLevel: 'info',
+  logFormat: 'text',
+};
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const gpu = (env.WHISPER_GPU ?? 'auto').toLowerCase();
-  const level = (env.LOG_LEVEL ?? 'info').toLowerCase();
+  const gpu = (env.WHISPER_GPU ?? DEFAULTS.gpu).toLowerCase();
+  const level = (env.LOG_LEVEL ?? DEFAULTS.logLevel).toLowerCase();
   return {
     batchSize: intEnv('MODEL_BATCH_SIZE', env),
     encoderBatchSize: intEnv('ENCODER_BATCH_SIZE', env),
-    threads: intEnv('WHISPER_THREADS', env) ?? availableParallelism(),
-    model: env.WHISPER_MODEL || 'tiny.en',
-    modelCache: env.WHISPER_MODEL_CACHE || join(packageRoot, 'models'),
+    threads: intEnv('WHISPER_THREADS', env) ?? DEFAULTS.threads,
+    model: env.WHISPER_MODEL || DEFAULTS.model,
+    modelCache: env.WHISPER_MODEL_CACHE || DEFAULTS.modelCache,
     modelMirror: env.WHISPER_MODEL_MIRROR || undefined,
-    maxAudioBytes: intEnv('MAX_AUDIO_BYTES', env) ?? 2 * 1024 ** 3,
-    maxAudioSeconds: intEnv('MAX_AUDIO_SECONDS', env) ?? DEFAULT_MAX_AUDIO_SECONDS,
-    downloadIdleSeconds: intEnv('DOWNLOAD_IDLE_SECONDS', env) ?? 30,
+    maxAudioBytes: intEnv('MAX_AUDIO_BYTES', env) ?? DEFAULTS.maxAudioBytes,
+    maxAudioSeconds: intEnv('MAX_AUDIO_SECONDS', env) ?? DEFAULTS.maxAudioSeconds,
+    downloadIdleSeconds: intEnv('DOWNLOAD_IDLE_SECONDS', env) ?? DEFAULTS.downloadIdleSeconds,
     allowPrivateUrls: privateUrlPolicy(env.ALLOW_PRIVATE_URLS),
-    tempRoot: env.WHISPER_SERVE_TMP || join(tmpdir(), 'whisper-serve'),
+    tempRoot: env.WHISPER_SERVE_TMP || DEFAULTS.tempRoot,
     gpu: gpu === 'required' || gpu === 'off' ? gpu : 'auto',
     vadModel: env.WHISPER_VAD_MODEL || undefined,
     ffmpegPath: env.FFMPEG_PATH || undefined,
     idleTimeoutSeconds: intEnv('IDLE_TIMEOUT', env),
-    logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? 'info',
-    logFormat: env.LOG_FORMAT === 'json' ? 'json' : 'text',
+    logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
+    logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };
 }

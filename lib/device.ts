@@ -2,7 +2,7 @@
  * GPU policy in TypeScript (the addon only reports devices): whether to use CUDA, and how many
  * 30 s windows to decode at once when MODEL_BATCH_SIZE does not say.
  */
-import { CPU_BATCH, readConfig, type GpuMode } from './config.js';
+import { CPU_BATCH, DEFAULTS, type Config, type GpuMode } from './config.js';
 import { WhisperServeError } from './errors.js';
 import type { Logger } from './log.js';
 import { binding, type NativeDevice, type NativeSystemInfo } from './native/binding.js';
@@ -109,12 +109,14 @@ export const TURBO_SHAPE: ModelShape = { nAudioCtx: 1500, nAudioState: 1280, nTe
 export function planBatch(opts: {
   requested?: number | undefined;
   threads?: number | undefined;
+  /** What the caller's configuration says (MODEL_BATCH_SIZE, ENCODER_BATCH_SIZE, WHISPER_THREADS), below the options. */
+  config?: Partial<Pick<Config, 'batchSize' | 'encoderBatchSize' | 'threads'>>;
   device: DevicePlan;
   modelBytes: number;
   shape: ModelShape;
 }): BatchPlan {
-  const cfg = readConfig();
-  const threads = opts.threads ?? cfg.threads;
+  const cfg = opts.config ?? {};
+  const threads = opts.threads ?? cfg.threads ?? DEFAULTS.threads;
   const encoderWindows = opts.device.useGpu ? (cfg.encoderBatchSize ?? GPU_ENCODER_WINDOWS) : 1;
   let batchSize: number;
   let source: string;

@@ -4,14 +4,15 @@ import { Whisper } from './api.js';
 import type { LoadOptions, TranscribeOptions, Transcript } from './whisper.js';
 
 export { Whisper } from './api.js';
+export { DEFAULTS, readConfig } from './config.js';
+export type { Config } from './config.js';
 export { tokensToWords } from './whisper.js';
 export { DECODE_DEFAULTS } from './decode-options.js';
 export type { DecodeOptions } from './decode-options.js';
 export type { LoadOptions, Progress, Segment, TranscribeOptions, Transcript, Word } from './whisper.js';
 export type { SegmentStream } from './segment-stream.js';
-export { loadAudio, openAudio } from './audio/source.js';
+export { createLogger, findFfmpeg, listCache, loadAudio, openAudio, pullModel, removeModel, resolveModel } from './api.js';
 export type { AudioInput, AudioStream, LoadedAudio, LoadAudioOptions } from './audio/source.js';
-export { findFfmpeg } from './audio/ffmpeg.js';
 export { ErrorCodes, ModelLoadError, WhisperServeError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { FORMATS, formatTranscript } from './output/formats.js';
@@ -19,12 +20,10 @@ export type { OutputFormat } from './output/formats.js';
 export { importCt2 } from './models/import-ct2.js';
 export { importHf } from './models/import-hf.js';
 export { importModel, detectModelFormat } from './models/import.js';
-export { pullModel } from './models/pull.js';
 export type { PullOptions, Pulled } from './models/pull.js';
-export { listCache, removeModel, verifyModel } from './models/cache.js';
+export { verifyModel } from './models/cache.js';
 export { readGgmlModel } from './models/ggml-format.js';
-export { knownModels, resolveModel } from './models/registry.js';
-export { createLogger } from './log.js';
+export { knownModels } from './models/registry.js';
 
 /** One-shot: load the model, decode the input, transcribe, free the model. */
 export async function transcribe(

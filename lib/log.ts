@@ -1,8 +1,9 @@
 /**
  * Structured logs to stderr (stdout is for results): `2025-01-18 12:00:00 | INFO | <job> | msg`
- * or, with LOG_FORMAT=json, one JSON object a line.
+ * or, with LOG_FORMAT=json, one JSON object a line. Level and format are the caller's (a shell's
+ * LOG_LEVEL and LOG_FORMAT); info and text by default.
  */
-import { readConfig, type LogLevel } from './config.js';
+import { DEFAULTS, type LogLevel } from './config.js';
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -29,8 +30,8 @@ function timestamp(d: Date): string {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? readConfig().logLevel;
-  const format = options.format ?? readConfig().logFormat;
+  const level = options.level ?? DEFAULTS.logLevel;
+  const format = options.format ?? DEFAULTS.logFormat;
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < RANK[level]) return;

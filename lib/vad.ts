@@ -1,11 +1,12 @@
 /** Speech regions from the Silero VAD model (whisper.cpp's ggml port), for VAD windowing. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readConfig } from './config.js';
+import { DEFAULTS } from './config.js';
 import { WhisperServeError, toWhisperServeError } from './errors.js';
 import { binding, packageRoot, type NativeVadModel, type NativeVadParams } from './native/binding.js';
 
-export type VadOptions = NativeVadParams & { model?: string };
+/** model: a Silero ggml file (a shell's WHISPER_VAD_MODEL); else looked for by name in cacheDir, then in the package. */
+export type VadOptions = NativeVadParams & { model?: string; cacheDir?: string };
 
 /**
  * Looked for by name in the model cache, then in the package's own models/ (where the Docker image
@@ -14,17 +15,15 @@ export type VadOptions = NativeVadParams & { model?: string };
  */
 export const DEFAULT_VAD_FILES = ['ggml-silero-v6.2.0.bin', 'ggml-silero-v6.bin'];
 
-export function resolveVadModel(explicit?: string): string {
-  const cfg = readConfig();
-  const named = explicit ?? cfg.vadModel;
-  const candidates = named ? [named] : [cfg.modelCache, join(packageRoot, 'models')].flatMap((dir) => DEFAULT_VAD_FILES.map((f) => join(dir, f)));
+export function resolveVadModel(named: string | undefined, cacheDir: string = DEFAULTS.modelCache): string {
+  const candidates = named ? [named] : [cacheDir, join(packageRoot, 'models')].flatMap((dir) => DEFAULT_VAD_FILES.map((f) => join(dir, f)));
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
     throw new WhisperServeError(
       'MODEL_NOT_FOUND',
       named
         ? `VAD model ${named} not found; set WHISPER_VAD_MODEL to a Silero ggml model`
-        : `no Silero VAD model in ${cfg.modelCache} (${DEFAULT_VAD_FILES.join(' or ')}): run \`node node_modules/whisper-serve/scripts/vad-model.mjs\` (imports faster-whisper's Silero VAD from PyPI), or set WHISPER_VAD_MODEL`,
+        : `no Silero VAD model in ${cacheDir} (${DEFAULT_VAD_FILES.join(' or ')}): run \`node node_modules/whisper-serve/scripts/vad-model.mjs\` (imports faster-whisper's Silero VAD from PyPI), or set WHISPER_VAD_MODEL`,
     );
   }
   return path;
@@ -34,7 +33,7 @@ const loaded = new Map<string, NativeVadModel>();
 
 /** Speech regions in seconds. VAD models are small and kept loaded per path. */
 export async function detectSpeech(pcm: Float32Array, options: VadOptions = {}): Promise<Array<{ start: number; end: number }>> {
-  const path = resolveVadModel(options.model);
+  const path = resolveVadModel(options.model, options.cacheDir);
   let vad = loaded.get(path);
   try {
     if (!vad) {
@@ -44,7 +43,7 @@ export async function detectSpeech(pcm: Float32Array, options: VadOptions = {}):
       vad = new (binding().VadModel)(path, { threads: 1 });
       loaded.set(path, vad);
     }
-    const { model: _model, ...params } = options;
+    const { model: _model, cacheDir: _cacheDir, ...params } = options;
     return await vad.detect(pcm, params);
   } catch (err) {
     throw toWhisperServeError(err, 'VAD_FAILED');

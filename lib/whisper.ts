@@ -10,7 +10,7 @@
  * state, whisper.cpp seeking through the audio, as whisper-cli and openai-whisper do).
  */
 import { statSync } from 'node:fs';
-import { readConfig, type GpuMode } from './config.js';
+import { DEFAULTS, type Config, type GpuMode } from './config.js';
 import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
 import { chooseDevice, planBatch, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
@@ -25,13 +25,19 @@ import { keepInWindow, SAMPLE_RATE } from './windows.js';
 import { blockSeconds, PcmBlocks, planBlock, type Block } from './pcm-blocks.js';
 
 export interface LoadOptions {
-  /** true = required, false = CPU only, 'auto' (default: WHISPER_GPU) = CUDA when usable. */
+  /** true = required, false = CPU only, 'auto' = CUDA when usable (default: config.gpu, else auto). */
   gpu?: boolean | GpuMode;
   gpuDevice?: number;
-  /** CPU threads in all (default WHISPER_THREADS or every core). */
+  /** CPU threads in all (default: config.threads, else every core). */
   threads?: number;
-  /** 30 s windows decoded at once (default MODEL_BATCH_SIZE, else from free VRAM, or 8 on the CPU). */
+  /** 30 s windows decoded at once (default: config.batchSize, else from free VRAM, or 8 on the CPU). */
   batchSize?: number;
+  /**
+   * Settings the caller read from its environment (lib/config.ts's readConfig: WHISPER_GPU,
+   * MODEL_BATCH_SIZE, ENCODER_BATCH_SIZE, WHISPER_THREADS, WHISPER_VAD_MODEL, WHISPER_MODEL_CACHE),
+   * used where an option is not given; DEFAULTS for the rest. The core reads no environment.
+   */
+  config?: Partial<Config>;
   flashAttn?: boolean;
   logger?: Logger;
   /** The model's registry name, for logs and `modelName` (the file is given by path). */
@@ -211,6 +217,8 @@ export class Whisper implements AsyncDisposable {
     readonly device: DevicePlan,
     readonly batch: BatchPlan,
     readonly loadSeconds: number,
+    /** The caller's settings over DEFAULTS (LoadOptions.config). */
+    readonly config: Config,
     private readonly log: Logger = quietLogger,
   ) {
     this.native = native;
@@ -228,10 +236,12 @@ export class Whisper implements AsyncDisposable {
     // Checked here first: whisper.cpp reads a truncated file short without noticing.
     const file = readGgmlModel(path);
     const b = binding();
-    const device = chooseDevice(options.gpu ?? readConfig().gpu, log).plan;
+    const config: Config = { ...DEFAULTS, ...options.config };
+    const device = chooseDevice(options.gpu ?? config.gpu, log).plan;
     const batch = planBatch({
       requested: options.batchSize,
       threads: options.threads,
+      config,
       device,
       modelBytes: statSync(path).size,
       shape: file.hparams,
@@ -262,7 +272,12 @@ export class Whisper implements AsyncDisposable {
       batchSizeFrom: batch.source,
       threads: batch.threads,
     });
-    return new this(native, path, name, device, batch, loadSeconds, log);
+    return new this(native, path, name, device, batch, loadSeconds, config, log);
+  }
+
+  /** VAD settings for a call: its own, over the model's configured VAD file and cache. */
+  private vadOptions(vad: true | VadOptions): VadOptions {
+    return { model: this.config.vadModel, cacheDir: this.config.modelCache, ...(vad === true ? {} : vad) };
   }
 
   get disposed(): boolean {
@@ -318,7 +333,7 @@ export class Whisper implements AsyncDisposable {
       if (!next || next.pcm.length === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio holds no samples');
       while (next) {
         const block: Block = next;
-        const plan = await planBlock(block, options.vad);
+        const plan = await planBlock(block, options.vad && this.vadOptions(options.vad));
         samples = block.start + block.pcm.length;
         progress.grow(samples);
         const at = (w: NativeWindow) => ({ start: w.start + block.start, end: w.end + block.start });

@@ -83,8 +83,7 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
   });
 
   it.skipIf(!have(SILERO))('windows by speech regions with the Silero VAD', async () => {
-    process.env.WHISPER_VAD_MODEL = SILERO;
-    const t = await whisper.transcribe(repeatWithSilence(jfk, 2, 8), { vad: true });
+    const t = await whisper.transcribe(repeatWithSilence(jfk, 2, 8), { vad: { model: SILERO } });
     expect(normalise(t.text).split('ask not what your country').length - 1).toBe(2);
   });
 });

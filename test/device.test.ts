@@ -2,6 +2,7 @@
 // share the cores.
 import { describe, expect, it } from 'vitest';
 import { planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
+import { readConfig } from '../lib/config.js';
 
 const TINY: ModelShape = { nAudioCtx: 1500, nAudioState: 384, nTextCtx: 448, nTextState: 384, nTextLayer: 4 };
 const GIB = 2 ** 30;
@@ -47,11 +48,7 @@ describe('batch planning on a GPU (from free VRAM)', () => {
   it('encodes ENCODER_BATCH_SIZE windows at once on a GPU (16 by default), one at a time on the CPU', () => {
     expect(planBatch({ device: gpu(23.5), ...turbo }).encoderWindows).toBe(16);
     expect(planBatch({ device: { useGpu: false, reason: 'CPU' } as never, ...turbo }).encoderWindows).toBe(1);
-    process.env.ENCODER_BATCH_SIZE = '4';
-    try {
-      expect(planBatch({ device: gpu(23.5), ...turbo }).encoderWindows).toBe(4);
-    } finally {
-      delete process.env.ENCODER_BATCH_SIZE;
-    }
+    // ENCODER_BATCH_SIZE=4, as a shell reads it and passes it down.
+    expect(planBatch({ device: gpu(23.5), config: readConfig({ ENCODER_BATCH_SIZE: '4' }), ...turbo }).encoderWindows).toBe(4);
   });
 });

@@ -11,6 +11,8 @@ import { listen, type Loopback } from './helpers/loopback.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-fetch-'));
 const tempRoot = join(dir, 'jobs');
+// ALLOW_PRIVATE_URLS=1 as a shell passes it down: the origin is on loopback.
+const local = { tempRoot, privateUrls: 'all' as const };
 const JFK_SECONDS = 11;
 
 describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
@@ -37,51 +39,44 @@ describe.skipIf(!have(JFK_WAV))('fetching URLs on loopback', () => {
       }
     });
     base = server.url;
-    process.env.ALLOW_PRIVATE_URLS = '1';
   });
   afterAll(async () => {
-    delete process.env.ALLOW_PRIVATE_URLS;
     await server?.close();
   });
 
   it('downloads, decodes and reports the size', async () => {
-    const a = await loadAudio(`${base}/jfk.wav?token=secret`, { tempRoot });
-    await expect(loadAudio(`${base}/missing.wav?token=secret`, { tempRoot })).rejects.toThrow(/missing\.wav\?…$/);
+    const a = await loadAudio(`${base}/jfk.wav?token=secret`, local);
+    await expect(loadAudio(`${base}/missing.wav?token=secret`, local)).rejects.toThrow(/missing\.wav\?…$/);
     expect(a.source).toBe('url');
     expect(a.downloadedBytes).toBe(jfk().length);
   });
 
   it('retries a 500 and then succeeds', async () => {
-    expect((await loadAudio(`${base}/flaky.wav`, { tempRoot })).duration).toBeCloseTo(JFK_SECONDS, 1);
+    expect((await loadAudio(`${base}/flaky.wav`, local)).duration).toBeCloseTo(JFK_SECONDS, 1);
   });
 
   it('maps HTTP failures to typed errors', async () => {
-    await expect(loadAudio(`${base}/missing.wav`, { tempRoot })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', details: { status: 404 } });
-    await expect(loadAudio(`${base}/loop`, { tempRoot })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: /too many redirects/ });
-    await expect(loadAudio(`${base}/big`, { tempRoot, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
-    await expect(loadAudio(`${base}/big-chunked`, { tempRoot, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
-    await expect(loadAudio(`${base}/page`, { tempRoot })).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
+    await expect(loadAudio(`${base}/missing.wav`, local)).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', details: { status: 404 } });
+    await expect(loadAudio(`${base}/loop`, local)).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: /too many redirects/ });
+    await expect(loadAudio(`${base}/big`, { ...local, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
+    await expect(loadAudio(`${base}/big-chunked`, { ...local, maxBytes: 1_000_000 })).rejects.toMatchObject({ code: 'DOWNLOAD_TOO_LARGE' });
+    await expect(loadAudio(`${base}/page`, local)).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT' });
   });
 
   it('gives up on a slow drip past the total timeout', async () => {
     const t0 = Date.now();
-    await expect(loadAudio(`${base}/drip`, { tempRoot, totalTimeoutMs: 600 })).rejects.toMatchObject({ code: 'DOWNLOAD_TIMEOUT', message: /did not finish within 600 ms/ });
+    await expect(loadAudio(`${base}/drip`, { ...local, totalTimeoutMs: 600 })).rejects.toMatchObject({ code: 'DOWNLOAD_TIMEOUT', message: /did not finish within 600 ms/ });
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it('refuses a redirect to a cloud metadata address, even with ALLOW_PRIVATE_URLS=1', async () => {
-    await expect(loadAudio(`${base}/to-metadata`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /169\.254\.169\.254 is a link-local or cloud metadata address/ });
+    await expect(loadAudio(`${base}/to-metadata`, local)).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /169\.254\.169\.254 is a link-local or cloud metadata address/ });
   });
 
   it('blocks private addresses (names, literals, mapped IPv6) when ALLOW_PRIVATE_URLS is off', async () => {
-    delete process.env.ALLOW_PRIVATE_URLS;
-    try {
-      await expect(loadAudio(`${base}/jfk.wav`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
-      await expect(loadAudio('http://localhost:9/x.wav', { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
-      await expect(loadAudio('http://[::ffff:127.0.0.1]:9/x.wav', { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
-    } finally {
-      process.env.ALLOW_PRIVATE_URLS = '1';
-    }
+    await expect(loadAudio(`${base}/jfk.wav`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
+    await expect(loadAudio('http://localhost:9/x.wav', { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
+    await expect(loadAudio('http://[::ffff:127.0.0.1]:9/x.wav', { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
     for (const ip of ['10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', '224.0.0.1']) {
       expect(isBlockedAddress(ip)).toBe(true);
     }

@@ -1,6 +1,6 @@
 // The lint that CI runs (`npm test` runs `npm run lint` first) and proof that its rules bite:
-// imports that point up the layers, or sideways between shells, are errors; so is C++ that
-// clang-format would change.
+// imports that point up the layers, or sideways between shells, are errors, and so is reading the
+// environment below the shells; so is C++ that clang-format would change.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +27,10 @@ describe.skipIf(!have(eslint, clangFormat))('lint', () => {
     ['lib/runpod/worker.ts', "import { createApp } from '../server/app.js';"],
     ['lib/config.ts', "import { loadAudio } from './audio/source.js';"],
     ['lib/cli/commands/runpod.ts', "import { serveCommand } from './serve.js';"], // command → command
+    ['lib/device.ts', "import { readConfig } from './config.js';"], // the environment, below the shells
+    ['lib/audio/decode.ts', "import { readConfig } from '../config.js';"],
+    ['lib/jobs/handler.ts', "import { preloadWanted } from '../config.js';"],
+    ['lib/server/openai.ts', "import { readServerConfig } from '../config.js';"],
   ])('refuses an upward or sideways import in %s', (file, line) => {
     const r = lintAs(file, `${line}\nexport const used = [${/\{ (\w+) \}/.exec(line)![1]}];\n`);
     expect(r.status).toBe(1);
@@ -36,6 +40,10 @@ describe.skipIf(!have(eslint, clangFormat))('lint', () => {
   it('lets imports that point down pass', () => {
     expect(lintAs('lib/jobs/handler.ts', "import { Whisper } from '../whisper.js';\nexport const used = [Whisper];\n").status).toBe(0);
     expect(lintAs('lib/whisper.ts', "import { readGgmlModel } from './models/ggml-format.js';\nexport const used = [readGgmlModel];\n").status).toBe(0);
+    // The environment: read by the commands and the library's entry, its defaults used anywhere.
+    expect(lintAs('lib/cli/commands/info.ts', "import { readConfig } from '../../config.js';\nexport const used = [readConfig];\n").status).toBe(0);
+    expect(lintAs('lib/api.ts', "import { readConfig } from './config.js';\nexport const used = [readConfig];\n").status).toBe(0);
+    expect(lintAs('lib/audio/decode.ts', "import { DEFAULTS } from '../config.js';\nexport const used = [DEFAULTS];\n").status).toBe(0);
   });
 
   it('refuses C++ that clang-format would change', () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readRunpodEnv } from '../lib/config.js';
+import { readConfig, readRunpodEnv } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { packageRoot } from '../lib/native/binding.js';
 import { ModelHost } from '../lib/jobs/model-host.js';
@@ -25,13 +25,13 @@ describe.skipIf(!ready)('RunPod worker (in process) against the stand-in', () =>
   const logs: string[] = [];
 
   beforeAll(async () => {
-    process.env.ALLOW_PRIVATE_URLS = '1';
     api = await runpodStandIn();
     audio = await audioServer(JFK_WAV);
     const env = readRunpodEnv({ ...api.env, RUNPOD_PING_INTERVAL: '200' });
     const log = createLogger({ level: 'debug', format: 'json', write: (l) => logs.push(l) });
-    worker = new RunpodWorker({ env, host: new ModelHost(log), log, backoffMs: 50, stopPollMs: 50 });
-    process.env.WHISPER_MODEL = TINY_EN;
+    // The configuration a worker reads at start: the test model, the audio server on loopback.
+    const config = readConfig({ WHISPER_MODEL: TINY_EN, ALLOW_PRIVATE_URLS: '1' });
+    worker = new RunpodWorker({ env, host: new ModelHost(log, { config }), log, backoffMs: 50, stopPollMs: 50 });
     running = worker.run();
   });
   afterAll(async () => {
@@ -39,8 +39,6 @@ describe.skipIf(!ready)('RunPod worker (in process) against the stand-in', () =>
     await running;
     await api?.close();
     await audio?.close();
-    delete process.env.ALLOW_PRIVATE_URLS;
-    delete process.env.WHISPER_MODEL;
   });
 
   it('takes a job, transcribes it, and posts the result with the protocol headers', async () => {

@@ -6,7 +6,8 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readConfig, type PrivateUrlPolicy } from '../lib/config.js';
 import { checkUrl, classifyAddress } from '../lib/net/ssrf.js';
 import { loadAudio } from '../lib/audio/source.js';
 import { listen, type Loopback } from './helpers/loopback.js';
@@ -37,9 +38,12 @@ const PRIVATE_FORMS = [
 
 const PUBLIC_FORMS = ['http://8.8.8.8/', 'http://[2606:4700::1111]/', 'http://[::ffff:8.8.8.8]/', 'http://[64:ff9b::808:808]/', 'http://[2002:808:808::]/'];
 
-const refusedBy = (url: string): string | undefined => {
+// ALLOW_PRIVATE_URLS as a shell reads it (lib/config.ts), passed down as the servers do.
+const allowing = (value: string): PrivateUrlPolicy => readConfig({ ALLOW_PRIVATE_URLS: value }).allowPrivateUrls;
+
+const refusedBy = (url: string, policy: PrivateUrlPolicy = 'none'): string | undefined => {
   try {
-    checkUrl(new URL(url));
+    checkUrl(new URL(url), policy);
     return undefined;
   } catch (err) {
     return (err as { code: string }).code;
@@ -47,24 +51,15 @@ const refusedBy = (url: string): string | undefined => {
 };
 
 describe('SSRF guard: address forms', () => {
-  beforeEach(() => {
-    delete process.env.ALLOW_PRIVATE_URLS;
-  });
-  afterAll(() => {
-    delete process.env.ALLOW_PRIVATE_URLS;
-  });
-
   it.each(METADATA_FORMS)('refuses %s even with ALLOW_PRIVATE_URLS=1', (url) => {
     expect(refusedBy(url)).toBe('URL_BLOCKED');
-    process.env.ALLOW_PRIVATE_URLS = '1';
-    expect(refusedBy(url)).toBe('URL_BLOCKED');
+    expect(refusedBy(url, allowing('1'))).toBe('URL_BLOCKED');
     expect(classifyAddress(new URL(url).hostname)).toBe('metadata');
   });
 
   it.each(PRIVATE_FORMS)('refuses %s unless ALLOW_PRIVATE_URLS allows it', (url) => {
     expect(refusedBy(url)).toBe('URL_BLOCKED');
-    process.env.ALLOW_PRIVATE_URLS = '1';
-    expect(refusedBy(url)).toBeUndefined();
+    expect(refusedBy(url, allowing('1'))).toBeUndefined();
   });
 
   it.each(PUBLIC_FORMS)('lets %s through', (url) => {
@@ -73,18 +68,19 @@ describe('SSRF guard: address forms', () => {
 
   it('refuses schemes other than http(s), and takes a CIDR list for ALLOW_PRIVATE_URLS', () => {
     for (const url of ['file:///etc/passwd', 'ftp://8.8.8.8/a.mp3', 'gopher://8.8.8.8/', 'data:audio/wav;base64,AAAA']) expect(refusedBy(url)).toBe('URL_BLOCKED');
-    process.env.ALLOW_PRIVATE_URLS = '10.0.0.0/8, 127.0.0.2';
-    expect(refusedBy('http://10.9.8.7/')).toBeUndefined();
-    expect(refusedBy('http://127.0.0.2/')).toBeUndefined();
-    expect(refusedBy('http://127.0.0.1/')).toBe('URL_BLOCKED');
-    expect(refusedBy('http://192.168.0.1/')).toBe('URL_BLOCKED');
-    expect(refusedBy('http://169.254.169.254/')).toBe('URL_BLOCKED');
+    const some = allowing('10.0.0.0/8, 127.0.0.2');
+    expect(refusedBy('http://10.9.8.7/', some)).toBeUndefined();
+    expect(refusedBy('http://127.0.0.2/', some)).toBeUndefined();
+    expect(refusedBy('http://127.0.0.1/', some)).toBe('URL_BLOCKED');
+    expect(refusedBy('http://192.168.0.1/', some)).toBe('URL_BLOCKED');
+    expect(refusedBy('http://169.254.169.254/', some)).toBe('URL_BLOCKED');
   });
 });
 
 describe('SSRF guard: redirects and names, against loopback servers only', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ws-ssrf-'));
   const tempRoot = join(dir, 'jobs');
+  const privateUrls = allowing('127.0.0.2');
   let origin: Loopback;
   let canary: Loopback;
   let connections = 0;
@@ -96,10 +92,8 @@ describe('SSRF guard: redirects and names, against loopback servers only', () =>
       const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '';
       res.writeHead(302, { location: to.replace('PORT', String(canary.port)) }).end();
     }, '127.0.0.2');
-    process.env.ALLOW_PRIVATE_URLS = '127.0.0.2';
   });
   afterAll(async () => {
-    delete process.env.ALLOW_PRIVATE_URLS;
     await origin?.close();
     await canary?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -109,12 +103,12 @@ describe('SSRF guard: redirects and names, against loopback servers only', () =>
 
   it.each(hops)('refuses a redirect to %s without connecting to it', async (to) => {
     const before = connections;
-    await expect(loadAudio(`${origin.url}/a.wav?to=${encodeURIComponent(to)}`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
+    await expect(loadAudio(`${origin.url}/a.wav?to=${encodeURIComponent(to)}`, { tempRoot, privateUrls })).rejects.toMatchObject({ code: 'URL_BLOCKED' });
     expect(connections).toBe(before);
   });
 
   it('refuses a name that resolves to loopback without connecting', async () => {
-    await expect(loadAudio(`http://localhost:${canary.port}/a.wav`, { tempRoot })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /resolves only to private/ });
+    await expect(loadAudio(`http://localhost:${canary.port}/a.wav`, { tempRoot, privateUrls })).rejects.toMatchObject({ code: 'URL_BLOCKED', message: /resolves only to private/ });
     expect(connections).toBe(0);
     expect(readdirSync(tempRoot)).toEqual([]);
   });

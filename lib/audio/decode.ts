@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { readConfig } from '../config.js';
+import { DEFAULTS } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { SAMPLE_RATE } from '../windows.js';
 import { findFfmpeg } from './ffmpeg.js';
@@ -44,8 +44,10 @@ export interface DecodedAudio {
 
 export interface DecodeOptions {
   signal?: AbortSignal;
-  /** Longest audio accepted, in seconds (default MAX_AUDIO_SECONDS). */
+  /** Longest audio accepted, in seconds (a shell's MAX_AUDIO_SECONDS; default 24 h). */
   maxSeconds?: number;
+  /** An ffmpeg binary to try before the packaged ones (a shell's FFMPEG_PATH). */
+  ffmpegPath?: string;
 }
 
 interface Probe {
@@ -55,7 +57,8 @@ interface Probe {
   duration: number | undefined;
 }
 
-const hours = (s: number) => `${(s / 3600).toFixed(s < 36_000 ? 2 : 1)} h`;
+// Hours for long audio; seconds where hours would read 0.00 (a limit of a few minutes).
+const hours = (s: number) => (s < 360 ? `${s.toFixed(1)} s` : `${(s / 3600).toFixed(s < 36_000 ? 2 : 1)} h`);
 
 function tooLong(what: string, seconds: number, maxSeconds: number): WhisperServeError {
   return new WhisperServeError('AUDIO_TOO_LONG', `${what} ${hours(seconds)} of audio, over the ${hours(maxSeconds)} limit (MAX_AUDIO_SECONDS=${maxSeconds})`, {
@@ -130,8 +133,8 @@ export function readPlainWav(path: string, maxSeconds = Infinity): Float32Array 
   return pcm;
 }
 
-async function probe(path: string): Promise<Probe | undefined> {
-  const ff = findFfmpeg();
+async function probe(path: string, ffmpegPath: string | undefined): Promise<Probe | undefined> {
+  const ff = findFfmpeg(ffmpegPath);
   if (!ff.ffprobe) return undefined;
   const args = ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,duration:format=format_name,duration', '-of', 'json', path];
   let stdout: string;
@@ -174,8 +177,9 @@ async function* wavChunks(path: string, layout: WavLayout): AsyncGenerator<Float
 }
 
 /** ffmpeg's f32le output as it comes; stops ffmpeg when the samples pass maxSeconds or the reader stops. */
-async function* ffmpegChunks(path: string, maxSeconds: number, signal?: AbortSignal): AsyncGenerator<Float32Array> {
-  const ff = findFfmpeg();
+async function* ffmpegChunks(path: string, maxSeconds: number, options: DecodeOptions): AsyncGenerator<Float32Array> {
+  const ff = findFfmpeg(options.ffmpegPath);
+  const signal = options.signal;
   const maxSamples = Math.floor(maxSeconds * SAMPLE_RATE);
   const child = spawn(
     ff.path,
@@ -218,7 +222,7 @@ async function* ffmpegChunks(path: string, maxSeconds: number, signal?: AbortSig
 
 /** A file's PCM as a stream (see DecodedStream); refused before any decoding when it declares more than maxSeconds. */
 export async function openDecoded(path: string, options: DecodeOptions = {}): Promise<DecodedStream> {
-  const maxSeconds = options.maxSeconds ?? readConfig().maxAudioSeconds;
+  const maxSeconds = options.maxSeconds ?? DEFAULTS.maxAudioSeconds;
   const size = statSync(path).size;
   if (size === 0) throw new WhisperServeError('EMPTY_AUDIO', 'the audio file is empty (0 bytes)');
   const layout = plainWavLayout(path, size);
@@ -227,14 +231,14 @@ export async function openDecoded(path: string, options: DecodeOptions = {}): Pr
     if (seconds > maxSeconds) throw tooLong('the WAV file holds', seconds, maxSeconds);
     return { format: 'wav', codec: 'pcm_s16le', decoder: 'wav', declaredSeconds: seconds, chunks: wavChunks(path, layout) };
   }
-  const probed = await probe(path);
+  const probed = await probe(path, options.ffmpegPath);
   if (probed?.duration !== undefined && probed.duration > maxSeconds) throw tooLong(`the ${probed.format} container declares`, probed.duration, maxSeconds);
   return {
     format: probed?.format ?? 'unknown',
     codec: probed?.codec ?? 'unknown',
     decoder: 'ffmpeg',
     declaredSeconds: probed?.duration,
-    chunks: ffmpegChunks(path, maxSeconds, options.signal),
+    chunks: ffmpegChunks(path, maxSeconds, options),
   };
 }
 

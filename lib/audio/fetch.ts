@@ -11,18 +11,21 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { readConfig } from '../config.js';
+import { DEFAULTS, type PrivateUrlPolicy } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
 import { checkUrl, guardedLookup, redactUrl } from '../net/ssrf.js';
 
+/** A download's limits: a shell's configuration (MAX_AUDIO_BYTES, DOWNLOAD_IDLE_SECONDS, ALLOW_PRIVATE_URLS), else DEFAULTS. */
 export interface FetchOptions {
   maxBytes?: number;
   connectTimeoutMs?: number;
-  /** An origin that sends under 1 KiB (nothing, or a drip) in this long fails with DOWNLOAD_TIMEOUT (default DOWNLOAD_IDLE_SECONDS). */
+  /** An origin that sends under 1 KiB (nothing, or a drip) in this long fails with DOWNLOAD_TIMEOUT. */
   idleTimeoutMs?: number;
   totalTimeoutMs?: number;
   retries?: number;
+  /** Which private addresses the URL (and its redirects) may reach; default none. */
+  privateUrls?: PrivateUrlPolicy;
   signal?: AbortSignal;
 }
 
@@ -48,7 +51,7 @@ function request(url: URL, o: Options, signal: AbortSignal): Promise<Response> {
   const mod = url.protocol === 'https:' ? https : http;
   let stalled: WhisperServeError | undefined;
   return new Promise((resolve, reject) => {
-    const req = mod.get(url, { lookup: guardedLookup, signal, headers: { 'user-agent': USER_AGENT } }, (res) => {
+    const req = mod.get(url, { lookup: guardedLookup(o.privateUrls), signal, headers: { 'user-agent': USER_AGENT } }, (res) => {
       res.once('close', () => clearInterval(watch)); // the body is read (or failed): the socket may go back to the agent
       resolve({ res, stalled: () => stalled });
     });
@@ -77,7 +80,7 @@ function request(url: URL, o: Options, signal: AbortSignal): Promise<Response> {
 async function attempt(start: URL, dest: string, o: Options, signal: AbortSignal): Promise<Downloaded> {
   let url = start;
   for (let hop = 0; ; hop++) {
-    checkUrl(url);
+    checkUrl(url, o.privateUrls);
     const { res, stalled } = await request(url, o, signal);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
@@ -120,13 +123,13 @@ function retryable(err: unknown): boolean {
 }
 
 export async function download(url: string | URL, dir: string, options: FetchOptions = {}): Promise<Downloaded> {
-  const cfg = readConfig();
   const o: Options = {
-    maxBytes: options.maxBytes ?? cfg.maxAudioBytes,
+    maxBytes: options.maxBytes ?? DEFAULTS.maxAudioBytes,
     connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
-    idleTimeoutMs: options.idleTimeoutMs ?? cfg.downloadIdleSeconds * 1000,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.downloadIdleSeconds * 1000,
     totalTimeoutMs: options.totalTimeoutMs ?? 15 * 60_000,
     retries: options.retries ?? 2,
+    privateUrls: options.privateUrls ?? DEFAULTS.allowPrivateUrls,
   };
   let parsed: URL;
   try {

@@ -10,7 +10,6 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 
 export interface FfmpegInfo {
@@ -48,9 +47,9 @@ function packaged(id: string, pick: (m: unknown) => unknown): string | undefined
 
 const pathOf = (m: unknown) => (m as { path?: string }).path;
 
-function ffmpegCandidates(): Candidate[] {
+function ffmpegCandidates(configured: string | undefined): Candidate[] {
   return [
-    { path: readConfig().ffmpegPath, source: 'FFMPEG_PATH' },
+    { path: configured, source: 'FFMPEG_PATH' },
     { path: packaged('@ffmpeg-installer/ffmpeg', pathOf), source: '@ffmpeg-installer/ffmpeg' },
     { path: packaged('ffmpeg-static', (m) => m), source: 'ffmpeg-static' },
     { path: 'ffmpeg', source: 'PATH' },
@@ -97,12 +96,15 @@ function firstWorking(candidates: Candidate[], tried: string[]): (Candidate & { 
   return undefined;
 }
 
-let found: FfmpegInfo | undefined;
+/** What was found, per configured path (a process has one; tests try several). */
+const found = new Map<string, FfmpegInfo>();
 
-export function findFfmpeg(): FfmpegInfo {
-  if (found) return found;
+/** The ffmpeg to run: `configured` (a shell's FFMPEG_PATH) first, then the packaged ones, then PATH's. */
+export function findFfmpeg(configured?: string): FfmpegInfo {
+  const known = found.get(configured ?? '');
+  if (known) return known;
   const tried: string[] = [];
-  const ffmpeg = firstWorking(ffmpegCandidates(), tried);
+  const ffmpeg = firstWorking(ffmpegCandidates(configured), tried);
   if (!ffmpeg) {
     throw new WhisperServeError(
       'FFMPEG_NOT_FOUND',
@@ -110,6 +112,7 @@ export function findFfmpeg(): FfmpegInfo {
     );
   }
   const ffprobe = firstWorking(ffprobeCandidates(ffmpeg), []);
-  found = { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, ffprobe: ffprobe?.path, ffprobeVersion: ffprobe?.version };
-  return found;
+  const info = { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, ffprobe: ffprobe?.path, ffprobeVersion: ffprobe?.version };
+  found.set(configured ?? '', info);
+  return info;
 }

@@ -8,7 +8,7 @@ import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readConfig } from '../config.js';
+import { DEFAULTS, type Config } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { collectPcm, openDecoded, type DecodedAudio, type DecodedStream, type DecodeOptions } from './decode.js';
@@ -26,12 +26,20 @@ export interface LoadedAudio extends DecodedAudio {
 }
 
 export interface LoadAudioOptions extends FetchOptions, DecodeOptions {
-  /** Parent of the per-job temp dirs (default: the OS temp dir). */
+  /** Parent of the per-job temp dirs (default: DEFAULTS.tempRoot, under the OS temp dir). */
   tempRoot?: string;
 }
 
-export function tempRoot(): string {
-  return readConfig().tempRoot;
+/** The audio settings of a shell's configuration (MAX_AUDIO_*, DOWNLOAD_IDLE_SECONDS, ALLOW_PRIVATE_URLS, FFMPEG_PATH, WHISPER_SERVE_TMP). */
+export function audioOptions(cfg: Config): LoadAudioOptions {
+  return {
+    maxBytes: cfg.maxAudioBytes,
+    idleTimeoutMs: cfg.downloadIdleSeconds * 1000,
+    privateUrls: cfg.allowPrivateUrls,
+    maxSeconds: cfg.maxAudioSeconds,
+    ...(cfg.ffmpegPath && { ffmpegPath: cfg.ffmpegPath }),
+    tempRoot: cfg.tempRoot,
+  };
 }
 
 /** This process's temp dirs not yet removed: whatever ends the process removes them (see below). */
@@ -43,7 +51,7 @@ process.once('exit', () => liveJobDirs.forEach((dir) => rmSync(dir, { recursive:
  * it with `removeJobDir`; if the process exits first (a signal handler calling process.exit
  * included), it is removed then.
  */
-export async function makeJobDir(kind: 'job' | 'upload', root = tempRoot()): Promise<string> {
+export async function makeJobDir(kind: 'job' | 'upload', root: string): Promise<string> {
   await mkdir(root, { recursive: true });
   const dir = await mkdtemp(join(root, `${kind}-${process.pid}-`));
   liveJobDirs.add(dir);
@@ -59,7 +67,7 @@ export async function removeJobDir(dir: string): Promise<void> {
  * Removes the temp dirs of processes that are gone (killed mid-job: no `finally` ran). Called
  * when a server or worker starts; the dirs of live processes are left alone.
  */
-export async function sweepStaleJobDirs(log?: Logger, root = tempRoot()): Promise<string[]> {
+export async function sweepStaleJobDirs(root: string, log?: Logger): Promise<string[]> {
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -120,7 +128,7 @@ export async function openAudio(input: AudioInput, options: LoadAudioOptions = {
     const reopen = async () => (await openDecoded(input, options)).chunks;
     return { ...(await openDecoded(input, options)), source: 'file', reopen, close: async () => undefined };
   }
-  const dir = await makeJobDir('job', options.tempRoot);
+  const dir = await makeJobDir('job', options.tempRoot ?? DEFAULTS.tempRoot);
   try {
     let path = join(dir, 'input');
     let source: LoadedAudio['source'];

@@ -2,21 +2,21 @@
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully; resolves to the exit
  * code. Shared by `serve` and `runpod --rp_serve_api` (commands do not import each other).
  */
-import { DEFAULT_IDLE_TIMEOUT, readConfig, readServerConfig, type ServerConfig } from '../config.js';
+import { DEFAULT_IDLE_TIMEOUT, preloadWanted, readServerConfig, type Config, type ServerConfig } from '../config.js';
 import { sweepStaleJobDirs } from '../audio/source.js';
 import { ModelHost } from '../jobs/model-host.js';
 import type { Logger } from '../log.js';
 import { createApp } from '../server/app.js';
 import { EXIT, logUnhandledRejections, reportError } from './errors.js';
 
-export async function startServer(overrides: Partial<ServerConfig>, log: Logger): Promise<number> {
+export async function startServer(overrides: Partial<ServerConfig>, config: Config, log: Logger): Promise<number> {
   const cfg = { ...readServerConfig(), ...overrides };
-  const host = new ModelHost(log, { idleSeconds: readConfig().idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.server });
-  await sweepStaleJobDirs(log);
+  const host = new ModelHost(log, { config, idleSeconds: config.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.server });
+  await sweepStaleJobDirs(config.tempRoot, log);
   logUnhandledRejections(log);
   let app;
   try {
-    await host.preloadIfAsked();
+    if (preloadWanted()) await host.preload();
     app = createApp(cfg, host, log);
   } catch (err) {
     await host.close();

@@ -3,9 +3,8 @@
  * worker returns (plus timings). No HTTP here: the RunPod loop, the local test mode and the
  * server's job queue all call `handleJob`.
  */
-import { openAudio } from '../audio/source.js';
+import { audioOptions, openAudio } from '../audio/source.js';
 import { redactUrl } from '../net/ssrf.js';
-import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
@@ -93,8 +92,8 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
   // The model loads (cold start) while the audio downloads and is probed; it is decoded as it is
   // transcribed, block by block (a 10 h file is never in memory whole).
-  const loading = ctx.host.acquire(input.model ?? readConfig().model, log);
-  const opening = openAudio(source, signalOpt);
+  const loading = ctx.host.acquire(input.model ?? ctx.host.config.model, log);
+  const opening = openAudio(source, { ...audioOptions(ctx.host.config), ...signalOpt });
   const [model, opened] = await Promise.allSettled([loading, opening]);
   if (model.status === 'rejected') {
     if (opened.status === 'fulfilled') await opened.value.close();

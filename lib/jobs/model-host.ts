@@ -6,7 +6,7 @@
  * an idle timeout the model is unloaded after that long without a job (memory and VRAM back,
  * for whoever pays for them by the second) and the next job loads it again.
  */
-import { preloadWanted, readConfig } from '../config.js';
+import type { Config } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { resolveModel } from '../models/registry.js';
@@ -23,7 +23,9 @@ interface Entry {
 }
 
 export interface ModelHostOptions {
-  load?: Omit<LoadOptions, 'logger'>;
+  /** The shell's configuration (read once at its start): the default model, the model cache, and every job's settings. */
+  config: Config;
+  load?: Omit<LoadOptions, 'logger' | 'config'>;
   /** Unload the model after this many seconds without a job; 0 or unset: keep it. */
   idleSeconds?: number;
 }
@@ -41,13 +43,16 @@ export class ModelHost {
   private current: Entry | undefined;
   private closed = false;
 
-  private readonly loadOptions: Omit<LoadOptions, 'logger'>;
+  private readonly loadOptions: Omit<LoadOptions, 'logger' | 'config'>;
   private readonly idleMs: number;
+  /** What the shell read at its start; the jobs this host serves run on it. */
+  readonly config: Config;
 
   constructor(
     private readonly log: Logger,
-    options: ModelHostOptions = {},
+    options: ModelHostOptions,
   ) {
+    this.config = options.config;
     this.loadOptions = options.load ?? {};
     this.idleMs = (options.idleSeconds ?? 0) * 1000;
   }
@@ -55,7 +60,7 @@ export class ModelHost {
   /** Loads (or reuses) the model; call the returned release() when done. */
   async acquire(model: string, log: Logger = this.log): Promise<Acquired> {
     if (this.closed) throw new WhisperServeError('MODEL_DISPOSED', 'the server is shutting down');
-    const { path, name } = resolveModel(model);
+    const { path, name } = resolveModel(model, this.config.modelCache);
     while (this.current && this.current.key !== path) {
       const other = this.current;
       if (other.users > 0) {
@@ -69,7 +74,7 @@ export class ModelHost {
     let loadedHere = false;
     if (!this.current) {
       loadedHere = true;
-      const entry: Entry = { key: path, name: name ?? path, users: 0, idle: [], whisper: Whisper.load(path, { ...this.loadOptions, logger: log, ...(name && { name }) }) };
+      const entry: Entry = { key: path, name: name ?? path, users: 0, idle: [], whisper: Whisper.load(path, { ...this.loadOptions, config: this.config, logger: log, ...(name && { name }) }) };
       this.current = entry;
       entry.whisper.catch(() => {
         if (this.current === entry) this.current = undefined;
@@ -109,10 +114,9 @@ export class ModelHost {
     this.log.info('model unloaded', { model: entry.name, idleSeconds: this.idleMs / 1000 });
   }
 
-  /** PRELOAD=1: load the default model now (cold start at boot) instead of on the first job. */
-  async preloadIfAsked(): Promise<void> {
-    if (!preloadWanted()) return;
-    const { release } = await this.acquire(readConfig().model);
+  /** Loads the default model now (PRELOAD=1: the cold start at boot) instead of on the first job. */
+  async preload(): Promise<void> {
+    const { release } = await this.acquire(this.config.model);
     release();
   }
 

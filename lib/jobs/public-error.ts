@@ -4,12 +4,14 @@
  */
 import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
-import { readConfig } from '../config.js';
+import type { Config } from '../config.js';
 import type { WhisperServeError } from '../errors.js';
 import { packageRoot } from '../native/binding.js';
 
-function hiddenPaths(): Array<[string, string]> {
-  const cfg = readConfig();
+/** The server's own folders: its configuration's (temp root, model cache, default model's folder). */
+export type ServerPaths = Pick<Config, 'tempRoot' | 'modelCache' | 'model'>;
+
+function hiddenPaths(cfg: ServerPaths): Array<[string, string]> {
   const pairs: Array<[string, string]> = [
     [cfg.tempRoot, '<tmp>'],
     [cfg.modelCache, '<models>'],
@@ -23,10 +25,10 @@ function hiddenPaths(): Array<[string, string]> {
   return pairs.filter(([p]) => p.length > 1).sort((a, b) => b[0].length - a[0].length);
 }
 
-export function redactServerPaths(text: string): string {
-  return hiddenPaths().reduce((t, [path, placeholder]) => t.split(path).join(placeholder), text);
+export function redactServerPaths(text: string, paths: ServerPaths): string {
+  return hiddenPaths(paths).reduce((t, [path, placeholder]) => t.split(path).join(placeholder), text);
 }
 
-export function publicError(e: WhisperServeError): ReturnType<WhisperServeError['toJSON']> {
-  return { ...e.toJSON(), message: redactServerPaths(e.message) };
+export function publicError(e: WhisperServeError, paths: ServerPaths): ReturnType<WhisperServeError['toJSON']> {
+  return { ...e.toJSON(), message: redactServerPaths(e.message, paths) };
 }

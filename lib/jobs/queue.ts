@@ -103,7 +103,7 @@ export class JobQueue {
         }
         const e = toWhisperServeError(err);
         log.error(`Job failed: ${e.code}: ${e.message}`);
-        if (this.store.finish(job.id, { error: publicError(e) })) this.settle(job.id);
+        if (this.store.finish(job.id, { error: publicError(e, this.host.config) })) this.settle(job.id);
       })
       .finally(() => {
         this.running.delete(job.id);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
-import { knownModels, modelCacheDir, type RegistryEntry } from './registry.js';
+import { knownModels, type RegistryEntry } from './registry.js';
 
 export type Verification = 'ok' | 'imported' | 'mismatch' | 'unchecked';
 
@@ -50,7 +50,7 @@ export async function verifyModel(path: string, entry: RegistryEntry): Promise<V
   return result;
 }
 
-export async function listCache(dir = modelCacheDir()): Promise<CachedModel[]> {
+export async function listCache(dir: string): Promise<CachedModel[]> {
   const out: CachedModel[] = [];
   for (const [name, entry] of Object.entries(knownModels())) {
     const path = join(dir, entry.file);
@@ -61,7 +61,7 @@ export async function listCache(dir = modelCacheDir()): Promise<CachedModel[]> {
 }
 
 /** Removes a cached model by registry name (and its sidecar and any partial download). */
-export function removeModel(name: string, dir = modelCacheDir()): string[] {
+export function removeModel(name: string, dir: string): string[] {
   const entry = knownModels()[name];
   if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${Object.keys(knownModels()).join(', ')}`);
   const path = join(dir, entry.file);

@@ -61,7 +61,7 @@ export function hfName(ggml: string): string {
   return `${m[1]}.layers.${m[2]}.${part}.${m[4]}`;
 }
 
-function readConfig(dir: string): WhisperConfig {
+function readHfConfig(dir: string): WhisperConfig {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new WhisperServeError('MODEL_IMPORT_FAILED', `${dir} has no config.json`);
   const cfg = JSON.parse(readFileSync(path, 'utf8')) as WhisperConfig;
@@ -73,7 +73,7 @@ function readConfig(dir: string): WhisperConfig {
 }
 
 export function importHf(dir: string, outPath: string, options: ImportOptions = {}): void {
-  const cfg = readConfig(dir);
+  const cfg = readHfConfig(dir);
   const ckpt = new SafetensorsCheckpoint(dir);
   try {
     // WhisperForConditionalGeneration prefixes `model.`; a bare WhisperModel does not.

@@ -11,15 +11,17 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
-import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { readGgmlModel } from './ggml-format.js';
-import { knownModels, modelCacheDir } from './registry.js';
+import { knownModels } from './registry.js';
 
 export interface PullOptions {
-  cacheDir?: string;
-  /** Another source for the file (a mirror); the registry's checksum still applies. */
+  /** The model cache (a shell's WHISPER_MODEL_CACHE). */
+  cacheDir: string;
+  /** Another source for the file; the registry's checksum still applies. */
   url?: string;
+  /** A base URL the file is fetched from instead of the registry's (a shell's WHISPER_MODEL_MIRROR). */
+  mirror?: string;
   /** Overrides the registry's checksum (for a mirror of another build). */
   sha256?: string;
   /** No bytes for this long → fail (ms). */
@@ -37,14 +39,14 @@ export interface Pulled {
   checksum: string;
 }
 
-export async function pullModel(name: string, o: PullOptions = {}): Promise<Pulled> {
+export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
   const entry = knownModels()[name];
   if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${Object.keys(knownModels()).join(', ')}`);
-  const dir = o.cacheDir ?? modelCacheDir();
+  const dir = o.cacheDir;
   mkdirSync(dir, { recursive: true });
   const dest = join(dir, entry.file);
   const partial = `${dest}.partial`;
-  const url = o.url ?? readConfig().modelMirror?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
+  const url = o.url ?? o.mirror?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
   const expected = o.sha256 ? { algorithm: 'sha256' as const, hex: o.sha256 } : entry.sha256 ? { algorithm: 'sha256' as const, hex: entry.sha256 } : entry.sha1 ? { algorithm: 'sha1' as const, hex: entry.sha1 } : undefined;
   const byHand = `download ${url} yourself and place it at ${dest}`;
 

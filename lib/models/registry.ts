@@ -1,7 +1,6 @@
 /** Known model names → files in the model cache; a model argument is a name or a path. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readConfig } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { packageRoot } from '../native/binding.js';
 
@@ -28,12 +27,8 @@ export function knownModels(): Record<string, RegistryEntry> {
   return registry;
 }
 
-export function modelCacheDir(): string {
-  return readConfig().modelCache;
-}
-
-/** A path that exists, or a registry name present in the cache; else MODEL_NOT_FOUND saying what to do. */
-export function resolveModel(model: string): { path: string; name: string | undefined } {
+/** A path that exists, or a registry name present in `cacheDir`; else MODEL_NOT_FOUND saying what to do. */
+export function resolveModel(model: string, cacheDir: string): { path: string; name: string | undefined } {
   if (existsSync(model) && statSync(model).isFile()) return { path: resolve(model), name: undefined };
   const entry = knownModels()[model];
   if (!entry) {
@@ -45,7 +40,7 @@ export function resolveModel(model: string): { path: string; name: string | unde
         : `unknown model "${model}"; known: ${Object.keys(knownModels()).join(', ')} (or give a path to a ggml .bin file)`,
     );
   }
-  const path = join(modelCacheDir(), entry.file);
+  const path = join(cacheDir, entry.file);
   if (!existsSync(path)) {
     throw new WhisperServeError(
       'MODEL_NOT_FOUND',

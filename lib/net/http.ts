@@ -6,6 +6,7 @@
  */
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { PrivateUrlPolicy } from '../config.js';
 import { guardedLookup } from './ssrf.js';
 
 export const USER_AGENT = 'whisper-serve';
@@ -62,6 +63,8 @@ export interface GuardedRequest {
   /** No answer (headers) within this long fails the request. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Which private addresses may be reached (the shell's ALLOW_PRIVATE_URLS; default none). */
+  privateUrls?: PrivateUrlPolicy;
 }
 
 /**
@@ -75,7 +78,7 @@ export function guardedRequest(url: URL, o: GuardedRequest = {}): Promise<Incomi
     if (o.body !== undefined) headers['content-length'] = Buffer.byteLength(o.body);
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method: o.method ?? 'GET',
-      lookup: guardedLookup,
+      lookup: guardedLookup(o.privateUrls),
       headers,
       ...(o.timeoutMs !== undefined && { timeout: o.timeoutMs }),
       ...(o.signal && { signal: o.signal }),

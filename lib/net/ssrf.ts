@@ -8,12 +8,13 @@
  *   are refused unless ALLOW_PRIVATE_URLS allows them (`1` = all, or a list of CIDRs);
  * - public unicast passes.
  * Literals are checked before connecting (`checkUrl`, on every redirect hop), names at connect
- * time (`guardedLookup`, the http `lookup` hook), so DNS rebinding cannot slip past.
+ * time (`guardedLookup`, the http `lookup` hook), so DNS rebinding cannot slip past. The policy
+ * is the caller's (its ALLOW_PRIVATE_URLS, read by a shell); none given, none are allowed.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { readConfig, type PrivateUrlPolicy } from '../config.js';
+import { DEFAULTS, type PrivateUrlPolicy } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
@@ -83,7 +84,7 @@ function allowedPrivately(address: string, policy: PrivateUrlPolicy): boolean {
 }
 
 /** Why an address is refused, or undefined when it may be fetched from. */
-export function refusal(address: string, policy: PrivateUrlPolicy = readConfig().allowPrivateUrls): string | undefined {
+export function refusal(address: string, policy: PrivateUrlPolicy = DEFAULTS.allowPrivateUrls): string | undefined {
   const cls = classifyAddress(address);
   if (cls === 'metadata') return `${address} is a link-local or cloud metadata address (refused whatever ALLOW_PRIVATE_URLS says)`;
   if (cls === 'private' && !allowedPrivately(address, policy)) return `${address} is a private or reserved address (set ALLOW_PRIVATE_URLS to allow)`;
@@ -91,10 +92,10 @@ export function refusal(address: string, policy: PrivateUrlPolicy = readConfig()
 }
 
 /** A dns.lookup replacement for http.request that refuses blocked addresses. */
-export const guardedLookup: LookupFunction = (hostname, options, callback) => {
+export const guardedLookup = (policy: PrivateUrlPolicy = DEFAULTS.allowPrivateUrls): LookupFunction => (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '', 0);
-    const list = (addresses as unknown as LookupAddress[]).filter((a) => refusal(a.address) === undefined);
+    const list = (addresses as unknown as LookupAddress[]).filter((a) => refusal(a.address, policy) === undefined);
     if (list.length === 0) {
       return callback(new WhisperServeError('URL_BLOCKED', `${hostname} resolves only to private, reserved or metadata addresses`) as unknown as NodeJS.ErrnoException, '', 0);
     }
@@ -104,13 +105,13 @@ export const guardedLookup: LookupFunction = (hostname, options, callback) => {
 };
 
 /** Refuses non-http(s) schemes and literal addresses that may not be reached, before any connection. */
-export function checkUrl(url: URL): void {
+export function checkUrl(url: URL, policy: PrivateUrlPolicy = DEFAULTS.allowPrivateUrls): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new WhisperServeError('URL_BLOCKED', `only http and https URLs can be fetched, not ${url.protocol}`);
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!ipaddr.isValid(host)) return; // a name: judged on what it resolves to, at connect time
-  const why = refusal(host);
+  const why = refusal(host, policy);
   if (why) throw new WhisperServeError('URL_BLOCKED', why);
 }
 

@@ -6,7 +6,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { readConfig, type ServerConfig } from '../config.js';
+import type { ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../whisper.js';
@@ -143,7 +143,7 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
 }
 
 export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
-  const store = new JobStore(cfg.jobsDb ?? join(readConfig().modelCache, 'jobs.sqlite'), cfg.maxQueue);
+  const store = new JobStore(cfg.jobsDb ?? join(host.config.modelCache, 'jobs.sqlite'), cfg.maxQueue);
   if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
   for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
   const metrics = new Metrics();
@@ -155,7 +155,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
   };
   const purgeTimer = setInterval(purge, Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
   purge();
-  const webhooks = new WebhookSender();
+  const webhooks = new WebhookSender(host.config.allowPrivateUrls);
   const queue = new JobQueue(store, host, log, {
     jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
     jobSettled: (job) => job.webhook && webhooks.send(job.webhook, statusBody(job), log.child(job.id)),
@@ -189,7 +189,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         throw new WhisperServeError('INVALID_INPUT', `unknown top-level key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: a job request takes "input" and "webhook"`);
       }
       validateJob(body.input); // refused now, not after queueing
-      const job = store.add(body.input, body.webhook === undefined ? undefined : webhookUrl(body.webhook));
+      const job = store.add(body.input, body.webhook === undefined ? undefined : webhookUrl(body.webhook, host.config.allowPrivateUrls));
       log.child(job.id).info('Job queued', { route: path });
       queue.pump();
       if (path === '/run') {
@@ -218,12 +218,12 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       return [`/${m[1]}`, 200];
     }
     if (path === '/v1/models' && method === 'GET') {
-      send(res, 200, openAiModels());
+      send(res, 200, openAiModels(host));
       return [path, 200];
     }
     const modelId = /^\/v1\/models\/([^/]+)$/.exec(path);
     if (modelId && method === 'GET') {
-      const model = openAiModels().data.find((m) => m.id === decodeURIComponent(modelId[1]!));
+      const model = openAiModels(host).data.find((m) => m.id === decodeURIComponent(modelId[1]!));
       if (!model) throw new WhisperServeError('MODEL_NOT_FOUND', `no model ${decodeURIComponent(modelId[1]!)} here; GET /v1/models lists them`);
       send(res, 200, model);
       return ['/v1/models/:id', 200];
@@ -260,11 +260,11 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         // An event stream already open says what went wrong as its last event (OpenAI's clients
         // raise a `data` with an `error` as an APIError), then ends.
         if (res.headersSent && res.getHeader('content-type')?.toString().startsWith('text/event-stream') && !res.writableEnded) {
-          return res.end(`data: ${JSON.stringify({ error: { message: publicError(e).message, type: e.code.toLowerCase(), code: e.code } })}\n\n`);
+          return res.end(`data: ${JSON.stringify({ error: { message: publicError(e, host.config).message, type: e.code.toLowerCase(), code: e.code } })}\n\n`);
         }
         if (res.headersSent) return res.destroy();
         // OpenAI clients read error.message / error.type; RunPod-style clients read error.code.
-        const shown = publicError(e);
+        const shown = publicError(e, host.config);
         const error = path.startsWith('/v1/') ? { message: shown.message, type: e.code.toLowerCase(), code: e.code } : shown;
         // Answering while the client still uploads (a wrong key, a bad field, a body just over the
         // limit) would cut its upload: it sees EPIPE (the OpenAI SDK reports a connection error),

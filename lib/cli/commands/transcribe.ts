@@ -4,14 +4,15 @@ import { basename, extname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import { openAudio, sweepStaleJobDirs } from '../../audio/source.js';
-import { readConfig } from '../../config.js';
-import { createLogger, type Logger } from '../../log.js';
+import { audioOptions, openAudio, sweepStaleJobDirs } from '../../audio/source.js';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../log.js';
 import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
 import { Whisper } from '../../api.js';
 import { positiveInt } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
 import { createProgress } from '../progress.js';
+import { startup } from '../settings.js';
 
 const isProgressive = (f: OutputFormat): f is ProgressiveFormat => (PROGRESSIVE_FORMATS as readonly string[]).includes(f);
 
@@ -21,7 +22,7 @@ async function closeStream(out: Writable): Promise<void> {
 }
 
 interface TranscribeFlags {
-  model: string;
+  model?: string;
   outputDir?: string;
   format: OutputFormat | 'all';
   language?: string;
@@ -41,7 +42,7 @@ export function transcribeCommand(): Command {
   return new Command('transcribe')
     .description('transcribe audio or video files, URLs, or - (stdin)')
     .argument('<inputs...>', 'files, http(s) URLs, or - for stdin')
-    .option('-m, --model <name|path>', 'model name from the registry or a ggml .bin path', readConfig().model)
+    .option('-m, --model <name|path>', 'model name from the registry or a ggml .bin path (default: WHISPER_MODEL, else tiny.en)')
     .option('-o, --output-dir <dir>', 'write <input>.<format> files here (default: stdout for one input)')
     .addOption(new Option('-f, --format <format>', 'output format').choices([...FORMATS, 'all']).default('txt'))
     .option('-l, --language <code>', 'spoken language (ISO code) or auto')
@@ -96,20 +97,21 @@ function abortOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
 }
 
 async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined): Promise<number> {
-  const log = createLogger();
-  await sweepStaleJobDirs(log);
+  const { cfg, log } = startup();
+  await sweepStaleJobDirs(cfg.tempRoot, log);
   const stop = abortOnSignals(log);
   try {
-    return await transcribeAll(inputs, flags, gpu, log, stop.signal);
+    return await transcribeAll(inputs, flags, gpu, cfg, log, stop.signal);
   } finally {
     stop.dispose();
   }
 }
 
-async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined, log: Logger, signal: AbortSignal): Promise<number> {
+async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined, cfg: Config, log: Logger, signal: AbortSignal): Promise<number> {
   let whisper: Whisper;
   try {
-    whisper = await Whisper.load(flags.model, {
+    whisper = await Whisper.load(flags.model ?? cfg.model, {
+      config: cfg,
       ...(gpu !== undefined && { gpu }),
       ...(flags.threads && { threads: flags.threads }),
       ...(flags.batchSize && { batchSize: flags.batchSize }),
@@ -132,7 +134,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
       let closeAudio: (() => Promise<void>) | undefined;
       try {
         // Decoded as it is transcribed, block by block: a 10 h file is never in memory whole.
-        const audio = await openAudio(input === '-' ? Readable.from(process.stdin) : input, { signal });
+        const audio = await openAudio(input === '-' ? Readable.from(process.stdin) : input, { ...audioOptions(cfg), signal });
         closeAudio = () => audio.close();
         jobLog.info('audio opened', { input, format: audio.format, codec: audio.codec, ...(audio.declaredSeconds !== undefined && { seconds: Number(audio.declaredSeconds.toFixed(2)) }) });
         const progress = createProgress(basename(input));
