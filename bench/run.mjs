@@ -134,8 +134,8 @@ const ours = (batch, mode = 'batched', addon = undefined) => ({
     (mode === 'conditioned'
       ? 'whisper-serve conditioned (whisper.cpp decoder)'
       : mode === 'no-timestamps'
-        ? `whisper-serve batch ${batch}, no timestamps (as fw batched)`
-        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default)' : ''}`),
+        ? `whisper-serve batch ${batch}, no timestamps (the CLI's txt default; as fw batched)`
+        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps)' : ''}`),
   run: (wav) => {
     const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
     return { ...m, ...JSON.parse(m.stdout) };
@@ -213,7 +213,7 @@ for (const name of audioCases) {
   if (!audio) throw new Error(`unknown --audio case ${name} (speech, speech-pauses, jfk)`);
   cases.push(runCase(audio, chosen, audio.name));
   if (busy && name === audioCases[0]) {
-    const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default)'));
+    const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default'));
     cases.push(runCase(audio, headline, `${audio.name}, one core busy`, withBurner));
   }
 }

@@ -30,7 +30,6 @@ function privateUrlPolicy(raw: string | undefined): PrivateUrlPolicy {
   return list;
 }
 
-
 export interface Config {
   /** MODEL_BATCH_SIZE: 30 s windows decoded at once; default from VRAM (GPU) or cores (CPU). */
   batchSize: number | undefined;
@@ -168,9 +167,10 @@ export function preloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /**
  * Every setting's default, the environment aside: readConfig lays the environment over it, and
- * the modules below the shells fall back to it where a caller passes nothing. Only the shells
- * (lib/cli, lib/server, lib/runpod) and the library's entry (lib/api.ts) read the environment,
- * once, and pass what they read down (docs/architecture.md; a lint rule keeps it so).
+ * the modules below fall back to it where a caller passes nothing. Only the CLI's commands
+ * (lib/cli) and the library's entry (lib/api.ts) read the environment, once, and pass what they
+ * read down: the server and the worker get it from the command that starts them
+ * (docs/architecture.md; a lint rule keeps it so).
  */
 export const DEFAULTS: Readonly<Config> = {
   batchSize: undefined,

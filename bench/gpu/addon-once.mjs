@@ -2,6 +2,7 @@
 import { readPlainWav } from '../../dist/audio/decode.js';
 import { Whisper } from '../../dist/whisper.js';
 import { createLogger } from '../../dist/log.js';
+import { readConfig } from '../../dist/config.js';
 
 const [model, wav, tokens] = process.argv.slice(2);
 const jfk = readPlainWav(wav);
@@ -14,7 +15,8 @@ for (let i = 0; i < times; i++) pcm.set(jfk, i * (jfk.length + gap.length));
 // BENCH_FLASH_ATTN=0: the softmax(QKᵀ)V graphs instead of ggml's fused attention.
 // The load line, the engine's timings and warnings (not whisper.cpp's own debug lines).
 const logger = createLogger({ level: 'debug', format: 'text', write: (line) => /model loaded|batched engine|WARN|ERROR/.test(line) && process.stderr.write(`${line}\n`) });
-const whisper = await Whisper.load(model, { gpu: process.env.BENCH_GPU === 'off' ? false : true, flashAttn: process.env.BENCH_FLASH_ATTN !== '0', logger });
+// The core reads no environment: MODEL_BATCH_SIZE, ENCODER_BATCH_SIZE … reach it as a shell passes them.
+const whisper = await Whisper.load(model, { config: readConfig(), gpu: process.env.BENCH_GPU === 'off' ? false : true, flashAttn: process.env.BENCH_FLASH_ATTN !== '0', logger });
 const ready = performance.now(); // ms since process start
 let firstResult;
 const t0 = performance.now();

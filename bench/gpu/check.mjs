@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readPlainWav } from '../../dist/audio/decode.js';
 import { Whisper } from '../../dist/whisper.js';
 import { createLogger } from '../../dist/log.js';
+import { readConfig } from '../../dist/config.js';
 import { binding } from '../../dist/native/binding.js';
 import { variantName } from '../../dist/native/variants.js';
 
@@ -47,7 +48,7 @@ for (const c of (process.env.CHECK_CONFIG ?? 'cpu,gpu-fused,gpu-softmax').split(
   const t0 = performance.now();
   let whisper;
   try {
-    whisper = await Whisper.load(model, { gpu: c.gpu, flashAttn: c.flashAttn, logger });
+    whisper = await Whisper.load(model, { config: readConfig(), gpu: c.gpu, flashAttn: c.flashAttn, logger });
   } catch (err) {
     rows.push({ config: c.name, error: String(err) });
     continue;
