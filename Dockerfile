@@ -32,7 +32,7 @@ ENV WHISPER_SERVE_CUDA=1 CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES}
 RUN sh docker/build-app.sh /app \
  && mkdir -p /cuda-libs && cp -P /usr/local/cuda/lib64/libcublas.so.12* /usr/local/cuda/lib64/libcublasLt.so.12* /cuda-libs/
 
-# ---- runtime: CUDA base (driver API + cudart) + cuBLAS, Node 20; ffmpeg is the static one from npm ----
+# ---- runtime: CUDA base (driver API + cudart) + cuBLAS, Node 20; ffmpeg 8 is the static pair from PyPI (in /app/ffmpeg) ----
 FROM nvidia/cuda:${CUDA_VERSION}-base-ubuntu22.04
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
@@ -47,6 +47,7 @@ COPY --from=build /app /app
 ENV NODE_ENV=production \
     WHISPER_MODEL=large-v3-turbo \
     WHISPER_MODEL_CACHE=/whisper_model_cache \
+    FFMPEG_DIR=/app/ffmpeg \
     WHISPER_GPU=auto \
     HOST=0.0.0.0 \
     PORT=8000 \

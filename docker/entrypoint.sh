@@ -6,6 +6,8 @@
 set -e
 app="$(cd "$(dirname "$0")" && pwd)"
 mounted="${TEST_INPUT_MOUNT:-/test_input.json}"
+# The ffmpeg/ffprobe pair docker/build-app.sh installed beside the app (the Dockerfile sets it too).
+export FFMPEG_DIR="${FFMPEG_DIR:-$app/ffmpeg}"
 case "${1:-runpod}" in
   runpod)
     if [ -z "${RUNPOD_WEBHOOK_GET_JOB:-}" ] && [ -f "$mounted" ]; then
@@ -13,7 +15,7 @@ case "${1:-runpod}" in
       set -- runpod --test-input-file "$mounted" "$@"
     fi
     ;;
-  transcribe | serve | models | bench | info | help | -*) ;;
+  transcribe | serve | models | ffmpeg | bench | info | help | -*) ;;
   *) exec "$@" ;;
 esac
 exec node "$app/bin/whisper-serve.js" "$@"

@@ -7,7 +7,7 @@
  * MODEL_BATCH_SIZE, MAX_AUDIO_SECONDS, …) once, at load, unless the caller passes `config`.
  */
 import { Readable } from 'node:stream';
-import { findFfmpeg as findFfmpegIn } from './audio/ffmpeg.js';
+import { findFfmpeg as findFfmpegIn, type FfmpegSettings } from './audio/ffmpeg.js';
 import { audioOptions, loadAudio as loadAudioWith, openAudio as openAudioWith, type AudioInput, type AudioStream, type LoadAudioOptions, type LoadedAudio } from './audio/source.js';
 import { DEFAULTS, readConfig, type Config } from './config.js';
 import { createLogger as createLoggerWith, type Logger, type LoggerOptions } from './log.js';
@@ -79,9 +79,9 @@ export function resolveModel(model: string, cacheDir: string = readConfig().mode
   return resolveModelIn(model, cacheDir);
 }
 
-/** The ffmpeg decoding will use: FFMPEG_PATH first, then the packaged ones, then PATH's. */
-export function findFfmpeg(configured: string | undefined = readConfig().ffmpegPath): ReturnType<typeof findFfmpegIn> {
-  return findFfmpegIn(configured);
+/** The ffmpeg/ffprobe pair decoding will use: FFMPEG_PATH, the installed pair (FFMPEG_DIR), ffmpeg-static, PATH's. */
+export function findFfmpeg(settings: FfmpegSettings = readConfig()): ReturnType<typeof findFfmpegIn> {
+  return findFfmpegIn(settings);
 }
 
 /** A logger at LOG_LEVEL and LOG_FORMAT unless told otherwise. */

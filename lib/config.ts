@@ -1,6 +1,6 @@
 /** Every environment variable whisper-serve reads, in one place, typed, with its default. */
 import { randomUUID } from 'node:crypto';
-import { availableParallelism, hostname, tmpdir } from 'node:os';
+import { availableParallelism, homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { WhisperServeError } from './errors.js';
@@ -61,13 +61,21 @@ export interface Config {
   allowPrivateUrls: PrivateUrlPolicy;
   /** WHISPER_SERVE_TMP: parent of the per-job temp dirs. */
   tempRoot: string;
-  /** FFMPEG_PATH: an ffmpeg binary to use before any other. */
+  /** FFMPEG_PATH: an ffmpeg binary to use before any other (its ffprobe beside it or on PATH). */
   ffmpegPath: string | undefined;
+  /** FFMPEG_DIR: where `whisper-serve ffmpeg install` puts its ffmpeg/ffprobe pair (<user cache>/ffmpeg). */
+  ffmpegDir: string;
   /**
    * IDLE_TIMEOUT: seconds without a job after which a server or worker unloads its model (0 =
    * never); unset: the shell's default (DEFAULT_IDLE_TIMEOUT).
    */
   idleTimeoutSeconds: number | undefined;
+  /**
+   * JOB_TIMEOUT: seconds a server or worker job may run (0 = no limit); unset: 120 s plus 10 s per
+   * second of audio known so far (declared by the container, or decoded), so a steady job is never
+   * cut and a stuck one ends (lib/jobs/job-timeout.ts).
+   */
+  jobTimeoutSeconds: number | undefined;
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -172,6 +180,11 @@ export function preloadWanted(env: NodeJS.ProcessEnv = process.env): boolean {
  * read down: the server and the worker get it from the command that starts them
  * (docs/architecture.md; a lint rule keeps it so).
  */
+/** The user's cache folder: $XDG_CACHE_HOME/whisper-serve, else ~/.cache/whisper-serve. */
+function userCache(xdgCacheHome: string | undefined): string {
+  return join(xdgCacheHome || join(homedir(), '.cache'), 'whisper-serve');
+}
+
 export const DEFAULTS: Readonly<Config> = {
   batchSize: undefined,
   encoderBatchSize: undefined,
@@ -187,7 +200,9 @@ export const DEFAULTS: Readonly<Config> = {
   gpu: 'auto',
   vadModel: undefined,
   ffmpegPath: undefined,
+  ffmpegDir: join(userCache(undefined), 'ffmpeg'),
   idleTimeoutSeconds: undefined,
+  jobTimeoutSeconds: undefined,
   logLevel: 'info',
   logFormat: 'text',
 };
@@ -210,7 +225,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gpu: gpu === 'required' || gpu === 'off' ? gpu : 'auto',
     vadModel: env.WHISPER_VAD_MODEL || undefined,
     ffmpegPath: env.FFMPEG_PATH || undefined,
+    ffmpegDir: env.FFMPEG_DIR || join(userCache(env.XDG_CACHE_HOME), 'ffmpeg'),
     idleTimeoutSeconds: intEnv('IDLE_TIMEOUT', env),
+    jobTimeoutSeconds: env.JOB_TIMEOUT === '0' ? 0 : intEnv('JOB_TIMEOUT', env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

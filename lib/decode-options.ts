@@ -4,6 +4,7 @@
  * one, so a default changed here is the value whisper.cpp runs with (test/decode-options.test.ts
  * reads back what the addon received).
  */
+import { WhisperServeError } from './errors.js';
 import type { NativeDecodeParams } from './native/binding.js';
 
 export interface DecodeOptions {
@@ -114,4 +115,50 @@ export function nativeDecodeParams(o: DecodeOptions, language: string, run: RunS
     maxTokens: o.maxTokensPerSegment,
     suppressRegex: o.suppressRegex,
   };
+}
+
+/**
+ * What each numeric option may be: whisper.cpp's own limits (8 decoders at most) and ranges past
+ * which a window's decoding stops being bounded (a compression-ratio threshold of 1e-300 or a
+ * log-prob threshold of 1e308 fail every window, so every window retries at every temperature).
+ * The job schema (lib/jobs/schema.ts) and the OpenAI route check against the same table.
+ */
+export const DECODE_RANGES = {
+  temperature: { min: 0, max: 1 },
+  temperatureIncrement: { min: 0, max: 1 },
+  compressionRatioThreshold: { min: 1, max: 10 },
+  logprobThreshold: { min: -20, max: 0 },
+  noSpeechThreshold: { min: 0, max: 1 },
+  beamSize: { min: 1, max: 8, int: true },
+  bestOf: { min: 1, max: 8, int: true },
+  patience: { min: 0.1, max: 10, orDefault: -1 },
+  lengthPenalty: { min: 0, max: 10, orDefault: -1 },
+  maxTokensPerSegment: { min: 0, max: 224, int: true },
+} as const satisfies Partial<Record<keyof DecodeOptions, { min: number; max: number; int?: boolean; orDefault?: number }>>;
+
+/** The last characters of a prompt kept: more than whisper's 223 prompt tokens of any text; past it whisper drops the front anyway. */
+export const MAX_PROMPT_CHARS = 2000;
+
+/** INVALID_ARGUMENT naming the first option outside DECODE_RANGES. */
+export function checkDecodeOptions(o: DecodeOptions): void {
+  for (const [name, r] of Object.entries(DECODE_RANGES) as Array<[keyof typeof DECODE_RANGES, { min: number; max: number; int?: boolean; orDefault?: number }]>) {
+    const v = o[name];
+    if (r.orDefault !== undefined && v === r.orDefault) continue;
+    if (typeof v !== 'number' || !(v >= r.min && v <= r.max) || (r.int && !Number.isInteger(v))) {
+      const or = r.orDefault !== undefined ? ` (or ${r.orDefault} for whisper.cpp's own)` : '';
+      throw new WhisperServeError('INVALID_ARGUMENT', `${name} must be ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}${or}, got ${String(v)}`, { details: { field: name } });
+    }
+  }
+}
+
+/**
+ * The prompt's tail (whisper keeps the end of a long prompt, the text nearest the audio), cut at a
+ * word where one is near: a 100,000-character prompt overflowed the tokeniser's stack.
+ */
+export function boundPrompt(text: string): string {
+  if (text.length <= MAX_PROMPT_CHARS) return text;
+  let tail = text.slice(-MAX_PROMPT_CHARS);
+  if (/^[\uDC00-\uDFFF]/.test(tail)) tail = tail.slice(1); // half of a surrogate pair
+  const space = tail.search(/\s/);
+  return space >= 0 && space < 200 ? tail.slice(space + 1) : tail;
 }

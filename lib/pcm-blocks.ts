@@ -28,9 +28,19 @@ export interface Block {
   last: boolean;
 }
 
-function checkFinite(pcm: Float32Array, offset: number): void {
+/**
+ * Loudest sample taken, in full scales: float audio may clip a little past 1, but a peak 24 dB over
+ * it is no recording (a float WAV scaled by 1e30 drove the model into 10-minute windows).
+ */
+export const MAX_SAMPLE = 16;
+
+function checkSamples(pcm: Float32Array, offset: number): void {
   for (let i = 0; i < pcm.length; i++) {
-    if (!Number.isFinite(pcm[i]!)) throw new WhisperServeError('CORRUPT_AUDIO', `the audio holds a non-finite sample (${pcm[i]}) at ${offset + i}`);
+    const x = pcm[i]!;
+    if (!(Math.abs(x) <= MAX_SAMPLE)) {
+      const what = Number.isFinite(x) ? `a sample ${Math.abs(x).toExponential(1)} times full scale (over ${MAX_SAMPLE})` : `a non-finite sample (${x})`;
+      throw new WhisperServeError('CORRUPT_AUDIO', `the audio holds ${what} at ${((offset + i) / SAMPLE_RATE).toFixed(2)} s`);
+    }
   }
 }
 
@@ -58,7 +68,7 @@ export class PcmBlocks {
   async next(used?: number): Promise<Block | undefined> {
     if (this.source instanceof Float32Array) {
       if (used !== undefined) return undefined;
-      checkFinite(this.source, 0);
+      checkSamples(this.source, 0);
       return { pcm: this.source, start: 0, last: true };
     }
     if (used !== undefined) {
@@ -79,7 +89,7 @@ export class PcmBlocks {
       const chunk = this.pending ?? (await this.read());
       this.pending = undefined;
       if (!chunk) break;
-      checkFinite(chunk, this.start + n);
+      checkSamples(chunk, this.start + n);
       const fits = Math.min(chunk.length, capacity - n);
       this.buffer.set(chunk.subarray(0, fits), n);
       n += fits;

@@ -11,7 +11,7 @@
  */
 import { statSync } from 'node:fs';
 import { DEFAULTS, type Config, type GpuMode } from './config.js';
-import { nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
+import { boundPrompt, checkDecodeOptions, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
 import { chooseDevice, planBatch, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
@@ -305,6 +305,8 @@ export class Whisper implements AsyncDisposable {
     const info = model.info();
     const batchSize = options.batchSize ?? this.batch.batchSize;
     const decode = withDefaults(options);
+    checkDecodeOptions(decode);
+    decode.initialPrompt = boundPrompt(decode.initialPrompt);
     let language = decode.language ?? (info.multilingual ? 'auto' : 'en');
     if (!info.multilingual && language !== 'en' && language !== 'auto') {
       throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);

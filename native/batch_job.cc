@@ -76,9 +76,15 @@ struct Job {
       if (!w.tokens.multilingual) run.language = -1;
       run.translate = params.translate;
       if (!params.initialPrompt.empty()) {
+        // whisper_tokenize answers -needed when the buffer is short: size it and keep the tail, as
+        // whisper does (the engine takes at most half the context; TypeScript bounds the text).
         std::vector<whisper_token> tokens(w.hp.nTextCtx);
-        const int n = whisper_tokenize(model->ctx, params.initialPrompt.c_str(), tokens.data(), static_cast<int>(tokens.size()));
-        if (n < 0) throw std::runtime_error("the initial prompt is longer than the model's text context");
+        int n = whisper_tokenize(model->ctx, params.initialPrompt.c_str(), tokens.data(), static_cast<int>(tokens.size()));
+        if (n < 0) {
+          tokens.resize(static_cast<size_t>(-n));
+          n = whisper_tokenize(model->ctx, params.initialPrompt.c_str(), tokens.data(), static_cast<int>(tokens.size()));
+        }
+        if (n < 0) throw std::runtime_error("the initial prompt could not be tokenised");
         run.promptTokens.assign(tokens.begin(), tokens.begin() + n);
       }
       run.threads = params.threads;

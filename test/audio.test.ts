@@ -1,13 +1,13 @@
-// Audio input: real ffmpeg (the npm-packaged one) on formats made from jfk.wav; URLs are in fetch.test.ts.
+// Audio input: real ffmpeg (the installed pair) on formats made from jfk.wav; URLs are in fetch.test.ts.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFfmpeg } from '../lib/audio/ffmpeg.js';
+import { findFfmpeg, releaseOf } from '../lib/audio/ffmpeg.js';
 import { loadAudio } from '../lib/audio/source.js';
 import { Whisper } from '../lib/whisper.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+import { FIXTURE_FFMPEG, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-audio-'));
 const tempRoot = join(dir, 'jobs');
@@ -30,7 +30,7 @@ const FORMATS: Record<string, string[]> = {
   aac: ['-c:a', 'aac', '-f', 'adts'],
   '3gp': ['-c:a', 'aac', '-ar', '16000', '-f', '3gp'],
   '3gpp': ['-c:a', 'aac', '-ar', '16000', '-f', '3gp'],
-  // AMR, the phone-call codecs: the packaged ffmpeg (@ffmpeg-installer) encodes them (Debian's only decodes).
+  // AMR, the phone-call codecs: the fixture ffmpeg encodes them (the decoding pair only decodes).
   amr: ['-c:a', 'libopencore_amrnb', '-ar', '8000', '-ac', '1', '-f', 'amr'],
   'amr.3gp': ['-c:a', 'libopencore_amrnb', '-ar', '8000', '-ac', '1', '-f', '3gp'],
   awb: ['-c:a', 'libvo_amrwbenc', '-ar', '16000', '-ac', '1', '-f', 'amr'],
@@ -39,17 +39,16 @@ const FORMATS: Record<string, string[]> = {
 
 describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
   beforeAll(() => {
-    const ff = findFfmpeg().path;
     for (const [ext, args] of Object.entries(FORMATS)) {
-      execFileSync(ff, ['-y', '-loglevel', 'error', '-i', JFK_WAV, ...args, join(dir, `jfk.${ext}`)]);
+      execFileSync(FIXTURE_FFMPEG, ['-y', '-loglevel', 'error', '-i', JFK_WAV, ...args, join(dir, `jfk.${ext}`)]);
     }
   });
 
-  it('says which ffmpeg and ffprobe it uses: the packaged ones unless FFMPEG_PATH says otherwise', () => {
+  it('says which ffmpeg and ffprobe it uses: the installed pair (whisper-serve ffmpeg install) unless FFMPEG_PATH says otherwise, both of one current version', () => {
     const ff = findFfmpeg();
-    expect(ff.source).toBe(process.env.FFMPEG_PATH ? 'FFMPEG_PATH' : '@ffmpeg-installer/ffmpeg');
-    expect(ff.version).toMatch(/\S/);
-    expect(ff.ffprobe).toBeDefined();
+    expect(ff.source).toMatch(process.env.FFMPEG_PATH ? /^FFMPEG_PATH$/ : /^FFMPEG_DIR/);
+    expect(releaseOf(ff.version)?.major).toBeGreaterThanOrEqual(8);
+    expect(releaseOf(ff.ffprobeVersion)).toEqual(releaseOf(ff.version));
   });
 
   for (const ext of Object.keys(FORMATS)) {
@@ -98,7 +97,7 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
       expect(cut.duration).toBeGreaterThan(4);
       expect(cut.duration).toBeLessThan(7);
       expect(normalise((await whisper.transcribe(cut.pcm)).text)).toMatch(/^and so my fellow americans/);
-      execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-i', JFK_WAV, '-t', '0.1', join(dir, 'short.wav')]);
+      execFileSync(FIXTURE_FFMPEG, ['-y', '-loglevel', 'error', '-i', JFK_WAV, '-t', '0.1', join(dir, 'short.wav')]);
       const short = await loadAudio(join(dir, 'short.wav'), { tempRoot });
       expect(short.duration).toBeCloseTo(0.1, 2);
       expect((await whisper.transcribe(short.pcm)).text).toBe('');
@@ -107,13 +106,13 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
 
   it('takes the audio track of a video file', async () => {
     const video = join(dir, 'jfk-video.mp4');
-    execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-i', JFK_WAV,
+    execFileSync(FIXTURE_FFMPEG, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-i', JFK_WAV,
       '-shortest', '-c:v', 'mpeg4', '-c:a', 'aac', video]);
     const a = await loadAudio(video, { tempRoot });
     expect(a.codec).toBe('aac');
     expect(Math.abs(a.duration - JFK_SECONDS) / JFK_SECONDS).toBeLessThan(0.01);
     const silentVideo = join(dir, 'silent.mp4');
-    execFileSync(findFfmpeg().path, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'mpeg4', silentVideo]);
+    execFileSync(FIXTURE_FFMPEG, ['-y', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10:duration=2', '-c:v', 'mpeg4', silentVideo]);
     await expect(loadAudio(silentVideo, { tempRoot })).rejects.toMatchObject({ code: 'UNSUPPORTED_FORMAT', message: /no audio stream/ });
   });
 

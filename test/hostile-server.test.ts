@@ -8,8 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFfmpeg } from '../lib/audio/ffmpeg.js';
-import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
+import { FIXTURE_FFMPEG, JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 import { listen, type Loopback } from './helpers/loopback.js';
 import { startServer, untilDone, type RunningServer } from './helpers/server-process.js';
 
@@ -22,7 +21,7 @@ const MAX_UPLOAD = 8 * 1024 * 1024;
 
 const jfk = () => readFileSync(JFK_WAV);
 const file = (name: string) => join(dir, name);
-const ffmpeg = (...args: string[]) => execFileSync(findFfmpeg().path, ['-y', '-v', 'error', ...args]);
+const ffmpeg = (...args: string[]) => execFileSync(FIXTURE_FFMPEG, ['-y', '-v', 'error', ...args]);
 
 /** A WAV header (16 kHz mono s16 unless told) in front of `data`, with any field made to lie. */
 function wav(data: Buffer, o: { channels?: number; rate?: number; bits?: number; dataSize?: number } = {}): Buffer {
@@ -51,7 +50,7 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
   const fixtures = new Map<string, Buffer>();
 
   beforeAll(async () => {
-    // Fixtures made here with the same ffmpeg the server uses.
+    // Fixtures made with the fixture ffmpeg (its encoders); the server decodes with its own pair.
     ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10800', '-c:a', 'flac', '-frame_size', '65535', '-compression_level', '12', file('bomb.flac'));
     // The same bomb written to a pipe: the container then declares no duration, so only the decode can stop it.
     writeFileSync(file('bomb-piped.flac'), ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10800', '-c:a', 'flac', '-frame_size', '65535', '-f', 'flac', 'pipe:1'));

@@ -1,6 +1,7 @@
 // The Hugging Face importer and quantisation. The same tiny.en tensors, written under
 // transformers' names into a safetensors checkpoint (one file, and sharded), must import to
 // the very bytes the CTranslate2 importer writes; q8_0/q5_0 go through whisper.cpp's quantiser.
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { hfName } from '../lib/models/import-hf.js';
 import { importModel } from '../lib/models/import.js';
 import type { TensorData } from '../lib/models/tensor-data.js';
 import { whisperLayout } from '../lib/models/whisper-layout.js';
+import { packageRoot } from '../lib/native/binding.js';
 import { Whisper } from '../lib/whisper.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN_CT2, have, normalise, readWav16k } from './helpers/fixtures.js';
 import { writeSafetensors } from './helpers/safetensors.js';
@@ -112,3 +114,28 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised import through whisper.c
     });
   }
 });
+
+// Every decoder path on quantised weights, in a child process: a CPU feature path that kills the
+// process (whisper-cli's SIGILL/SIGSEGV with q8_0 and q4_0 on an AMX Xeon) fails here with its
+// signal instead of taking the test runner down.
+describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder path of the CPU in hand', () => {
+  for (const type of ['q8_0', 'q5_0', 'q4_0'] as const) {
+    it(`${type}: the batched engine, word timings and beam search each give jfk, and the process lives`, () => {
+      const out = join(dir, `paths-${type}.bin`);
+      importModel(TINY_EN_CT2, out, { type });
+      const script = `
+        import { Whisper, loadAudio } from ${JSON.stringify(join(packageRoot, 'dist', 'index.js'))};
+        const w = await Whisper.load(${JSON.stringify(out)}, { batchSize: 2 });
+        const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
+        const texts = [];
+        for (const o of [{}, { wordTimestamps: true }, { beamSize: 2 }]) texts.push((await w.transcribe(pcm, o)).text);
+        w.dispose();
+        process.stdout.write(JSON.stringify(texts));`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      for (const text of JSON.parse(r.stdout) as string[]) expect(normalise(text)).toBe(normalise(JFK_TEXT));
+    });
+  }
+});
+

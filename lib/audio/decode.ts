@@ -1,21 +1,24 @@
 /**
  * Audio bytes → 16 kHz mono Float32 PCM, as a stream of chunks (a 10 h file never needs to be
  * in memory whole) or whole. The container is found by probing the bytes (ffprobe), never by the
- * file name; ffmpeg decodes over a pipe (no temp WAV). A plain 16 kHz mono s16 WAV is read
+ * file name, among audio/video containers only (lib/audio/containers.ts: no playlist, no
+ * manifest); ffmpeg is told that container and reads the file as an open descriptor, with no
+ * protocol but `fd` allowed, so nothing a file names is ever opened; it decodes over a pipe. A plain 16 kHz mono s16 WAV is read
  * directly, without ffmpeg.
  *
  * Decoded length is bounded (MAX_AUDIO_SECONDS): checked against what the container declares
  * before decoding, and enforced on the samples as they arrive, so a few hundred KB of FLAC that
  * inflate to 20 h of silence cost a refusal, not gigabytes.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import type { Readable } from 'node:stream';
 import { DEFAULTS } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import { SAMPLE_RATE } from '../windows.js';
-import { findFfmpeg } from './ffmpeg.js';
+import { DEMUXERS, demuxerOf, sniffManifest } from './containers.js';
+import { findFfmpeg, type FfmpegSettings } from './ffmpeg.js';
 
 /** A decoded file as a stream: what it is, and its PCM in chunks. */
 export interface DecodedStream {
@@ -42,16 +45,17 @@ export interface DecodedAudio {
   decoder: 'wav' | 'ffmpeg';
 }
 
-export interface DecodeOptions {
+export interface DecodeOptions extends FfmpegSettings {
   signal?: AbortSignal;
   /** Longest audio accepted, in seconds (a shell's MAX_AUDIO_SECONDS; default 24 h). */
   maxSeconds?: number;
-  /** An ffmpeg binary to try before the packaged ones (a shell's FFMPEG_PATH). */
-  ffmpegPath?: string;
 }
 
 interface Probe {
   format: string;
+  /** The demuxer ffmpeg is told to use (-f): the prober's answer, from DEMUXERS. */
+  demuxer: string;
+  channels: number;
   codec: string;
   /** What the container declares, if anything. */
   duration: number | undefined;
@@ -133,27 +137,86 @@ export function readPlainWav(path: string, maxSeconds = Infinity): Float32Array 
   return pcm;
 }
 
-async function probe(path: string, ffmpegPath: string | undefined): Promise<Probe | undefined> {
-  const ff = findFfmpeg(ffmpegPath);
-  if (!ff.ffprobe) return undefined;
-  const args = ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,duration:format=format_name,duration', '-of', 'json', path];
-  let stdout: string;
+/** The input half of every ffprobe/ffmpeg command: the file as fd 3, no protocol but `fd`, listed demuxers only. */
+function guardedInput(format?: string): string[] {
+  return ['-protocol_whitelist', 'fd', '-format_whitelist', DEMUXERS.join(','), ...(format ? ['-f', format] : []), '-fd', '3', '-i', 'fd:'];
+}
+
+/**
+ * Runs ffprobe or ffmpeg on the file, given as an open descriptor (fd 3), so the input needs no
+ * `file` protocol and nothing it names can be opened. The child leads its own process group, and
+ * the whole group is killed (SIGKILL) when it is stopped or aborted.
+ */
+function spawnOnFile(bin: string, args: string[], fd: number, signal: AbortSignal | undefined): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe', fd], detached: true }) as ChildProcessByStdio<null, Readable, Readable>;
+  const kill = () => killGroup(child);
+  signal?.addEventListener('abort', kill, { once: true });
+  child.once('close', () => signal?.removeEventListener('abort', kill));
+  return child;
+}
+
+/** SIGKILL for a child and anything it started (it leads its own group: spawnOnFile). */
+export function killGroup(child: { pid?: number | undefined; exitCode: number | null; signalCode: NodeJS.Signals | null }): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
-    ({ stdout } = await promisify(execFile)(ff.ffprobe, args, { encoding: 'utf8', timeout: 60_000, maxBuffer: 4 * 1024 * 1024 }));
-  } catch (err) {
-    const e = err as { stderr?: string; killed?: boolean };
-    const why = e.killed ? 'probing took over 60 s' : lastLine(e.stderr ?? '', path) || 'probe failed';
-    throw new WhisperServeError('UNSUPPORTED_FORMAT', `not a media file ffmpeg can read (${why})`);
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Refuses a playlist or manifest by its first bytes, whatever a demuxer would make of it. */
+async function refuseManifests(path: string): Promise<void> {
+  const file = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await file.read(head, 0, head.length, 0);
+    const kind = sniffManifest(head.subarray(0, bytesRead));
+    if (kind) throw new WhisperServeError('UNSUPPORTED_FORMAT', `the file is ${kind}: playlists and manifests are not accepted (they name other files and URLs); send the audio itself`);
+  } finally {
+    await file.close();
+  }
+}
+
+async function probe(path: string, settings: FfmpegSettings, signal: AbortSignal | undefined): Promise<Probe> {
+  const ff = findFfmpeg(settings);
+  await refuseManifests(path);
+  const args = ['-v', 'error', ...guardedInput(), '-show_entries', 'stream=codec_type,codec_name,channels,duration:format=format_name,duration', '-of', 'json'];
+  const file = await open(path, 'r');
+  let stdout = '';
+  let stderr = '';
+  let code: number | null;
+  let timedOut = false;
+  try {
+    const child = spawnOnFile(ff.ffprobe, args, file.fd, signal);
+    const timer = setTimeout(() => ((timedOut = true), killGroup(child)), 60_000);
+    child.stdout.on('data', (c: Buffer) => {
+      if (stdout.length < 4 * 1024 * 1024) stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 4000) stderr += c.toString();
+    });
+    code = await new Promise<number | null>((resolve, reject) => child.once('error', reject).once('close', resolve));
+    clearTimeout(timer);
+  } finally {
+    await file.close();
+  }
+  if (signal?.aborted) throw new WhisperServeError('ABORTED', 'probing aborted');
+  if (code !== 0) {
+    const why = timedOut ? 'probing took over 60 s' : lastLine(stderr, path) || 'probe failed';
+    throw new WhisperServeError('UNSUPPORTED_FORMAT', `not an audio or video file ffmpeg may read (${why}); accepted containers: ${DEMUXERS.join(', ')}`);
   }
   const parsed = JSON.parse(stdout || '{}') as {
-    streams?: Array<{ codec_type?: string; codec_name?: string; duration?: string }>;
+    streams?: Array<{ codec_type?: string; codec_name?: string; channels?: number; duration?: string }>;
     format?: { format_name?: string; duration?: string };
   };
   const audio = parsed.streams?.find((s) => s.codec_type === 'audio');
   const format = parsed.format?.format_name ?? 'unknown';
+  const demuxer = demuxerOf(format);
+  if (!demuxer) throw new WhisperServeError('UNSUPPORTED_FORMAT', `the ${format} format is not accepted; accepted containers: ${DEMUXERS.join(', ')}`);
   if (!audio) throw new WhisperServeError('UNSUPPORTED_FORMAT', `the file (${format}) has no audio stream`);
   const declared = [audio.duration, parsed.format?.duration].map(Number).filter((d) => Number.isFinite(d) && d > 0);
-  return { format, codec: audio.codec_name ?? 'unknown', duration: declared.length ? Math.max(...declared) : undefined };
+  return { format, demuxer, channels: audio.channels ?? 1, codec: audio.codec_name ?? 'unknown', duration: declared.length ? Math.max(...declared) : undefined };
 }
 
 /** Samples per chunk read from a WAV: 10 s. */
@@ -176,16 +239,24 @@ async function* wavChunks(path: string, layout: WavLayout): AsyncGenerator<Float
   }
 }
 
-/** ffmpeg's f32le output as it comes; stops ffmpeg when the samples pass maxSeconds or the reader stops. */
-async function* ffmpegChunks(path: string, maxSeconds: number, options: DecodeOptions): AsyncGenerator<Float32Array> {
-  const ff = findFfmpeg(options.ffmpegPath);
+/**
+ * To mono: ffmpeg's own rematrixing knows the layouts up to 7.1; past 8 channels (32- and 64-channel
+ * WAVs have no layout it can rematrix) every channel gets an equal share.
+ */
+function downmix(channels: number): string[] {
+  if (channels <= 8) return ['-ac', '1'];
+  const gain = (1 / channels).toFixed(6);
+  return ['-af', `pan=mono|c0=${Array.from({ length: channels }, (_, i) => `${gain}*c${i}`).join('+')}`];
+}
+
+/** ffmpeg's f32le output as it comes; stops ffmpeg (its process group) when the samples pass maxSeconds, the reader stops or the signal aborts. */
+async function* ffmpegChunks(path: string, probed: Probe, maxSeconds: number, options: DecodeOptions): AsyncGenerator<Float32Array> {
+  const ff = findFfmpeg(options);
   const signal = options.signal;
   const maxSamples = Math.floor(maxSeconds * SAMPLE_RATE);
-  const child = spawn(
-    ff.path,
-    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-vn', '-map', '0:a:0', '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 'f32le', 'pipe:1'],
-    { stdio: ['ignore', 'pipe', 'pipe'], ...(signal && { signal }) },
-  );
+  const file = await open(path, 'r');
+  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', ...guardedInput(probed.demuxer), '-vn', '-map', '0:a:0', ...downmix(probed.channels), '-ar', String(SAMPLE_RATE), '-f', 'f32le', 'pipe:1'];
+  const child = spawnOnFile(ff.path, args, file.fd, signal);
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => {
     if (stderr.length < 4000) stderr += c.toString();
@@ -197,6 +268,7 @@ async function* ffmpegChunks(path: string, maxSeconds: number, options: DecodeOp
     let rest: Buffer | undefined; // a sample split between two reads
     let samples = 0;
     for await (const c of child.stdout as AsyncIterable<Buffer>) {
+      if (signal?.aborted) break;
       const bytes = rest ? Buffer.concat([rest, c]) : c;
       const whole = bytes.length - (bytes.length % 4);
       rest = whole < bytes.length ? Buffer.from(bytes.subarray(whole)) : undefined;
@@ -212,11 +284,12 @@ async function* ffmpegChunks(path: string, maxSeconds: number, options: DecodeOp
       }
     }
     const code = await closed;
-    if (failure?.name === 'AbortError' || signal?.aborted) throw new WhisperServeError('ABORTED', 'decoding aborted');
+    if (signal?.aborted) throw new WhisperServeError('ABORTED', 'decoding aborted');
     if (failure) throw new WhisperServeError('CORRUPT_AUDIO', `ffmpeg failed: ${failure.message}`);
     if (code !== 0) throw new WhisperServeError('CORRUPT_AUDIO', `ffmpeg could not decode the audio: ${lastLine(stderr, path) || `exit code ${code}`}`);
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    killGroup(child);
+    await file.close();
   }
 }
 
@@ -231,14 +304,14 @@ export async function openDecoded(path: string, options: DecodeOptions = {}): Pr
     if (seconds > maxSeconds) throw tooLong('the WAV file holds', seconds, maxSeconds);
     return { format: 'wav', codec: 'pcm_s16le', decoder: 'wav', declaredSeconds: seconds, chunks: wavChunks(path, layout) };
   }
-  const probed = await probe(path, options.ffmpegPath);
-  if (probed?.duration !== undefined && probed.duration > maxSeconds) throw tooLong(`the ${probed.format} container declares`, probed.duration, maxSeconds);
+  const probed = await probe(path, options, options.signal);
+  if (probed.duration !== undefined && probed.duration > maxSeconds) throw tooLong(`the ${probed.format} container declares`, probed.duration, maxSeconds);
   return {
-    format: probed?.format ?? 'unknown',
-    codec: probed?.codec ?? 'unknown',
+    format: probed.format,
+    codec: probed.codec,
     decoder: 'ffmpeg',
-    declaredSeconds: probed?.duration,
-    chunks: ffmpegChunks(path, maxSeconds, options),
+    declaredSeconds: probed.duration,
+    chunks: ffmpegChunks(path, probed, maxSeconds, options),
   };
 }
 

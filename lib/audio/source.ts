@@ -30,7 +30,7 @@ export interface LoadAudioOptions extends FetchOptions, DecodeOptions {
   tempRoot?: string;
 }
 
-/** The audio settings of a shell's configuration (MAX_AUDIO_*, DOWNLOAD_IDLE_SECONDS, ALLOW_PRIVATE_URLS, FFMPEG_PATH, WHISPER_SERVE_TMP). */
+/** The audio settings of a shell's configuration (MAX_AUDIO_*, DOWNLOAD_IDLE_SECONDS, ALLOW_PRIVATE_URLS, FFMPEG_PATH, FFMPEG_DIR, WHISPER_SERVE_TMP). */
 export function audioOptions(cfg: Config): LoadAudioOptions {
   return {
     maxBytes: cfg.maxAudioBytes,
@@ -38,6 +38,7 @@ export function audioOptions(cfg: Config): LoadAudioOptions {
     privateUrls: cfg.allowPrivateUrls,
     maxSeconds: cfg.maxAudioSeconds,
     ...(cfg.ffmpegPath && { ffmpegPath: cfg.ffmpegPath }),
+    ffmpegDir: cfg.ffmpegDir,
     tempRoot: cfg.tempRoot,
   };
 }

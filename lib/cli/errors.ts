@@ -9,13 +9,13 @@ const ADVICE: Partial<Record<ErrorCode, string>> = {
   MODEL_LOAD_FAILED: 'the file is not a whisper.cpp ggml model; re-import or re-download it',
   NATIVE_ADDON_MISSING: 'run `npm run build:native` in the package directory',
   NATIVE_ADDON_LOAD_FAILED: 'rebuild with `npm run build:native`, or point WHISPER_SERVE_ADDON at a build for this machine',
-  FFMPEG_NOT_FOUND: 'install ffmpeg or set FFMPEG_PATH',
+  FFMPEG_NOT_FOUND: 'run `whisper-serve ffmpeg install`, install ffmpeg 6+ with its ffprobe, or set FFMPEG_PATH',
   CUDA_NOT_AVAILABLE: 'check nvidia-smi, or run with --no-gpu',
   UNSUPPORTED_FORMAT: 'give an audio or video file (wav, mp3, m4a, ogg, opus, webm, flac, …)',
   URL_BLOCKED: 'private addresses are refused; set ALLOW_PRIVATE_URLS=1 if you trust the URL',
 };
 
-const SETUP_CODES: ReadonlySet<ErrorCode> = new Set(['NATIVE_ADDON_MISSING', 'NATIVE_ADDON_LOAD_FAILED', 'FFMPEG_NOT_FOUND', 'CUDA_NOT_AVAILABLE', 'MODEL_NOT_FOUND', 'MODEL_LOAD_FAILED']);
+const SETUP_CODES: ReadonlySet<ErrorCode> = new Set(['NATIVE_ADDON_MISSING', 'NATIVE_ADDON_LOAD_FAILED', 'FFMPEG_NOT_FOUND', 'SETUP_FAILED', 'CUDA_NOT_AVAILABLE', 'MODEL_NOT_FOUND', 'MODEL_LOAD_FAILED']);
 
 export function reportError(err: unknown, verbose: boolean): number {
   const e = toWhisperServeError(err);

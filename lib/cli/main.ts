@@ -1,6 +1,7 @@
 /** The `whisper-serve` command line: one command a file in commands/. */
 import { Command } from 'commander';
 import { benchCommand } from './commands/bench.js';
+import { ffmpegCommand } from './commands/ffmpeg.js';
 import { infoCommand } from './commands/info.js';
 import { modelsCommand } from './commands/models.js';
 import { runpodCommand } from './commands/runpod.js';
@@ -25,6 +26,7 @@ async function run(argv: string[]): Promise<void> {
     .addCommand(serveCommand())
     .addCommand(runpodCommand())
     .addCommand(benchCommand())
+    .addCommand(ffmpegCommand())
     .addCommand(infoCommand());
   // Usage errors exit 2 (documented), --help and --version 0; added commands do not inherit this.
   const usageExit = (cmd: Command): void => {

@@ -3,12 +3,14 @@
  * worker returns (plus timings). No HTTP here: the RunPod loop, the local test mode and the
  * server's job queue all call `handleJob`.
  */
+import { basename } from 'node:path';
 import { audioOptions, openAudio } from '../audio/source.js';
 import { redactUrl } from '../net/ssrf.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
 import type { Progress, Segment, Transcript, TranscribeOptions } from '../whisper.js';
+import { JobTimeout } from './job-timeout.js';
 import type { ModelHost } from './model-host.js';
 import { suppressesNonSpeech, validateJob, type JobInput, type TextFormat } from './schema.js';
 
@@ -89,7 +91,27 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   const { input, source } = validateJob(job.input, ctx.allowLocalFiles);
   log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
 
-  const signalOpt = ctx.signal ? { signal: ctx.signal } : {};
+  const timeout = new JobTimeout(ctx.host.config.jobTimeoutSeconds);
+  const signalOpt = { signal: ctx.signal ? AbortSignal.any([ctx.signal, timeout.signal]) : timeout.signal };
+  try {
+    return await runJob(ctx, started, input, source, timeout, signalOpt);
+  } catch (err) {
+    if (timeout.expired && !ctx.signal?.aborted) throw timeout.error();
+    throw err;
+  } finally {
+    timeout.stop();
+  }
+}
+
+async function runJob(
+  ctx: JobContext,
+  started: number,
+  input: JobInput,
+  source: ReturnType<typeof validateJob>['source'],
+  timeout: JobTimeout,
+  signalOpt: { signal: AbortSignal },
+): Promise<JobOutput> {
+  const log = ctx.log;
   // The model loads (cold start) while the audio downloads and is probed; it is decoded as it is
   // transcribed, block by block (a 10 h file is never in memory whole).
   const loading = ctx.host.acquire(input.model ?? ctx.host.config.model, log);
@@ -110,12 +132,16 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
     }
     if (audio.decoder === 'ffmpeg') log.info('Format needs conversion: converted with ffmpeg as it is transcribed', { format: audio.format, codec: audio.codec });
     log.info('Transcription started', { ...(audio.declaredSeconds !== undefined && { audioSeconds: round(audio.declaredSeconds, 2) }) });
+    timeout.sawAudio(audio.declaredSeconds ?? 0);
     const options = { ...decodeOptions(input), ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }) };
     const onSegment = input.stream && ctx.onSegment;
     const transcript = await whisper.transcribe(audio.chunks, {
       ...options,
       ...signalOpt,
-      ...(ctx.onProgress && { onProgress: ctx.onProgress }),
+      onProgress: (p: Progress) => {
+        timeout.sawAudio(p.audioSecondsDone);
+        ctx.onProgress?.(p);
+      },
       ...(onSegment && { onSegment: (s: Segment) => onSegment({ id: s.id, start: round(s.start), end: round(s.end), text: s.text }) }),
     });
     log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
@@ -136,7 +162,7 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
       transcription: formatText(transcript, input.transcription),
       translation,
       device: whisper.device.useGpu ? 'cuda' : 'cpu',
-      model: name,
+      model: basename(name), // a registry name, or a file's base name: never a server path
       ...(input.word_timestamps && {
         word_timestamps: words.map((w) => ({ word: w.word, start: round(w.start), end: round(w.end), probability: round(w.probability) })),
       }),

@@ -4,13 +4,20 @@
  * switch without changes. Unknown keys are an error, never silently ignored.
  */
 import { z } from 'zod';
+import { DECODE_RANGES } from '../decode-options.js';
 import { WhisperServeError } from '../errors.js';
 import { knownModels } from '../models/registry.js';
 
 const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
 export type TextFormat = z.infer<typeof TextFormat>;
 
-const probability = z.number().min(0).max(1);
+/** A field checked against the one table of ranges (lib/decode-options.ts). */
+const ranged = (name: keyof typeof DECODE_RANGES) => {
+  const r: { min: number; max: number; int?: boolean } = DECODE_RANGES[name];
+  const n = z.number().min(r.min).max(r.max);
+  return r.int ? n.int() : n;
+};
+const rangedOrDefault = (name: 'patience' | 'lengthPenalty') => z.union([z.literal(DECODE_RANGES[name].orDefault), ranged(name)]);
 
 export const JobInputSchema = z
   .strictObject({
@@ -22,20 +29,20 @@ export const JobInputSchema = z
     translate: z.boolean().default(false),
     translation: TextFormat.default('plain_text'),
     language: z.string().min(2).max(8).nullable().optional(),
-    temperature: probability.default(0),
-    best_of: z.number().int().min(1).max(16).optional(),
-    beam_size: z.number().int().min(1).max(16).optional(),
-    patience: z.number().positive().nullable().optional(),
-    length_penalty: z.number().nullable().optional(),
+    temperature: ranged('temperature').default(0),
+    best_of: ranged('bestOf').optional(),
+    beam_size: ranged('beamSize').optional(),
+    patience: rangedOrDefault('patience').nullable().optional(),
+    length_penalty: rangedOrDefault('lengthPenalty').nullable().optional(),
     /** faster-whisper's "-1" = the default set of non-speech symbols; whisper.cpp has exactly that switch. */
     suppress_tokens: z.union([z.string(), z.array(z.number().int())]).optional(),
     initial_prompt: z.string().nullable().optional(),
     /** Asking for it runs the job sequentially (one window after another); absent, windows run in parallel. */
     condition_on_previous_text: z.boolean().optional(),
-    temperature_increment_on_fallback: z.number().min(0).max(1).nullable().optional(),
-    compression_ratio_threshold: z.number().positive().nullable().optional(),
-    logprob_threshold: z.number().nullable().optional(),
-    no_speech_threshold: probability.nullable().optional(),
+    temperature_increment_on_fallback: ranged('temperatureIncrement').nullable().optional(),
+    compression_ratio_threshold: ranged('compressionRatioThreshold').nullable().optional(),
+    logprob_threshold: ranged('logprobThreshold').nullable().optional(),
+    no_speech_threshold: ranged('noSpeechThreshold').nullable().optional(),
     enable_vad: z.boolean().default(false),
     word_timestamps: z.boolean().default(false),
     /** whisper-serve's own: 30 s windows decoded at once for this job (≤ the model's pool). */

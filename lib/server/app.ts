@@ -5,7 +5,7 @@
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -30,6 +30,9 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   DOWNLOAD_TOO_LARGE: 413,
   AUDIO_TOO_LONG: 413,
   PAYLOAD_TOO_LARGE: 413,
+  INSUFFICIENT_STORAGE: 507,
+  JOB_TIMEOUT: 504,
+  SETUP_FAILED: 503,
   DOWNLOAD_TIMEOUT: 408,
   UNAUTHORIZED: 401,
   JOB_NOT_FOUND: 404,
@@ -54,6 +57,23 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** The longest a request may take to arrive, body included: 10 min (1 GiB at 1.8 MB/s). */
+const REQUEST_TIMEOUT_MS = 600_000;
+/** The longest a request body may pause. */
+const BODY_IDLE_MS = 30_000;
+
+/** Metric labels: the known routes, everything else one `unknown` (random paths grew the label set without bound). */
+const ROUTE_LABELS = new Set(['/health', '/metrics', '/run', '/runsync', '/status', '/cancel', '/stream', '/purge-queue', '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/models']);
+function routeLabel(path: string): string {
+  const label = path.startsWith('/v1/') ? path : path.split('/').slice(0, 2).join('/');
+  return ROUTE_LABELS.has(label) ? label : 'unknown';
+}
+
+/** A model as clients may see it: its registry name, or a file's base name (never a server path). */
+function shownModel(model: string): string {
+  return basename(model);
 }
 
 async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
@@ -172,7 +192,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       send(res, 200, {
         jobs: { completed: c.COMPLETED, failed: c.FAILED, cancelled: c.CANCELLED, inProgress: c.IN_PROGRESS, inQueue: c.IN_QUEUE, retried: 0 },
         workers: { idle, initializing: 0, ready: idle, running: queue.active, throttled: 0, unhealthy: 0 },
-        model: host.loaded ?? null,
+        model: host.loaded === undefined ? null : shownModel(host.loaded),
       });
       return ['/health', 200];
     }
@@ -250,12 +270,19 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
 
   const server = createServer((req, res) => {
     const path = withoutEndpointPrefix(new URL(req.url ?? '/', 'http://x').pathname);
+    // A body must keep coming: BODY_IDLE_MS without a byte closes the connection (a drip of one
+    // byte every few seconds held temp dirs and descriptors for minutes); the answer may then take
+    // as long as the job does.
+    if (req.method === 'POST') {
+      req.socket.setTimeout(BODY_IDLE_MS, () => req.socket.destroy());
+      req.once('end', () => req.socket.setTimeout(0));
+    }
     route(req, res, path)
-      .then(([name, status]) => metrics.request(name, status))
+      .then(([name, status]) => metrics.request(ROUTE_LABELS.has(name) ? name : 'unknown', status))
       .catch(async (err: unknown) => {
         const e = toWhisperServeError(err, 'INVALID_INPUT');
         const status = STATUS_OF[e.code] ?? 500;
-        metrics.request(path.startsWith('/v1/') ? path : path.split('/').slice(0, 2).join('/'), status);
+        metrics.request(routeLabel(path), status);
         if (status >= 500) log.error(`${req.method} ${path}: ${e.code}: ${e.message}`);
         // An event stream already open says what went wrong as its last event (OpenAI's clients
         // raise a `data` with an `error` as an APIError), then ends.
@@ -276,7 +303,9 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         send(res, status, { error });
       });
   });
-  server.requestTimeout = 0; // long /runsync and uploads; the queue and download limits bound the work
+  // Receiving a whole request (headers and body; not the answer, which a /runsync waits for) is bounded.
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = 30_000;
   queue.pump();
 
   return {

