@@ -319,5 +319,28 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
     expect(r.status).toBe(401);
     expect(((await r.json()) as any).error.code).toBe('UNAUTHORIZED');
   });
+  it('/metrics stays bounded: 300 requests to random paths, with and without the key, add one `unknown` label, not 300', async () => {
+    const labels = async () => (await (await fetch(`${server.url}/metrics`, { headers: auth })).text()).split('\n').filter((l) => l.startsWith('whisper_serve_http_requests_total')).length;
+    await labels(); // /metrics counts itself once
+    const before = await labels();
+    for (let i = 0; i < 300; i++) await fetch(`${server.url}/v1/${Math.random().toString(36).slice(2)}`, { headers: i % 2 ? auth : {} });
+    expect((await labels()) - before).toBeLessThanOrEqual(2); // unknown × {401, 404}
+    await stillServing();
+  });
+
+  it('upload: a Content-Length of 4 GB is refused before the body is read', async () => {
+    const t0 = Date.now();
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/v1/audio/transcriptions`, { method: 'POST', headers: { ...auth, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(4 * 1024 ** 3) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('--x\r\n'); // a few bytes of a 4 GB promise
+    });
+    expect(status).toBe(413);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await stillServing();
+  });
 });
 

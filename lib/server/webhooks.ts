@@ -52,8 +52,18 @@ export class WebhookSender {
     try {
       const { status, attempt } = await withRetries(
         async (attempt) => {
-          const res = await guardedRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: this.policy.timeoutMs, privateUrls: this.privateUrls });
-          res.resume();
+          // A total deadline per attempt (a receiver that drips never idles the socket), and the
+          // answer's body is not read: its status is all we need, and a dripped body kept the
+          // socket, and so a stopping process, alive.
+          const res = await guardedRequest(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+            timeoutMs: this.policy.timeoutMs,
+            signal: AbortSignal.timeout(2 * this.policy.timeoutMs),
+            privateUrls: this.privateUrls,
+          });
+          res.destroy();
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) throw new HttpStatusError(status);
           return { status, attempt };
