@@ -13,10 +13,9 @@ export const DEMUXERS: readonly string[] = [
   'asf', 'avi', 'flv', 'matroska', 'mov', 'mpeg', 'mpegts', 'mxf', 'nut', 'rm',
 ];
 
-/** ffprobe's format_name ("mov,mp4,m4a,3gp,3g2,mj2") as a demuxer name ffmpeg's `-f` takes: its first name, when listed. */
+/** ffprobe's format_name ("mov,mp4,m4a,3gp,3g2,mj2") as a demuxer name ffmpeg's `-f` takes: its first listed name. */
 export function demuxerOf(formatName: string): string | undefined {
-  const names = formatName.split(',');
-  return names.some((n) => DEMUXERS.includes(n)) ? names.find((n) => DEMUXERS.includes(n)) : undefined;
+  return formatName.split(',').find((n) => DEMUXERS.includes(n));
 }
 
 /**

@@ -3,8 +3,8 @@
  * in memory whole) or whole. The container is found by probing the bytes (ffprobe), never by the
  * file name, among audio/video containers only (lib/audio/containers.ts: no playlist, no
  * manifest); ffmpeg is told that container and reads the file as an open descriptor, with no
- * protocol but `fd` allowed, so nothing a file names is ever opened; it decodes over a pipe. A plain 16 kHz mono s16 WAV is read
- * directly, without ffmpeg.
+ * protocol but `fd` allowed, so nothing a file names is ever opened; it decodes over a pipe.
+ * A plain 16 kHz mono s16 WAV is read directly, without ffmpeg.
  *
  * Decoded length is bounded (MAX_AUDIO_SECONDS): checked against what the container declares
  * before decoding, and enforced on the samples as they arrive, so a few hundred KB of FLAC that
@@ -156,7 +156,7 @@ function spawnOnFile(bin: string, args: string[], fd: number, signal: AbortSigna
 }
 
 /** SIGKILL for a child and anything it started (it leads its own group: spawnOnFile). */
-export function killGroup(child: { pid?: number | undefined; exitCode: number | null; signalCode: NodeJS.Signals | null }): void {
+function killGroup(child: { pid?: number | undefined; exitCode: number | null; signalCode: NodeJS.Signals | null }): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-child.pid, 'SIGKILL');

@@ -71,11 +71,6 @@ function routeLabel(path: string): string {
   return ROUTE_LABELS.has(label) ? label : 'unknown';
 }
 
-/** A model as clients may see it: its registry name, or a file's base name (never a server path). */
-function shownModel(model: string): string {
-  return basename(model);
-}
-
 async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the body is over the ${maxBytes} byte limit`);
@@ -192,7 +187,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       send(res, 200, {
         jobs: { completed: c.COMPLETED, failed: c.FAILED, cancelled: c.CANCELLED, inProgress: c.IN_PROGRESS, inQueue: c.IN_QUEUE, retried: 0 },
         workers: { idle, initializing: 0, ready: idle, running: queue.active, throttled: 0, unhealthy: 0 },
-        model: host.loaded === undefined ? null : shownModel(host.loaded),
+        model: host.loaded === undefined ? null : basename(host.loaded), // a name, never a server path
       });
       return ['/health', 200];
     }
@@ -273,12 +268,14 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
     // A body must keep coming: BODY_IDLE_MS without a byte closes the connection (a drip of one
     // byte every few seconds held temp dirs and descriptors for minutes); the answer may then take
     // as long as the job does.
+    // No callback: a socket timeout nobody listens to destroys the socket (node:http), and a
+    // keep-alive socket gathers no listeners request after request.
     if (req.method === 'POST') {
-      req.socket.setTimeout(BODY_IDLE_MS, () => req.socket.destroy());
+      req.socket.setTimeout(BODY_IDLE_MS);
       req.once('end', () => req.socket.setTimeout(0));
     }
     route(req, res, path)
-      .then(([name, status]) => metrics.request(ROUTE_LABELS.has(name) ? name : 'unknown', status))
+      .then(([name, status]) => metrics.request(routeLabel(name), status))
       .catch(async (err: unknown) => {
         const e = toWhisperServeError(err, 'INVALID_INPUT');
         const status = STATUS_OF[e.code] ?? 500;
