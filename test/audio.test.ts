@@ -123,9 +123,10 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
     expect(a.codec).toBe('mp3');
   });
 
-  it('reads base64 (with a data: prefix) and Buffers', async () => {
+  it('reads base64 (with a data: prefix in any case) and Buffers', async () => {
     const b64 = readFileSync(join(dir, 'jfk.ogg')).toString('base64');
     expect((await loadAudio({ base64: `data:audio/ogg;base64,${b64}` }, { tempRoot })).codec).toBe('vorbis');
+    expect((await loadAudio({ base64: `DATA:audio/ogg;base64,${b64}` }, { tempRoot })).codec).toBe('vorbis');
     expect((await loadAudio(readFileSync(join(dir, 'jfk.flac')), { tempRoot })).source).toBe('buffer');
   });
 

@@ -1,7 +1,7 @@
 // The CLI against careless use: bad option values and environment, inputs that are not files,
 // hours of silence, and Ctrl-C in the middle of a download. Real processes, real exit codes.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -103,3 +103,20 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('CLI: Ctrl-C', () => {
     }
   });
 });
+
+describe.skipIf(!have(TINY_EN))('CLI: setup faults are setup errors (exit 3), with the code the README names', () => {
+  it('a job database that is not one: SETUP_FAILED naming JOBS_DB, exit 3', () => {
+    const garbage = join(dir, 'garbage.sqlite');
+    writeFileSync(garbage, Buffer.concat([Buffer.from('not a database '.repeat(8)), Buffer.alloc(8192, 7)]));
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--port', '0'], { encoding: 'utf8', env: { ...env, JOBS_DB: garbage }, timeout: 30_000 });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/SETUP_FAILED: the job database .* \(JOBS_DB\) cannot be opened/);
+  });
+
+  it('models import of a file that does not exist: MODEL_IMPORT_FAILED, not a transcription failure', () => {
+    const r = cli(['models', 'import', join(dir, 'missing.onnx'), '-o', join(dir, 'x.bin')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/MODEL_IMPORT_FAILED: .*missing\.onnx: no such file or directory/);
+  });
+});
+

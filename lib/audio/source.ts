@@ -53,8 +53,16 @@ process.once('exit', () => liveJobDirs.forEach((dir) => rmSync(dir, { recursive:
  * included), it is removed then.
  */
 export async function makeJobDir(kind: 'job' | 'upload', root: string): Promise<string> {
-  await mkdir(root, { recursive: true });
-  const dir = await mkdtemp(join(root, `${kind}-${process.pid}-`));
+  let dir: string;
+  try {
+    await mkdir(root, { recursive: true });
+    dir = await mkdtemp(join(root, `${kind}-${process.pid}-`));
+  } catch (err) {
+    // The temp root is the machine's setup (read-only, not ours, full), never the client's fault.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC') throw new WhisperServeError('INSUFFICIENT_STORAGE', 'the temp root (WHISPER_SERVE_TMP) is full', { cause: err });
+    throw new WhisperServeError('SETUP_FAILED', `the temp root (WHISPER_SERVE_TMP) cannot be written: ${code ?? (err as Error).message}`, { cause: err });
+  }
   liveJobDirs.add(dir);
   return dir;
 }
@@ -87,7 +95,7 @@ export async function sweepStaleJobDirs(root: string, log?: Logger): Promise<str
 }
 
 function stripDataUri(b64: string): string {
-  const comma = b64.startsWith('data:') ? b64.indexOf(',') : -1;
+  const comma = /^data:/i.test(b64) ? b64.indexOf(',') : -1; // any case: DATA:audio/wav;base64,…
   return comma >= 0 ? b64.slice(comma + 1) : b64;
 }
 

@@ -88,9 +88,15 @@ export class JobStore {
   readonly crashedAtOpen: string[];
 
   constructor(path: string, private readonly maxQueue = 1000) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = openDatabase(path);
-    this.db.pragma('journal_mode = WAL');
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = openDatabase(path);
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      // A garbage file, a read-only one or a folder we may not write: the server's setup, not a job.
+      if (err instanceof WhisperServeError) throw err;
+      throw new WhisperServeError('SETUP_FAILED', `the job database ${path} (JOBS_DB) cannot be opened: ${(err as Error).message}`, { cause: err });
+    }
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
       id TEXT PRIMARY KEY,

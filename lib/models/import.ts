@@ -14,6 +14,7 @@ import { importSileroVad } from './import-silero.js';
 export type ModelFormat = 'ctranslate2' | 'transformers' | 'silero-vad';
 
 export function detectModelFormat(dir: string): ModelFormat {
+  if (!existsSync(dir)) throw new WhisperServeError('MODEL_IMPORT_FAILED', `${dir}: no such file or directory`);
   if (dir.endsWith('.onnx')) return 'silero-vad';
   if (existsSync(join(dir, 'model.bin'))) return 'ctranslate2';
   if (existsSync(join(dir, 'model.safetensors')) || existsSync(join(dir, 'model.safetensors.index.json'))) return 'transformers';
