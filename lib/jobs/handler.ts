@@ -10,7 +10,7 @@ import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
 import type { Progress, Segment, Transcript, TranscribeOptions } from '../whisper.js';
-import { JobTimeout } from './job-timeout.js';
+import { withJobTimeout, type JobTimeout } from './job-timeout.js';
 import type { ModelHost } from './model-host.js';
 import { suppressesNonSpeech, validateJob, type JobInput, type TextFormat } from './schema.js';
 
@@ -91,16 +91,7 @@ export async function handleJob(job: Job, ctx: JobContext): Promise<JobOutput> {
   const { input, source } = validateJob(job.input, ctx.allowLocalFiles);
   log.info('Job started', { source: typeof source !== 'string' ? 'base64' : /^https?:/i.test(source) ? redactUrl(source) : source });
 
-  const timeout = new JobTimeout(ctx.host.config.jobTimeoutSeconds);
-  const signalOpt = { signal: ctx.signal ? AbortSignal.any([ctx.signal, timeout.signal]) : timeout.signal };
-  try {
-    return await runJob(ctx, started, input, source, timeout, signalOpt);
-  } catch (err) {
-    if (timeout.expired && !ctx.signal?.aborted) throw timeout.error();
-    throw err;
-  } finally {
-    timeout.stop();
-  }
+  return withJobTimeout(ctx.host.config.jobTimeoutSeconds, ctx.signal, (signal, timeout) => runJob(ctx, started, input, source, timeout, { signal }));
 }
 
 async function runJob(

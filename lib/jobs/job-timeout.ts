@@ -55,3 +55,19 @@ export class JobTimeout {
     return (performance.now() - this.started) / 1000;
   }
 }
+
+/**
+ * Runs a job under its limit: `fn` gets the signal to pass down (the caller's, or the limit's) and
+ * the JobTimeout to tell of audio; a job stopped by its limit fails with JOB_TIMEOUT, one the
+ * caller aborted with the caller's error.
+ */
+export async function withJobTimeout<T>(configured: number | undefined, outer: AbortSignal | undefined, fn: (signal: AbortSignal, timeout: JobTimeout) => Promise<T>): Promise<T> {
+  const timeout = new JobTimeout(configured);
+  try {
+    return await fn(outer ? AbortSignal.any([outer, timeout.signal]) : timeout.signal, timeout);
+  } catch (err) {
+    throw timeout.expired && !outer?.aborted ? timeout.error() : err;
+  } finally {
+    timeout.stop();
+  }
+}

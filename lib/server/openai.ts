@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { JobTimeout } from '../jobs/job-timeout.js';
+import { withJobTimeout } from '../jobs/job-timeout.js';
 import { audioOptions, makeJobDir, openAudio, removeJobDir } from '../audio/source.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -32,6 +32,9 @@ interface Upload {
   file: string | undefined;
   fields: Map<string, string[]>;
 }
+
+/** A full temp disk, while an upload was written to it. */
+const noRoom = (cause: unknown) => new WhisperServeError('INSUFFICIENT_STORAGE', 'the server has no room left for the upload; retry later', { cause });
 
 /**
  * Streams the multipart body to `dir`. A client that goes away mid-upload fails this request
@@ -69,13 +72,12 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
     await pipeline(req, bb);
   } catch (err) {
     await write?.catch(() => undefined);
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new WhisperServeError('INSUFFICIENT_STORAGE', 'the server has no room left for the upload; retry later', { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw noRoom(err);
     if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new WhisperServeError('ABORTED', 'the client went away during the upload', { cause: err });
     throw new WhisperServeError('INVALID_INPUT', `the multipart body could not be read: ${(err as Error).message}`, { cause: err });
   }
   await write?.catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOSPC') throw new WhisperServeError('INSUFFICIENT_STORAGE', 'the server has no room left for the upload; retry later', { cause: err });
-    throw err;
+    throw err.code === 'ENOSPC' ? noRoom(err) : err;
   });
   if (tooLarge) throw new WhisperServeError('PAYLOAD_TOO_LARGE', `the file is over the ${maxBytes} byte upload limit`);
   return upload;
@@ -136,50 +138,47 @@ export async function openAiTranscription(
     // The upload is in; decoding and transcribing take one of the server's slots.
     return await ctx.withSlot(async () => {
       const { whisper, release } = await ctx.host.acquire(pickModel(field('model'), ctx.host));
-      const timeout = new JobTimeout(ctx.host.config.jobTimeoutSeconds);
-      const signal = AbortSignal.any([ctx.signal, timeout.signal]);
       try {
-        const language = field('language');
-        const prompt = field('prompt');
-        const audio = await openAudio(file, { ...audioOptions(ctx.host.config), signal }); // a file already: nothing to remove
-        timeout.sawAudio(audio.declaredSeconds ?? 0);
-        // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
-        // (the deltas joined are the text), then transcript.text.done.
-        let send: ((event: object) => void) | undefined;
-        let streamed = '';
-        const onSegment = (segment: Segment) => {
-          const delta = streamed === '' ? segment.text.trimStart() : segment.text;
-          if (delta === '') return;
-          streamed += delta;
-          (send ??= ctx.openEventStream())({ type: 'transcript.text.delta', delta });
-        };
-        const transcript = await whisper.transcribe(audio.chunks, {
-          ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
-          ...(stream && { onSegment }),
-          ...(language && { language }),
-          ...(prompt && { initialPrompt: prompt }),
-          temperature,
-          translate: task === 'translate',
-          wordTimestamps: words,
-          signal,
-          onProgress: (p) => timeout.sawAudio(p.audioSecondsDone),
-        }).catch((err: unknown) => {
-          throw timeout.expired && !ctx.signal.aborted ? timeout.error() : err;
+        return await withJobTimeout(ctx.host.config.jobTimeoutSeconds, ctx.signal, async (signal, timeout) => {
+          const language = field('language');
+          const prompt = field('prompt');
+          const audio = await openAudio(file, { ...audioOptions(ctx.host.config), signal }); // a file already: nothing to remove
+          timeout.sawAudio(audio.declaredSeconds ?? 0);
+          // stream=true: OpenAI's transcript.text.delta events, one per segment as it becomes final
+          // (the deltas joined are the text), then transcript.text.done.
+          let send: ((event: object) => void) | undefined;
+          let streamed = '';
+          const onSegment = (segment: Segment) => {
+            const delta = streamed === '' ? segment.text.trimStart() : segment.text;
+            if (delta === '') return;
+            streamed += delta;
+            (send ??= ctx.openEventStream())({ type: 'transcript.text.delta', delta });
+          };
+          const transcript = await whisper.transcribe(audio.chunks, {
+            ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
+            ...(stream && { onSegment }),
+            ...(language && { language }),
+            ...(prompt && { initialPrompt: prompt }),
+            temperature,
+            translate: task === 'translate',
+            wordTimestamps: words,
+            signal,
+            onProgress: (p) => timeout.sawAudio(p.audioSecondsDone),
+          });
+          ctx.counted(transcript.duration, transcript.timings.transcribeSeconds);
+          ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
+          if (stream) {
+            (send ??= ctx.openEventStream())({ type: 'transcript.text.done', text: transcript.text });
+            return 'streamed';
+          }
+          switch (format) {
+            case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
+            case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
+            case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
+            default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
+          }
         });
-        ctx.counted(transcript.duration, transcript.timings.transcribeSeconds);
-        ctx.log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, { audioSeconds: Number(transcript.duration.toFixed(2)) });
-        if (stream) {
-          (send ??= ctx.openEventStream())({ type: 'transcript.text.done', text: transcript.text });
-          return 'streamed';
-        }
-        switch (format) {
-          case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
-          case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
-          case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
-          default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
-        }
       } finally {
-        timeout.stop();
         release();
       }
     });
