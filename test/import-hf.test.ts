@@ -1,7 +1,7 @@
 // The Hugging Face importer and quantisation. The same tiny.en tensors, written under
 // transformers' names into a safetensors checkpoint (one file, and sharded), must import to
 // the very bytes the CTranslate2 importer writes; q8_0/q5_0 go through whisper.cpp's quantiser.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,7 +120,7 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised import through whisper.c
 // signal instead of taking the test runner down.
 describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder path of the CPU in hand', () => {
   for (const type of ['q8_0', 'q5_0', 'q4_0'] as const) {
-    it(`${type}: the batched engine, word timings and beam search each give jfk, and the process lives`, () => {
+    it(`${type}: the batched engine, word timings and beam search each give jfk, and the process lives`, async () => {
       const out = join(dir, `paths-${type}.bin`);
       importModel(TINY_EN_CT2, out, { type });
       const script = `
@@ -131,7 +131,12 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder
         for (const o of [{}, { wordTimestamps: true }, { beamSize: 2 }]) texts.push((await w.transcribe(pcm, o)).text);
         w.dispose();
         process.stdout.write(JSON.stringify(texts));`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+      // Asynchronous: a child that decodes for many seconds must not block vitest's worker (its RPC times out).
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+      const r = { stdout: '', stderr: '', status: null as number | null, signal: null as NodeJS.Signals | null };
+      child.stdout.on('data', (c: Buffer) => (r.stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (r.stderr += c.toString()));
+      [r.status, r.signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])));
       expect(r.signal, r.stderr).toBeNull();
       expect(r.status, r.stderr).toBe(0);
       for (const text of JSON.parse(r.stdout) as string[]) expect(normalise(text)).toBe(normalise(JFK_TEXT));
