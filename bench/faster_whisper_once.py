@@ -9,11 +9,13 @@ from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 model_dir, wav, compute_type, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 batch_size = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+# "timestamps": the batched pipeline with segment timestamps (what srt/vtt need), as ours by default.
+timestamps = len(sys.argv) > 6 and sys.argv[6] == "timestamps"
 t0 = time.perf_counter()
 model = WhisperModel(model_dir, device="cpu", compute_type=compute_type, cpu_threads=threads, num_workers=1)
 t1 = time.perf_counter()
 if batch_size:
-    segments, info = BatchedInferencePipeline(model).transcribe(wav, batch_size=batch_size, beam_size=1, language="en")
+    segments, info = BatchedInferencePipeline(model).transcribe(wav, batch_size=batch_size, beam_size=1, language="en", without_timestamps=not timestamps)
 else:
     segments, info = model.transcribe(wav, beam_size=1, best_of=1, language="en", condition_on_previous_text=True, vad_filter=False)
 text = "".join(s.text for s in segments)

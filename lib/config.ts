@@ -76,6 +76,11 @@ export interface Config {
    * cut and a stuck one ends (lib/jobs/job-timeout.ts).
    */
   jobTimeoutSeconds: number | undefined;
+  /**
+   * MULTILINGUAL: `1` = the OpenAI routes detect each window's language (faster-whisper's
+   * multilingual) where a request names none and the model is multilingual; default off.
+   */
+  multilingual: boolean;
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -139,6 +144,11 @@ export interface ServerConfig {
   shutdownGraceSeconds: number;
   /** JOB_TTL: seconds a finished job stays answerable on /status before it is deleted (24 h). */
   jobTtlSeconds: number;
+  /**
+   * BODY_IDLE_SECONDS: a request body that sends nothing for this long closes its connection (30):
+   * a drip of a byte every few seconds held temp dirs and descriptors for minutes.
+   */
+  bodyIdleSeconds: number;
 }
 
 /** The batched engine's windows at once on the CPU (faster-whisper's batch; more cost cache memory, not threads): lib/device.ts. */
@@ -158,6 +168,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,
     shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
     jobTtlSeconds: intEnv('JOB_TTL', env) ?? 86_400,
+    bodyIdleSeconds: intEnv('BODY_IDLE_SECONDS', env) ?? 30,
   };
 }
 
@@ -203,6 +214,7 @@ export const DEFAULTS: Readonly<Config> = {
   ffmpegDir: join(userCache(undefined), 'ffmpeg'),
   idleTimeoutSeconds: undefined,
   jobTimeoutSeconds: undefined,
+  multilingual: false,
   logLevel: 'info',
   logFormat: 'text',
 };
@@ -228,6 +240,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ffmpegDir: env.FFMPEG_DIR || join(userCache(env.XDG_CACHE_HOME), 'ffmpeg'),
     idleTimeoutSeconds: intEnv('IDLE_TIMEOUT', env),
     jobTimeoutSeconds: env.JOB_TIMEOUT === '0' ? 0 : intEnv('JOB_TIMEOUT', env),
+    multilingual: env.MULTILINGUAL === '1' || env.MULTILINGUAL === 'true',
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

@@ -8,8 +8,14 @@ import { WhisperServeError } from './errors.js';
 import type { NativeDecodeParams } from './native/binding.js';
 
 export interface DecodeOptions {
-  /** Spoken language (ISO code) or 'auto'; unset: 'en' for English-only models, 'auto' for multilingual ones. */
+  /** Spoken language: a code (`de`) or a name (`German`), or 'auto'; unset: 'en' for English-only models, 'auto' for multilingual ones. */
   language: string | undefined;
+  /**
+   * Detect the language of every window, and decode each in its own (faster-whisper's
+   * `multilingual`): for recordings that switch language. Off: the first window's language holds
+   * for the whole file (a window that clearly speaks another is logged as a warning).
+   */
+  multilingual: boolean;
   /** Translate to English (multilingual models only). */
   translate: boolean;
   /** Text the decoder sees as if it came before the audio (vocabulary, spelling, style); '' for none. */
@@ -57,6 +63,7 @@ export interface DecodeOptions {
 
 export const DECODE_DEFAULTS: Readonly<DecodeOptions> = Object.freeze({
   language: undefined,
+  multilingual: false,
   translate: false,
   initialPrompt: '',
   temperature: 0,
@@ -97,6 +104,7 @@ export function nativeDecodeParams(o: DecodeOptions, language: string, run: RunS
     ...run,
     conditionOnPreviousText: o.conditionOnPreviousText,
     language,
+    languagePerWindow: o.multilingual && language === 'auto',
     translate: o.translate,
     initialPrompt: o.initialPrompt,
     temperature: o.temperature,

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   MODEL_IMPORT_FAILED: 'a model directory could not be converted',
   MODEL_CHECKSUM_MISMATCH: 'a downloaded model does not have the checksum the registry names',
   MODEL_DISPOSED: 'the model was disposed',
+  MODEL_ENGLISH_ONLY: 'an English-only model was asked to translate, or to hear another language: use a multilingual one (e.g. base)',
   NATIVE_ADDON_MISSING: 'the native addon is neither prebuilt nor built',
   NATIVE_ADDON_LOAD_FAILED: 'the native addon exists but the system could not load it (missing shared libraries, wrong platform)',
   CUDA_NOT_AVAILABLE: 'a GPU was required but CUDA is not usable',

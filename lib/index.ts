@@ -15,6 +15,8 @@ export { createLogger, findFfmpeg, listCache, loadAudio, openAudio, pullModel, r
 export type { AudioInput, AudioStream, LoadedAudio, LoadAudioOptions } from './audio/source.js';
 export { ErrorCodes, ModelLoadError, WhisperServeError } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export { LANGUAGES, languageCode, languageName } from './languages.js';
+export type { Language } from './languages.js';
 export { FORMATS, formatTranscript } from './output/formats.js';
 export type { OutputFormat } from './output/formats.js';
 export { importCt2 } from './models/import-ct2.js';

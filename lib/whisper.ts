@@ -22,6 +22,7 @@ import { routeNativeLogs } from './native/log-bridge.js';
 import type { VadOptions } from './vad.js';
 import { decodeBatched } from './batched.js';
 import { keepInWindow, SAMPLE_RATE } from './windows.js';
+import { startLanguage } from './languages.js';
 import { blockSeconds, PcmBlocks, planBlock, type Block } from './pcm-blocks.js';
 
 export interface LoadOptions {
@@ -84,6 +85,8 @@ export interface Segment {
   text: string;
   avgLogprob: number;
   noSpeechProb: number;
+  /** The language this segment's window was decoded in: with `multilingual` only. */
+  language?: string;
   words?: Word[];
 }
 
@@ -201,6 +204,7 @@ function toSegments(segs: readonly NativeSegment[], window: NativeWindow, withou
       text: s.text,
       avgLogprob: s.avgLogprob,
       noSpeechProb: s.noSpeechProb,
+      ...(s.language && { language: s.language }),
       ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
     };
   });
@@ -307,11 +311,11 @@ export class Whisper implements AsyncDisposable {
     const decode = withDefaults(options);
     checkDecodeOptions(decode);
     decode.initialPrompt = boundPrompt(decode.initialPrompt);
-    let language = decode.language ?? (info.multilingual ? 'auto' : 'en');
-    if (!info.multilingual && language !== 'en' && language !== 'auto') {
-      throw new WhisperServeError('INVALID_ARGUMENT', `this model is English-only; language "${language}" needs a multilingual model`);
-    }
-    if (!info.multilingual && decode.translate) throw new WhisperServeError('INVALID_ARGUMENT', 'this model is English-only; translation needs a multilingual model');
+    // The file's language: given, or the first window's; each window's own with multilingual.
+    const asked = startLanguage(decode, info);
+    let language = asked;
+    let languageProbability = asked === 'auto' ? 0 : 1;
+    const otherLanguage = new Map<string, { windows: number; firstAt: number }>();
     // whisper.cpp's own decoder (one sequence per state, seeking through the audio) for what the
     // batched engine does not do: beam search, word timings, text conditioned on the window before.
     const engine = decode.beamSize === 1 && !decode.wordTimestamps && !decode.conditionOnPreviousText;
@@ -324,7 +328,6 @@ export class Whisper implements AsyncDisposable {
     // Segments leave in order as windows become final: the engine settles them as it goes,
     // whisper.cpp's decoder at the end of each block.
     const segments: Segment[] = [];
-    let languageProbability = 0;
     let windowCount = 0;
     let keepFrom = -Infinity; // seconds: where the block before left off in an overlap
     let shrunk = false;
@@ -354,8 +357,13 @@ export class Whisper implements AsyncDisposable {
           });
         const onProgress = (w: number, fraction: number) => progress.window(block.start, list, w, fraction);
         if (list.length > 0) {
-          const result = await this.decodeBlock(model, block.pcm, list, { decode, language, engine, sequential, batchSize, abortFlag, settle, onProgress });
-          if (language === 'auto' || languageProbability === 0) [language, languageProbability] = [result.language, result.languageProbability];
+          const decodeIn = decode.multilingual ? 'auto' : language;
+          const result = await this.decodeBlock(model, block.pcm, list, { decode, language: decodeIn, engine, sequential, batchSize, abortFlag, settle, onProgress });
+          if (language === 'auto') [language, languageProbability] = [result.language, result.languageProbability];
+          for (const o of result.otherLanguage ?? []) {
+            const seen = otherLanguage.get(o.language) ?? { windows: 0, firstAt: (block.start + list[o.window]!.start) / SAMPLE_RATE };
+            otherLanguage.set(o.language, { ...seen, windows: seen.windows + 1 });
+          }
           if (result.slots !== undefined && result.slots < Math.min(batchSize, list.length) && !shrunk) {
             shrunk = true;
             this.log.warn(`a batch of ${batchSize} windows did not fit in memory: ran ${result.slots} at a time`, { batchSize, batchUsed: result.slots });
@@ -374,6 +382,14 @@ export class Whisper implements AsyncDisposable {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
       await blocks.close();
+    }
+    if (otherLanguage.size > 0) {
+      // Decoded in the file's language all the same: whisper then translates, or loops, in silence.
+      const heard = [...otherLanguage].map(([code, o]) => `${o.windows} in "${code}" (first at ${o.firstAt.toFixed(1)} s)`).join(', ');
+      this.log.warn(`windows that sound like another language than "${language}" were decoded as "${language}": ${heard}; multilingual detects each window's language`, {
+        language,
+        otherLanguages: Object.fromEntries(otherLanguage),
+      });
     }
     const duration = samples / SAMPLE_RATE;
     const transcribeSeconds = (performance.now() - started) / 1000;
@@ -403,7 +419,7 @@ export class Whisper implements AsyncDisposable {
       settle: (first: number, perWindow: NativeSegment[][]) => void;
       onProgress: (window: number, fraction: number) => void;
     },
-  ): Promise<{ language: string; languageProbability: number; slots?: number }> {
+  ): Promise<{ language: string; languageProbability: number; slots?: number; otherLanguage?: Array<{ window: number; language: string }> }> {
     if (o.engine) {
       const result = await decodeBatched(model, {
         pcm,
@@ -432,8 +448,10 @@ export class Whisper implements AsyncDisposable {
       o.onProgress,
       o.abortFlag,
     );
-    o.settle(0, result.windows);
-    return result;
+    const heard = result.windowLanguages;
+    o.settle(0, heard ? result.windows.map((segs, w) => segs.map((s) => ({ ...s, language: heard[w]!.language }))) : result.windows);
+    const opening = heard?.[0];
+    return opening ? { language: opening.language, languageProbability: opening.probability } : result;
   }
 
   /**

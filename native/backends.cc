@@ -34,10 +34,10 @@ Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
   // ggml's loader logs the dynamic loader's reason and returns null; opened here first, the reason
   // (a missing libcudart.so.13, say) becomes the error's message.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) throw Napi::Error::New(env, dlerror());
+  if (!handle) throw makeError(env, "NATIVE_ADDON_LOAD_FAILED", dlerror());
   ggml_backend_reg_t reg = ggml_backend_load(path.c_str());
   dlclose(handle);  // ggml holds its own handle
-  if (!reg) throw Napi::Error::New(env, path + " is not a ggml backend module (or failed to initialise)");
+  if (!reg) throw makeError(env, "NATIVE_ADDON_LOAD_FAILED", path + " is not a ggml backend module (or failed to initialise)");
   Napi::Object o = Napi::Object::New(env);
   o.Set("name", ggml_backend_reg_name(reg));
   o.Set("devices", static_cast<double>(ggml_backend_reg_dev_count(reg)));

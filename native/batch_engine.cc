@@ -42,6 +42,7 @@ struct BatchEngine::Slot {
   size_t fed = 0;           // tokens fed so far: the position of the next one
   int next = 0;             // the token fed at the next step
   std::vector<int> generated;
+  std::vector<int> text;  // the generated text tokens (no timestamps): where loops show
   std::mt19937 rng;
   DecodeResult result;
 };
@@ -234,6 +235,49 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the encoder graph failed");
 }
 
+// True when the text ends in a loop no speech makes: one token 16 times running, or a phrase of
+// 2–16 tokens 8 times running (a list repeats words, not the same phrase eight times back to back).
+static bool endsInLoop(const std::vector<int>& text) {
+  const size_t n = text.size();
+  for (size_t period = 1; period <= 16; period++) {
+    const size_t span = period * (period == 1 ? 16 : 8);
+    if (n < span) break;
+    bool periodic = true;
+    for (size_t i = n - span + period; i < n && periodic; i++) periodic = text[i] == text[i - period];
+    if (periodic) return true;
+  }
+  return false;
+}
+
+// Slot a's cross-attention keys/values into slot b, for each (a, b), in one graph on the backend:
+// ~9 MB a window for tiny, where encoding it again was a whole encoder pass (0.3–0.5 s on 2 cores).
+void BatchEngine::copyEncodings(const EngineRun& run, const std::vector<std::pair<int, int>>& fromTo) {
+  // Three nodes a copy per cache tensor (two views and the copy): as many copies a graph as fit.
+  const size_t perCopy = 3 * (caches_.crossK.size() + caches_.crossV.size());
+  const size_t chunk = std::max<size_t>(1, (kMaxGraphNodes - 16) / perCopy);
+  for (size_t first = 0; first < fromTo.size(); first += chunk) {
+    ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
+    ggml_context* ctx = ggml_init(params);
+    ggml_cgraph* graph = ggml_new_graph_custom(ctx, kMaxGraphNodes, false);
+    for (std::vector<ggml_tensor*>* cache : {&caches_.crossK, &caches_.crossV}) {
+      for (ggml_tensor* t : *cache) {
+        const int64_t perSlot = t->ne[0] * t->ne[1];  // each slot's [state, audioCtx] (or transposed) is contiguous
+        for (size_t i = first; i < std::min(fromTo.size(), first + chunk); i++) {
+          ggml_tensor* src = ggml_view_1d(ctx, t, perSlot, static_cast<size_t>(fromTo[i].first) * t->nb[2]);
+          ggml_tensor* dst = ggml_view_1d(ctx, t, perSlot, static_cast<size_t>(fromTo[i].second) * t->nb[2]);
+          ggml_build_forward_expand(graph, ggml_cpy(ctx, src, dst));
+        }
+      }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    allocate(graph, run);
+    const ggml_status status = ggml_backend_graph_compute(backend_, graph);
+    ggml_free(ctx);
+    timings_.encoder += secondsSince(t0);
+    if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("copying an encoding failed");
+  }
+}
+
 // One token for every slot up to the last live one (dead slots feed end-of-text at position 0 and
 // are ignored); the logits of the `live` slots (ascending) come back, in that order.
 void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits) {
@@ -309,6 +353,11 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
   std::vector<Slot> slots(capacity);
   std::vector<float> logits;
   size_t nextRequest = 0;
+  // The piece of audio whose encoding each slot's cross-attention caches hold (until overwritten;
+  // finished sequences leave theirs): a piece asked for again, as the bestOf copies of a retry
+  // are, gets a copy of it instead of an encoder pass. Only within this run: the PCM may change.
+  using Piece = std::pair<const float*, int>;
+  std::vector<Piece> holds(capacity, Piece{nullptr, 0});
   while (true) {
     if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
     std::vector<int> freeSlots;
@@ -326,7 +375,36 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       freeSlots.push_back(s);
       admitted.push_back(nextRequest++);
     }
-    encodeAll(run, freeSlots, admitted, static_cast<size_t>(std::min(encoderWindows_, run.encoderWindows)));
+    // Copies from slots holding the piece go first (a holder may be refilled in this round), then
+    // the encoder passes, then copies of what they just encoded.
+    std::vector<int> encodeSlots;
+    std::vector<size_t> encodeRequests;
+    std::vector<std::pair<int, int>> copyFirst, copyAfter;
+    const std::vector<Piece> held = holds;
+    for (size_t k = 0; k < admitted.size(); k++) {
+      const int s = freeSlots[k];
+      const Piece piece{run.requests[admitted[k]].pcm, run.requests[admitted[k]].samples};
+      holds[s] = piece;
+      if (!run.reuseEncodings) {
+        encodeSlots.push_back(s);
+        encodeRequests.push_back(admitted[k]);
+        continue;
+      }
+      const auto holder = std::find(held.begin(), held.end(), piece);
+      const auto encoded = std::find_if(encodeSlots.begin(), encodeSlots.end(), [&](int e) { return holds[e] == piece; });
+      if (holder != held.end()) {
+        if (holder - held.begin() != s) copyFirst.emplace_back(static_cast<int>(holder - held.begin()), s);
+      } else if (encoded != encodeSlots.end()) {
+        copyAfter.emplace_back(*encoded, s);
+      } else {
+        encodeSlots.push_back(s);
+        encodeRequests.push_back(admitted[k]);
+      }
+    }
+    timings_.encodingsReused += static_cast<int>(admitted.size() - encodeSlots.size());
+    copyEncodings(run, copyFirst);
+    encodeAll(run, encodeSlots, encodeRequests, static_cast<size_t>(std::min(encoderWindows_, run.encoderWindows)));
+    copyEncodings(run, copyAfter);
     std::vector<int32_t> live;
     for (int s = 0; s < capacity; s++) {
       if (slots[s].live) live.push_back(s);
@@ -345,12 +423,17 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       if (slot.fed == slot.sotIndex) {
         slot.result.noSpeechProb = softmaxAt(l, nVocab, t.nosp);
         if (t.multilingual) {
+          // The likeliest language is read even when one is forced: a window that clearly speaks
+          // another one is worth a warning (lib/batched.ts), and costs nothing more here.
           const float* langLogits = l + t.language(0);
-          int lang = run.language;
-          if (lang < 0) lang = static_cast<int>(std::max_element(langLogits, langLogits + t.nLanguages) - langLogits);
+          const int likeliest = static_cast<int>(std::max_element(langLogits, langLogits + t.nLanguages) - langLogits);
+          const int lang = run.language >= 0 ? run.language : likeliest;
           slot.prompt[slot.sotIndex + 1] = t.language(lang);
           slot.result.language = lang;
           slot.result.languageProbability = softmaxAt(langLogits, t.nLanguages, lang);
+          slot.result.detected = likeliest;
+          slot.result.detectedProbability =
+              lang == likeliest ? slot.result.languageProbability : softmaxAt(langLogits, t.nLanguages, likeliest);
         }
       }
       if (slot.fed + 1 >= slot.prompt.size()) {
@@ -379,6 +462,12 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
         const size_t cap =
             run.rules.withoutTimestamps && run.rules.maxTokensPerSegment > 0 ? run.rules.maxTokensPerSegment + 1 : maxGenerated;
         finished = slot.generated.size() >= std::min(cap, maxGenerated) || slot.fed + 1 >= static_cast<size_t>(w.hp.nTextCtx);
+        if (pick.token < t.eot) {
+          slot.text.push_back(pick.token);
+          // A sequence caught in a loop would run to the length limit and then fail the
+          // compression check anyway: it stops here, marked, and fails it all the same.
+          if (!finished && endsInLoop(slot.text)) finished = slot.result.looped = true;
+        }
       }
       if (finished) {
         results[slot.request] = std::move(slot.result);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "batch_graphs.h"
@@ -34,6 +35,9 @@ struct DecodeResult {
   float noSpeechProb = 0;
   int language = -1;              // language index the window was decoded in (multilingual models)
   float languageProbability = 1;  // of that language among the language tokens
+  int detected = -1;              // the likeliest language, whether or not it was the one decoded in
+  float detectedProbability = 0;
+  bool looped = false;  // stopped early: the text ended in a loop (counts as failing)
 };
 
 // Where a run's time went (seconds of wall time; GPU graphs are waited for, so each includes its
@@ -41,6 +45,7 @@ struct DecodeResult {
 struct EngineTimings {
   double mel = 0, encoder = 0, decoder = 0, logits = 0, rules = 0;
   int encoderGraphs = 0, decoderSteps = 0;
+  int encodingsReused = 0;  // sequences decoded from an encoding already made (copied, or still in their slot)
 };
 
 struct EngineRun {
@@ -51,6 +56,7 @@ struct EngineRun {
   std::vector<int> promptTokens;  // previous-text prompt ([PREV] added here), may be empty
   int threads = 1;
   int encoderWindows = 1;                             // new windows per encoder graph (fewer where they do not fit)
+  bool reuseEncodings = true;                         // a piece asked for again (retries' copies) copies its encoding
   std::function<bool()> aborted;                      // true: stop (JS flag or dispose)
   std::function<void(size_t request)> onRequestDone;  // called on the engine's thread
 };
@@ -84,6 +90,7 @@ class BatchEngine {
   std::vector<float> melOf(const EngineRun& run, const std::vector<size_t>& requestIds);
   void encodeAll(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<size_t>& requestIds, size_t chunk);
   void encodeInto(const EngineRun& run, const std::vector<int>& slotIds, const std::vector<float>& mel);
+  void copyEncodings(const EngineRun& run, const std::vector<std::pair<int, int>>& fromTo);
   void decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits);
   void allocate(ggml_cgraph* graph, const EngineRun& run);
 

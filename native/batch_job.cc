@@ -28,6 +28,7 @@ struct BatchParams {
   std::string suppressRegex;
   bool withoutTimestamps;
   int maxTokensPerSegment;
+  bool reuseEncodings;
 };
 
 BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
@@ -43,6 +44,7 @@ BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.suppressRegex = regexField(env, o, "suppressRegex");
   p.withoutTimestamps = boolField(env, o, "withoutTimestamps");
   p.maxTokensPerSegment = intField(env, o, "maxTokensPerSegment", 0, 448);
+  p.reuseEncodings = boolField(env, o, "reuseEncodings");
   return p;
 }
 
@@ -74,6 +76,12 @@ struct Job {
                                     params.maxTokensPerSegment);
       run.language = params.language == "auto" ? -1 : whisper_lang_id(params.language.c_str());
       if (!w.tokens.multilingual) run.language = -1;
+      if (run.language >= w.tokens.nLanguages) {
+        // Cantonese before large-v3: its index would land on a special token.
+        errorCode = "INVALID_ARGUMENT";
+        errorMessage = "this model has no token for language " + params.language;
+        return;
+      }
       run.translate = params.translate;
       if (!params.initialPrompt.empty()) {
         // whisper_tokenize answers -needed when the buffer is short: size it and keep the tail, as
@@ -89,6 +97,7 @@ struct Job {
       }
       run.threads = params.threads;
       run.encoderWindows = params.encoderWindows;
+      run.reuseEncodings = params.reuseEncodings;
       run.aborted = [this] { return aborted(); };
       run.onRequestDone = [this](size_t index) {
         tsfn.NonBlockingCall([index](Napi::Env env, Napi::Function cb) { cb.Call({Napi::Number::New(env, static_cast<double>(index))}); });
@@ -130,6 +139,9 @@ struct Job {
         o.Set("noSpeechProb", r.noSpeechProb);
         o.Set("language", r.language >= 0 ? whisper_lang_str(r.language) : "en");
         o.Set("languageProbability", r.languageProbability);
+        o.Set("detectedLanguage", r.detected >= 0 ? whisper_lang_str(r.detected) : "en");
+        o.Set("detectedProbability", r.detected >= 0 ? r.detectedProbability : 1.0f);
+        o.Set("looped", r.looped);
         out.Set(i, o);
       }
       Napi::Object result = Napi::Object::New(env);
@@ -144,6 +156,7 @@ struct Job {
       t.Set("rules", timings.rules);
       t.Set("encoderGraphs", timings.encoderGraphs);
       t.Set("decoderSteps", timings.decoderSteps);
+      t.Set("encodingsReused", timings.encodingsReused);
       result.Set("timings", t);
       deferred->Resolve(result);
     }

@@ -7,6 +7,26 @@
 
 namespace wserve {
 
+// English-only models have 51864 tokens and no language tokens; multilingual ones 51865 (99
+// languages) or 51866 (large-v3's 100: Cantonese added), and every special token after the
+// languages shifts with their count.
+SpecialTokens SpecialTokens::forVocabulary(int nVocab) {
+  SpecialTokens t{};
+  t.multilingual = nVocab >= 51865;
+  t.nLanguages = nVocab - 51765 - (t.multilingual ? 1 : 0);
+  t.eot = 50256 + (t.multilingual ? 1 : 0);
+  t.sot = 50257 + (t.multilingual ? 1 : 0);
+  const int shift = t.multilingual ? t.nLanguages - 98 : 0;
+  t.translate = 50357 + shift;
+  t.transcribe = 50358 + shift;
+  t.solm = 50359 + shift;
+  t.prev = 50360 + shift;
+  t.nosp = 50361 + shift;
+  t.noTimestamps = 50362 + shift;
+  t.timestampBegin = 50363 + shift;
+  return t;
+}
+
 namespace {
 
 constexpr uint32_t kGgmlMagic = 0x67676d6c;  // "ggml", the legacy whisper format
@@ -71,21 +91,8 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
   }
   if (!in) throw std::runtime_error("model file ends inside its vocabulary");
 
-  // Special tokens as whisper.cpp numbers them: English-only models have 51864 tokens and no
-  // language tokens' shift; multilingual ones shift every special token past the languages.
-  SpecialTokens& t = w->tokens;
-  t.multilingual = hp.nVocab >= 51865;
-  t.nLanguages = hp.nVocab - 51765 - (t.multilingual ? 1 : 0);
-  t.eot = 50256 + (t.multilingual ? 1 : 0);
-  t.sot = 50257 + (t.multilingual ? 1 : 0);
-  const int shift = t.multilingual ? t.nLanguages - 98 : 0;
-  t.translate = 50357 + shift;
-  t.transcribe = 50358 + shift;
-  t.solm = 50359 + shift;
-  t.prev = 50360 + shift;
-  t.nosp = 50361 + shift;
-  t.noTimestamps = 50362 + shift;
-  t.timestampBegin = 50363 + shift;
+  w->tokens = SpecialTokens::forVocabulary(hp.nVocab);
+  const SpecialTokens& t = w->tokens;
   // Tokens past the file's word list get the names whisper.cpp gives them, so that a
   // suppressRegex means the same on both decoders (e.g. "^\[_EOT_\]$").
   for (int32_t i = nWords; i < hp.nVocab; i++) {

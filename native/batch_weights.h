@@ -23,6 +23,9 @@ struct SpecialTokens {
   int nLanguages;
   int eot, sot, translate, transcribe, solm, prev, nosp, noTimestamps, timestampBegin;
   int language(int index) const { return sot + 1 + index; }
+  // From the vocabulary's size, as whisper.cpp numbers them (model.cc's specialTokens() shows
+  // both side by side, for the test that checks each id against its string).
+  static SpecialTokens forVocabulary(int nVocab);
 };
 
 struct AttentionWeights {

@@ -60,6 +60,8 @@ inline std::string regexField(Napi::Env env, const Napi::Object& o, const char* 
 // The optional callback at info[index], or one that does nothing.
 inline Napi::Function callbackArg(const Napi::CallbackInfo& info, size_t index) {
   if (info.Length() > index && info[index].IsFunction()) return info[index].As<Napi::Function>();
+  if (info.Length() > index && !info[index].IsUndefined() && !info[index].IsNull())
+    throwInvalid(info.Env(), "the callback must be a function");
   return Napi::Function::New(info.Env(), [](const Napi::CallbackInfo&) {});
 }
 

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 
+#include "errors.h"
 #include "whisper.h"
 
 namespace wserve {
@@ -82,6 +83,7 @@ void clearLastNativeError() {
 
 Napi::Value SetLogger(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (info.Length() < 1 || !(info[0].IsFunction() || info[0].IsNull())) throwInvalid(env, "setLogger(fn: function | null, minLevel)");
   releaseSink();
   if (info.Length() > 1 && info[1].IsNumber()) {
     int level = info[1].As<Napi::Number>().Int32Value();

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "batch_engine.h"
 #include "batch_job.h"
@@ -134,6 +135,7 @@ Napi::Object Model::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod("decodeBatch", &Model::DecodeBatch),
                                         InstanceMethod("loadEngine", &Model::LoadEngine),
                                         InstanceMethod("vocabulary", &Model::Vocabulary),
+                                        InstanceMethod("specialTokens", &Model::SpecialTokenIds),
                                         InstanceMethod("dispose", &Model::Dispose),
                                         InstanceAccessor("disposed", &Model::IsDisposed, nullptr),
                                     });
@@ -243,6 +245,31 @@ Napi::Value Model::Vocabulary(const Napi::CallbackInfo& info) {
   o.Set("tokens", tokens);
   o.Set("eot", eot);
   o.Set("timestampBegin", whisper_token_beg(ctx));
+  return o;
+}
+
+// The special token ids whisper.cpp's decoder uses and those the batched engine derives, side by
+// side: test/languages.test.ts checks both against the strings in the model file's vocabulary.
+Napi::Value Model::SpecialTokenIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!handle_) throw makeError(env, "MODEL_DISPOSED", "the model has been disposed");
+  whisper_context* ctx = handle_->ctx;
+  const auto ids = [&](int eot, int sot, int translate, int transcribe, int solm, int prev, int nosp, int noTimestamps, int beg,
+                       int firstLanguage) {
+    Napi::Object o = Napi::Object::New(env);
+    const std::pair<const char*, int> named[] = {
+        {"eot", eot},   {"sot", sot},   {"translate", translate},       {"transcribe", transcribe}, {"solm", solm},
+        {"prev", prev}, {"nosp", nosp}, {"noTimestamps", noTimestamps}, {"timestampBegin", beg},    {"firstLanguage", firstLanguage}};
+    for (const auto& [key, id] : named) o.Set(key, id);
+    return o;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("whisper", ids(whisper_token_eot(ctx), whisper_token_sot(ctx), whisper_token_translate(ctx), whisper_token_transcribe(ctx),
+                       whisper_token_solm(ctx), whisper_token_prev(ctx), whisper_token_nosp(ctx), whisper_token_not(ctx),
+                       whisper_token_beg(ctx), whisper_token_lang(ctx, 0)));
+  const SpecialTokens t = SpecialTokens::forVocabulary(whisper_model_n_vocab(ctx));
+  o.Set("engine", ids(t.eot, t.sot, t.translate, t.transcribe, t.solm, t.prev, t.nosp, t.noTimestamps, t.timestampBegin, t.language(0)));
+  o.Set("languages", whisper_is_multilingual(ctx) ? t.nLanguages : 0);
   return o;
 }
 

@@ -67,6 +67,7 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value DecodeBatch(const Napi::CallbackInfo& info);
   Napi::Value LoadEngine(const Napi::CallbackInfo& info);
   Napi::Value Vocabulary(const Napi::CallbackInfo& info);
+  Napi::Value SpecialTokenIds(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
 

@@ -29,6 +29,7 @@ void eachParam(Fields& f, Params& p) {
   f.boolean("sequential", p.sequential);
   f.boolean("conditionOnPreviousText", p.conditionOnPreviousText);
   f.language("language", p.language);
+  f.boolean("languagePerWindow", p.languagePerWindow);
   f.boolean("translate", p.translate);
   f.text("initialPrompt", p.initialPrompt);
   f.number("temperature", p.temperature);
@@ -141,6 +142,7 @@ Napi::Value TranscribeJob::Start(const Napi::CallbackInfo& info, std::shared_ptr
     job->windows_.push_back(win);
   }
   job->results_.resize(job->windows_.size());
+  job->windowLanguages_.resize(job->windows_.size());
 
   Napi::Function onProgress = callbackArg(info, 3);
   job->abortFlag_ = abortFlagArg(info, 4, job->abortRef_);
@@ -186,17 +188,18 @@ void TranscribeJob::run(std::shared_ptr<TranscribeJob> self) {
   self->tsfn_.Release();
 }
 
-// Language is detected once, on the first window, and then fixed for every window: parallel
-// windows that each guessed on their own could disagree mid-recording.
+// Unless each window detects its own, the language is detected once, on the first window, and
+// then fixed for every window: parallel windows that each guessed could disagree mid-recording.
 bool TranscribeJob::detectLanguage() {
   whisper_context* ctx = model_->ctx;
-  if (params_.language != "auto") {
-    language_ = params_.language;
-    return true;
-  }
   if (!whisper_is_multilingual(ctx)) {
     language_ = "en";
     params_.language = "en";
+    params_.languagePerWindow = false;
+    return true;
+  }
+  if (params_.language != "auto" || params_.languagePerWindow) {
+    language_ = params_.language;
     return true;
   }
   bool allocFailed = false;
@@ -205,28 +208,36 @@ bool TranscribeJob::detectLanguage() {
     if (allocFailed) fail("OUT_OF_MEMORY", "could not allocate a whisper state for language detection");
     return false;
   }
-  const Window& w = windows_.front();
+  int id = -1;
+  const bool ok = detectOn(state, windows_.front(), id, languageProbability_);
+  model_->pool.release(state);
+  if (!ok) return false;
+  language_ = whisper_lang_str(id);
+  params_.language = language_;
+  return true;
+}
+
+// The language tokens' probabilities after start-of-transcript on the window's first 30 s (one
+// encoder pass of its own: whisper.cpp encodes the window again to decode it).
+bool TranscribeJob::detectOn(whisper_state* state, const Window& w, int& id, float& probability) {
+  whisper_context* ctx = model_->ctx;
   int n = static_cast<int>(std::min<int64_t>(w.end - w.start, 30 * kSampleRate));
   std::vector<float> probs(whisper_lang_max_id() + 1, 0.0f);
-  int id = -1;
+  id = -1;
   try {
     if (whisper_pcm_to_mel_with_state(ctx, state, pcm_ + w.start, n, params_.threads) == 0) {
       id = whisper_lang_auto_detect_with_state(ctx, state, 0, params_.threads, probs.data());
     }
   } catch (const std::exception& e) {
     // On this plain std::thread an escaping exception would end the process.
-    model_->pool.release(state);
     fail("TRANSCRIBE_FAILED", std::string("whisper.cpp failed in language detection: ") + e.what());
     return false;
   }
-  model_->pool.release(state);
   if (id < 0) {
-    fail("TRANSCRIBE_FAILED", "language detection failed");
+    if (!aborted()) fail("TRANSCRIBE_FAILED", "language detection failed");
     return false;
   }
-  language_ = whisper_lang_str(id);
-  languageProbability_ = probs[id];
-  params_.language = language_;
+  probability = probs[id];
   return true;
 }
 
@@ -262,6 +273,15 @@ void TranscribeJob::runWorker() {
 bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSequence) {
   whisper_context* ctx = model_->ctx;
   const DecodeParams& dp = params_;
+  const Window& w = windows_[index];
+  std::string language = dp.language;
+  if (dp.languagePerWindow) {
+    int id = -1;
+    float probability = 0;
+    if (!detectOn(state, w, id, probability)) return false;
+    language = whisper_lang_str(id);
+    windowLanguages_[index] = {language, probability};
+  }
   whisper_full_params p = whisper_full_default_params(dp.beamSize > 1 ? WHISPER_SAMPLING_BEAM_SEARCH : WHISPER_SAMPLING_GREEDY);
   p.n_threads = dp.threads;
   p.translate = dp.translate;
@@ -273,7 +293,7 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
   p.no_timestamps = dp.noTimestamps;
   p.print_special = p.print_progress = p.print_realtime = p.print_timestamps = false;
   p.token_timestamps = dp.wordTimestamps;
-  p.language = dp.language.c_str();
+  p.language = language.c_str();
   p.detect_language = false;
   p.initial_prompt = dp.initialPrompt.empty() || (dp.sequential && !firstOfSequence) ? nullptr : dp.initialPrompt.c_str();
   p.suppress_blank = dp.suppressBlank;
@@ -303,7 +323,6 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
   p.abort_callback = [](void* ud) { return static_cast<WindowCallbackData*>(ud)->job->aborted(); };
   p.abort_callback_user_data = &cbData;
 
-  const Window& w = windows_[index];
   int rc;
   try {
     rc = whisper_full_with_state(ctx, state, p, pcm_ + w.start, static_cast<int>(w.end - w.start));
@@ -368,6 +387,16 @@ void TranscribeJob::settle(Napi::Env env) {
       windows.Set(i, segs);
     }
     result.Set("windows", windows);
+    if (params_.languagePerWindow) {
+      Napi::Array languages = Napi::Array::New(env, windowLanguages_.size());
+      for (size_t i = 0; i < windowLanguages_.size(); ++i) {
+        Napi::Object l = Napi::Object::New(env);
+        l.Set("language", windowLanguages_[i].first);
+        l.Set("probability", windowLanguages_[i].second);
+        languages.Set(i, l);
+      }
+      result.Set("windowLanguages", languages);
+    }
     result.Set("params", paramsToJs(env, params_));
     deferred_->Resolve(result);
   }

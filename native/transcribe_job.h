@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model.h"
@@ -25,6 +26,7 @@ struct DecodeParams {
   bool sequential;
   bool conditionOnPreviousText;  // sequential mode only
   std::string language;          // or "auto"
+  bool languagePerWindow;        // with "auto": each window detects its own (faster-whisper's multilingual)
   bool translate;
   std::string initialPrompt;
   float temperature;
@@ -76,6 +78,7 @@ class TranscribeJob {
   static void run(std::shared_ptr<TranscribeJob> self);
   void runWorker();
   bool detectLanguage();
+  bool detectOn(whisper_state* state, const Window& w, int& id, float& probability);
   bool runWindow(whisper_state* state, size_t index, bool firstOfSequence);
   void fail(const std::string& code, const std::string& message);
   void settle(Napi::Env env);
@@ -94,6 +97,7 @@ class TranscribeJob {
 
   std::atomic<size_t> nextWindow_{0};
   std::vector<std::vector<SegmentResult>> results_;
+  std::vector<std::pair<std::string, float>> windowLanguages_;  // languagePerWindow: each window's
   std::string language_;
   float languageProbability_ = 1.0f;
 

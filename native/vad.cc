@@ -114,7 +114,9 @@ Napi::Value VadModel::Detect(const Napi::CallbackInfo& info) {
     Napi::Object o = info[1].As<Napi::Object>();
     auto num = [&](const char* k, double d) {
       Napi::Value v = o.Get(k);
-      return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
+      if (v.IsUndefined()) return d;
+      if (!v.IsNumber()) throwInvalid(env, std::string(k) + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
     };
     p.threshold = static_cast<float>(num("threshold", p.threshold));
     p.min_speech_duration_ms = static_cast<int>(num("minSpeechMs", p.min_speech_duration_ms));

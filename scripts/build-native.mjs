@@ -8,7 +8,8 @@
 //                                               ggml's shared libraries and CPU backend per instruction
 //                                               set; with WHISPER_SERVE_CUDA=1 also cuda/libggml-cuda.so
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
-// Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1.
+// Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1,
+// WHISPER_SERVE_AMX=1 (ggml's AMX kernels: off by default, see CMakeLists.txt).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -75,6 +76,7 @@ const defines = [
   `--CDWHISPER_CPP_DIR=${whisper.dir}`,
   `--CDGGML_NATIVE=${native ? 'ON' : 'OFF'}`,
   `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
+  `--CDWHISPER_SERVE_AMX=${process.env.WHISPER_SERVE_AMX === '1' ? 'ON' : 'OFF'}`,
 ];
 if (cuda) {
   // Local builds target this machine's GPU; machines without one (a Docker build stage, CI) get

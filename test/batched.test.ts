@@ -7,23 +7,10 @@ import { withDefaults } from '../lib/decode-options.js';
 import { Whisper } from '../lib/api.js';
 import { binding, type NativeModel } from '../lib/native/binding.js';
 import { planFixedWindows } from '../lib/windows.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
 
 const ready = have(TINY_EN, JFK_WAV);
 const REF = normalise(JFK_TEXT);
-
-/** Word error rate of b against a, both normalised. */
-function wer(a: string, b: string): number {
-  const r = normalise(a).split(' ');
-  const h = normalise(b).split(' ');
-  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= r.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[h.length]! / r.length;
-}
 
 describe.skipIf(!ready)('batched engine on tiny.en', () => {
   let whisper: Whisper;
@@ -194,6 +181,17 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(normalise(plain.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
   });
 
+  it("decodes a retry's bestOf copies from one encoding: the same text as encoding each copy, 20 encoder passes fewer", async () => {
+    // Every temperature fails (threshold 1): 1 first try + 5 retries × 5 copies = 26 sequences.
+    const fresh = await decodeBatched(model, { ...run(jfk, { compressionRatioThreshold: 1 }), reuseEncodings: false });
+    const reused = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
+    expect(reused.windows).toEqual(fresh.windows); // same seeds, bit-identical encodings
+    expect(fresh.timings.encoderGraphs).toBe(26);
+    expect(reused.timings.encoderGraphs).toBe(6); // one per call: the first try, then each temperature
+    expect(reused.timings.encodingsReused).toBe(20);
+    console.info(`jfk, every temperature failing: encoder ${fresh.timings.encoder.toFixed(2)} s → ${reused.timings.encoder.toFixed(2)} s`);
+  });
+
   it('leaves out a window the model calls no-speech when its text is also unlikely, and keeps the speech', async () => {
     // Quiet noise: no-speech probability ~0.9. With logprobThreshold 0 every text is "unlikely",
     // so the noise window is silence; jfk (no-speech ~0.03) is not, and stays (no retries here).
@@ -204,8 +202,27 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(r.windows[1]![0]!.noSpeechProb).toBeLessThan(0.1);
   });
 
+  it('stops a sequence caught in a loop (a phrase 8 times running) instead of running it to the length limit; it counts as failing', async () => {
+    // A prompt of 2,000 × "x" sends tiny.en into loops (issue 24: 2,682 decoder steps for 11 s).
+    const params = { threads: 2, slots: 8, encoderWindows: 1, language: 'en', translate: false, initialPrompt: 'x'.repeat(2000), suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 0, reuseEncodings: true };
+    const requests = [0, 0.4, 0.6, 0.8, 1].flatMap((temperature) => [1, 2].map((seed) => ({ start: 0, end: jfk.length, temperature, seed })));
+    const out = await model.decodeBatch(jfk, requests, params);
+    const looped = out.results.filter((r) => r.looped);
+    expect(looped.length).toBeGreaterThan(0);
+    const vocab = model.vocabulary();
+    for (const r of looped) {
+      const text = Array.from(r.tokens).filter((t) => t < vocab.eot);
+      expect(text.length).toBeLessThan(224); // stopped before the limit
+      const periodic = (p: number, times: number) => text.length >= p * times && text.slice(-p * times).every((t, i, tail) => i < p || t === tail[i - p]);
+      expect(periodic(1, 16) || Array.from({ length: 15 }, (_, k) => k + 2).some((p) => periodic(p, 8)), JSON.stringify(text.slice(-40))).toBe(true);
+    }
+    // And the policy retries it: at every temperature here, keeping the likeliest in the end.
+    const r = await decodeBatched(model, run(jfk, { initialPrompt: 'x'.repeat(2000), withoutTimestamps: true }));
+    expect(r.fallbacks).toBe(5);
+  });
+
   it('reports the slots granted, not the number of requests: a run of 2 windows after one of 6 shrank nothing', async () => {
-    const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3 };
+    const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3, reuseEncodings: true };
     const request = { start: 0, end: jfk.length, temperature: 0, seed: 0 };
     const wide = await model.decodeBatch(jfk, Array.from({ length: 6 }, () => request), params);
     expect(wide.slots).toBe(4);
@@ -216,7 +233,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   });
 
   it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {
-    const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0 };
+    const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0, reuseEncodings: true };
     const long = new Float32Array(16000 * 40);
     expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0 }], params)).toThrow(/at most 30 s/);
     expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0 }], params)).toThrow(/inside the audio/);
@@ -228,7 +245,7 @@ describe('tokens → segments', () => {
   const vocab = { tokens: ['a', 'b', ' c'].map((t) => Buffer.from(t)), eot: 3, timestampBegin: 10 };
   const ts = (seconds: number) => 10 + Math.round(seconds / 0.02);
   const scored = (tokens: number[]) => ({
-    result: { tokens: Int32Array.from(tokens), logprobs: new Float32Array(tokens.length), endLogprob: -0.1, noSpeechProb: 0.1, language: 'en', languageProbability: 1 },
+    result: { tokens: Int32Array.from(tokens), logprobs: new Float32Array(tokens.length), endLogprob: -0.1, noSpeechProb: 0.1, language: 'en', languageProbability: 1, detectedLanguage: 'en', detectedProbability: 1, looped: false },
     text: '',
     avgLogprob: -0.2,
     compressionRatio: 1,

@@ -110,6 +110,7 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
       MAX_AUDIO_BYTES: String(4 * 1024 * 1024),
       MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
       DOWNLOAD_IDLE_SECONDS: '2',
+      BODY_IDLE_SECONDS: '2',
       WHISPER_SERVE_TMP: serverTmp,
     });
   });
@@ -232,6 +233,46 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
     await stillServing();
   });
 
+  it('slowloris: 20 /run bodies and 10 uploads dripping a byte every 3 s are closed by the server (BODY_IDLE_SECONDS=2)', async () => {
+    const { port } = new URL(server.url);
+    const started = performance.now();
+    const drip = (path: string, contentType: string, head: string) =>
+      new Promise<number>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path, headers: { ...auth, 'content-type': contentType, 'content-length': '100000' } });
+        req.on('error', () => {});
+        req.write(head);
+        const t = setInterval(() => req.write('x'), 3000);
+        req.on('close', () => {
+          clearInterval(t);
+          resolve(performance.now() - started);
+        });
+        req.on('response', (res) => res.resume());
+      });
+    const boundary = 'xdrip';
+    const closedAt = await Promise.all([
+      ...Array.from({ length: 20 }, () => drip('/run', 'application/json', '{"input": {"audio_url": "')),
+      ...Array.from({ length: 10 }, () =>
+        drip('/v1/audio/transcriptions', `multipart/form-data; boundary=${boundary}`, `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="d.wav"\r\n\r\nRIFF`),
+      ),
+    ]);
+    expect(Math.max(...closedAt)).toBeLessThan(8000);
+    await new Promise((r) => setTimeout(r, 300));
+    await stillServing();
+  });
+
+  it('upload: a NUL in the multipart filename is a malformed part header: 400 INVALID_INPUT (was 499, as if the client had left)', async () => {
+    const boundary = 'xnul';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\u0000b\u0001../../c.wav"\r\n\r\n`, 'latin1'),
+      jfk(),
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const r = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body, headers: { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as any).error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/multipart body could not be read/) });
+    await stillServing();
+  });
+
   const jsonBodies: Array<[string, () => string, number, string]> = [
     ['not JSON', () => '{"input": ', 400, 'INVALID_INPUT'],
     ['JSON null', () => 'null', 400, 'INVALID_INPUT'],
@@ -304,7 +345,7 @@ describe.skipIf(!ready)('hostile corpus against the HTTP server', () => {
     f.append('file', new Blob([jfk()]), 'jfk.wav');
     const r = await fetch(`${server.url}/v1/audio/translations`, { method: 'POST', body: f, headers: auth });
     expect(r.status).toBe(400);
-    expect(((await r.json()) as any).error.message).toMatch(/English-only/);
+    expect(((await r.json()) as any).error).toMatchObject({ code: 'MODEL_ENGLISH_ONLY', message: expect.stringMatching(/English-only/) });
     await stillServing();
   });
 

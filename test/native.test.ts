@@ -82,7 +82,8 @@ describe.skipIf(!ready)('native core on the test model', () => {
     const bad = jfk.slice();
     bad[1000] = NaN;
     await expect(whisper.transcribe(bad)).rejects.toMatchObject({ code: 'CORRUPT_AUDIO' });
-    await expect(whisper.transcribe(jfk, { language: 'de' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(whisper.transcribe(jfk, { language: 'de' })).rejects.toMatchObject({ code: 'MODEL_ENGLISH_ONLY' });
+    await expect(whisper.transcribe(jfk, { language: 'xx' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 

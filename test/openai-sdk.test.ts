@@ -48,7 +48,7 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('the official OpenAI Node SDK against t
       response_format: 'verbose_json',
       timestamp_granularities: ['word', 'segment'],
     });
-    expect(verbose.language).toBe('en');
+    expect(verbose.language).toBe('english'); // as OpenAI's API spells it
     expect(verbose.words!.length).toBeGreaterThan(15);
     expect(verbose.segments![0]).toMatchObject({ start: 0, text: expect.any(String) });
   });

@@ -67,7 +67,7 @@ describe('output formats', () => {
     expect(json).toMatchObject({ language: 'en', duration: 3725.5, model: 'tiny.en', timings: { load: 0.5, transcribe: 2, realtime_factor: 5.5 } });
     expect(json.segments[1]).toMatchObject({ id: 1, start: 3661.25, end: 3665.005, avg_logprob: -0.1, words: [{ word: ' ask' }, { word: ' what' }] });
     const verbose = JSON.parse(formatTranscript(transcript, 'verbose_json'));
-    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', text: transcript.text });
+    expect(verbose).toMatchObject({ task: 'transcribe', language: 'english', text: transcript.text });
     expect(verbose.words).toEqual([{ word: 'ask', start: 3661.25, end: 3661.5 }, { word: 'what', start: 3661.5, end: 3662 }]);
   });
 });

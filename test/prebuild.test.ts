@@ -92,6 +92,17 @@ describe.skipIf(process.arch !== 'x64' || !have(prebuilt, TINY_EN, JFK_WAV))('th
     expect(info.backends).toEqual([{ name: 'CPU', file: join(copy, `libggml-cpu-${module}.so`) }]);
   });
 
+  it("ships no AMX code: not in the sapphirerapids module, not in the checkout's build (issue 24: SIGILL on quantised models)", () => {
+    // ggml's AMX buffer type is the entry point of all of it: without AMX compiled in, it is not there.
+    const amxIn = (file: string) => spawnSync('nm', ['-D', '--defined-only', file], { encoding: 'utf8' }).stdout.includes('ggml_backend_amx_buffer_type');
+    const sapphire = join(dirname(prebuilt), 'libggml-cpu-sapphirerapids.so');
+    expect(existsSync(sapphire)).toBe(true);
+    expect(spawnSync('nm', ['-D', '--defined-only', sapphire], { encoding: 'utf8' }).stdout).toMatch(/ggml_backend_cpu_reg/); // nm reads it
+    expect(amxIn(sapphire)).toBe(false);
+    const local = join(packageRoot, 'build', 'Release', 'whisper_serve.node');
+    if (existsSync(local)) expect(spawnSync('nm', ['-C', local], { encoding: 'utf8' }).stdout).not.toMatch(/ggml_backend_amx_buffer_type|ggml::cpu::amx/);
+  });
+
   it('falls back to the CPU with one warning where the CUDA variant does not load, and says why where a GPU is required', () => {
     // A CUDA variant that cannot load (as where its libcudart is missing): here, a damaged file.
     mkdirSync(join(copy, 'cuda'), { recursive: true });

@@ -53,7 +53,7 @@ describe.skipIf(!installed || !have(TINY_EN, JFK_WAV))('the official Python SDKs
     expect(normalise(got.json)).toBe(normalise(JFK_TEXT));
     expect(normalise(got.text)).toBe(normalise(JFK_TEXT));
     expect(got.srt).toMatch(/^1\n00:00:00,000 --> /);
-    expect(got.verbose).toMatchObject({ language: 'en', segments: expect.any(Number) });
+    expect(got.verbose).toMatchObject({ language: 'english', segments: expect.any(Number) });
     expect(got.verbose.words).toBeGreaterThan(15);
     expect(got.stream.deltas.length).toBeGreaterThan(3);
     expect(got.stream.done).toBe(got.stream.deltas.join('').trim());

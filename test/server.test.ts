@@ -46,7 +46,7 @@ describe.skipIf(!ready)('HTTP server', () => {
     vf.append('timestamp_granularities[]', 'word');
     vf.append('timestamp_granularities[]', 'segment');
     const verbose = (await (await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: vf })).json()) as any;
-    expect(verbose).toMatchObject({ task: 'transcribe', language: 'en', duration: 11 });
+    expect(verbose).toMatchObject({ task: 'transcribe', language: 'english', duration: 11 });
     expect(verbose.words.length).toBeGreaterThan(15);
     expect(verbose.words[0]).toMatchObject({ word: 'And', start: expect.any(Number), end: expect.any(Number) });
 

@@ -12,6 +12,7 @@ const ADVICE: Partial<Record<ErrorCode, string>> = {
   FFMPEG_NOT_FOUND: 'run `whisper-serve ffmpeg install`, install ffmpeg 6+ with its ffprobe, or set FFMPEG_PATH',
   CUDA_NOT_AVAILABLE: 'check nvidia-smi, or run with --no-gpu',
   UNSUPPORTED_FORMAT: 'give an audio or video file (wav, mp3, m4a, ogg, opus, webm, flac, …)',
+  MODEL_ENGLISH_ONLY: 'pick a multilingual model, e.g. `-m base`',
   URL_BLOCKED: 'private addresses are refused; set ALLOW_PRIVATE_URLS=1 if you trust the URL',
 };
 
@@ -23,7 +24,7 @@ export function reportError(err: unknown, verbose: boolean): number {
   const advice = ADVICE[e.code];
   if (advice) process.stderr.write(`hint: ${advice}\n`);
   if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  if (e.code === 'INVALID_ARGUMENT') return EXIT.USAGE;
+  if (e.code === 'INVALID_ARGUMENT' || e.code === 'MODEL_ENGLISH_ONLY') return EXIT.USAGE;
   return SETUP_CODES.has(e.code) ? EXIT.SETUP : EXIT.JOB_FAILED;
 }
 

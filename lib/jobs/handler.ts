@@ -6,7 +6,7 @@
 import { basename } from 'node:path';
 import { audioOptions, openAudio } from '../audio/source.js';
 import { redactUrl } from '../net/ssrf.js';
-import { WhisperServeError } from '../errors.js';
+import { startLanguage } from '../languages.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
 import type { Progress, Segment, Transcript, TranscribeOptions } from '../whisper.js';
@@ -67,6 +67,7 @@ export function decodeOptions(input: JobInput): TranscribeOptions {
   const conditioned = input.condition_on_previous_text === true;
   return {
     ...(input.language && { language: input.language }),
+    multilingual: input.multilingual,
     temperature: input.temperature,
     ...(input.temperature_increment_on_fallback != null && { temperatureIncrement: input.temperature_increment_on_fallback }),
     ...(input.compression_ratio_threshold != null && { compressionRatioThreshold: input.compression_ratio_threshold }),
@@ -115,8 +116,8 @@ async function runJob(
   const { whisper, loadSeconds, name, release } = model.value;
   const audio = opened.status === 'fulfilled' ? opened.value : undefined;
   try {
-    // Refused before any work: an English-only model cannot translate.
-    if (input.translate && !whisper.info().multilingual) throw new WhisperServeError('INVALID_INPUT', `input.translate: model ${name} is English-only; translation needs a multilingual model`);
+    // Refused before any work: what this model cannot do (an English-only one: translate, other languages).
+    startLanguage({ language: input.language ?? undefined, translate: input.translate, multilingual: input.multilingual }, whisper.info());
     if (!audio) throw (opened as PromiseRejectedResult).reason;
     if (audio.downloadedBytes !== undefined) {
       log.info('Audio downloaded', { bytes: audio.downloadedBytes, seconds: round(audio.downloadSeconds ?? 0, 2) });

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { DECODE_RANGES } from '../decode-options.js';
 import { WhisperServeError } from '../errors.js';
+import { languageCode } from '../languages.js';
 import { knownModels } from '../models/registry.js';
 
 const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
@@ -28,7 +29,15 @@ export const JobInputSchema = z
     transcription: TextFormat.default('plain_text'),
     translate: z.boolean().default(false),
     translation: TextFormat.default('plain_text'),
-    language: z.string().min(2).max(8).nullable().optional(),
+    /** A code (`de`), a name (`German`) or `auto`; checked against the model when the job runs. */
+    language: z
+      .string()
+      .max(32)
+      .refine((v) => v.toLowerCase() === 'auto' || languageCode(v) !== undefined, { message: 'unknown language: give a code such as "de" or a name such as "German"' })
+      .nullable()
+      .optional(),
+    /** Detect each window's language (faster-whisper's multilingual), for recordings that switch. */
+    multilingual: z.boolean().default(false),
     temperature: ranged('temperature').default(0),
     best_of: ranged('bestOf').optional(),
     beam_size: ranged('beamSize').optional(),

@@ -41,6 +41,8 @@ export interface NativeDecodeParams {
   sequential: boolean;
   conditionOnPreviousText: boolean;
   language: string;
+  /** With language 'auto': each window detects its own (faster-whisper's multilingual). */
+  languagePerWindow: boolean;
   translate: boolean;
   initialPrompt: string;
   temperature: number;
@@ -79,6 +81,8 @@ export interface NativeSegment {
   noSpeechProb: number;
   avgLogprob: number;
   tokens?: NativeToken[];
+  /** The language the segment's window was decoded in, where each window detects its own. */
+  language?: string;
 }
 
 export interface NativeTranscription {
@@ -86,6 +90,8 @@ export interface NativeTranscription {
   languageProbability: number;
   /** One entry per input window, in input order. */
   windows: NativeSegment[][];
+  /** With languagePerWindow: each window's detected language. */
+  windowLanguages?: Array<{ language: string; probability: number }>;
   /** The params as the addon read them (floats at C++ float precision). */
   params: NativeDecodeParams;
 }
@@ -105,6 +111,8 @@ export interface NativeBatchParams {
   suppressRegex: string;
   withoutTimestamps: boolean;
   maxTokensPerSegment: number;
+  /** A piece asked for again in one call (a retry's bestOf copies) gets a copy of its encoding, not another encoder pass. */
+  reuseEncodings: boolean;
 }
 
 /** One window to decode: samples [start, end) of the PCM (at most 30 s), at a temperature. */
@@ -122,8 +130,28 @@ export interface NativeDecodeResult {
   /** Log-probability of the end-of-text token; 0 when the length limit ended the window. */
   endLogprob: number;
   noSpeechProb: number;
+  /** The language decoded in, and its probability among the language tokens. */
   language: string;
   languageProbability: number;
+  /** The likeliest language, whether or not it was the one decoded in. */
+  detectedLanguage: string;
+  detectedProbability: number;
+  /** Stopped early: its text ended in a loop (a token 16 times, a phrase 8 times, running); it fails the checks. */
+  looped: boolean;
+}
+
+/** Special token ids (language tokens from `firstLanguage` on, one per language). */
+export interface NativeSpecialTokens {
+  eot: number;
+  sot: number;
+  translate: number;
+  transcribe: number;
+  solm: number;
+  prev: number;
+  nosp: number;
+  noTimestamps: number;
+  timestampBegin: number;
+  firstLanguage: number;
 }
 
 export interface NativeVocabulary {
@@ -142,6 +170,8 @@ export interface EngineTimings {
   rules: number;
   encoderGraphs: number;
   decoderSteps: number;
+  /** Sequences decoded from an encoding already made (a copy, or one still in their slot) instead of an encoder pass. */
+  encodingsReused: number;
 }
 
 export interface NativeModel {
@@ -156,6 +186,8 @@ export interface NativeModel {
     abortFlag?: Int32Array,
   ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number; timings: EngineTimings }>;
   vocabulary(): NativeVocabulary;
+  /** The ids whisper.cpp's decoder uses and those the batched engine derives; `languages`: 0 for English-only models. */
+  specialTokens(): { whisper: NativeSpecialTokens; engine: NativeSpecialTokens; languages: number };
   /** Loads the batched engine's weights now (else the first decodeBatch does); idempotent. */
   loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number }>;
   transcribeWindows(

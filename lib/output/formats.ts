@@ -1,5 +1,6 @@
 /** Transcript → txt, srt, vtt, json, and OpenAI's verbose_json. */
 import type { Segment, Transcript } from '../whisper.js';
+import { languageName } from '../languages.js';
 import { formatTimestamp, wrap } from './timestamps.js';
 
 export const FORMATS = ['txt', 'srt', 'vtt', 'json', 'verbose_json'] as const;
@@ -72,6 +73,7 @@ function jsonSegment(s: Segment) {
     text: s.text.trim(),
     avg_logprob: round(s.avgLogprob),
     no_speech_prob: round(s.noSpeechProb),
+    ...(s.language && { language: s.language }),
     ...(s.words && { words: s.words.map((w) => ({ word: w.word, start: round(w.start), end: round(w.end), probability: round(w.probability) })) }),
   };
 }
@@ -108,6 +110,7 @@ export function openAiSegments(t: Transcript, temperature = 0) {
     avg_logprob: round(s.avgLogprob),
     compression_ratio: 0,
     no_speech_prob: round(s.noSpeechProb),
+    ...(s.language && { language: s.language }),
   }));
 }
 
@@ -116,7 +119,7 @@ export function toVerboseJson(t: Transcript, task: 'transcribe' | 'translate' = 
   const words = t.segments.flatMap((s) => s.words ?? []);
   return `${JSON.stringify({
     task,
-    language: t.language,
+    language: languageName(t.language) ?? t.language, // OpenAI's API spells it out: "english"
     duration: round(t.duration),
     text: t.text,
     segments: openAiSegments(t),

@@ -22,6 +22,7 @@ import { WebhookSender, webhookUrl } from './webhooks.js';
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
   INVALID_ARGUMENT: 400,
+  MODEL_ENGLISH_ONLY: 400,
   UNSUPPORTED_FORMAT: 400,
   CORRUPT_AUDIO: 400,
   EMPTY_AUDIO: 400,
@@ -61,8 +62,6 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
 
 /** The longest a request may take to arrive, body included: 10 min (1 GiB at 1.8 MB/s). */
 const REQUEST_TIMEOUT_MS = 600_000;
-/** The longest a request body may pause. */
-const BODY_IDLE_MS = 30_000;
 
 /** Metric labels: the known routes, everything else one `unknown` (random paths grew the label set without bound). */
 const ROUTE_LABELS = new Set(['/health', '/metrics', '/run', '/runsync', '/status', '/cancel', '/stream', '/purge-queue', '/v1/audio/transcriptions', '/v1/audio/translations', '/v1/models']);
@@ -265,13 +264,13 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
 
   const server = createServer((req, res) => {
     const path = withoutEndpointPrefix(new URL(req.url ?? '/', 'http://x').pathname);
-    // A body must keep coming: BODY_IDLE_MS without a byte closes the connection (a drip of one
-    // byte every few seconds held temp dirs and descriptors for minutes); the answer may then take
-    // as long as the job does.
+    // A body must keep coming: BODY_IDLE_SECONDS without a byte closes the connection (a drip of
+    // one byte every few seconds held temp dirs and descriptors for minutes); the answer may then
+    // take as long as the job does.
     // No callback: a socket timeout nobody listens to destroys the socket (node:http), and a
     // keep-alive socket gathers no listeners request after request.
     if (req.method === 'POST') {
-      req.socket.setTimeout(BODY_IDLE_MS);
+      req.socket.setTimeout(cfg.bodyIdleSeconds * 1000);
       req.once('end', () => req.socket.setTimeout(0));
     }
     route(req, res, path)

@@ -69,11 +69,22 @@ async function readUpload(req: IncomingMessage, dir: string, maxBytes: number): 
     upload.fields.set(name, [...(upload.fields.get(name) ?? []), value]);
   });
   try {
-    await pipeline(req, bb);
+    // Not pipeline(req, bb): on a parse error that destroys the request, and with it the socket the
+    // 400 must go out on (the rest of the body is read and dropped first: lib/server/app.ts).
+    await new Promise<void>((resolve, reject) => {
+      bb.once('close', resolve);
+      bb.once('error', reject);
+      req.once('error', reject);
+      req.once('close', () => !req.complete && reject(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' })));
+      req.pipe(bb);
+    });
   } catch (err) {
+    req.unpipe(bb);
+    bb.on('error', () => {}); // its first error is the one handled here
+    bb.destroy(err as Error); // ends the file being written, so its write settles
     await write?.catch(() => undefined);
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw noRoom(err);
-    if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new WhisperServeError('ABORTED', 'the client went away during the upload', { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new WhisperServeError('ABORTED', 'the client went away during the upload', { cause: err });
     throw new WhisperServeError('INVALID_INPUT', `the multipart body could not be read: ${(err as Error).message}`, { cause: err });
   }
   await write?.catch((err: NodeJS.ErrnoException) => {
@@ -158,6 +169,8 @@ export async function openAiTranscription(
             ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
             ...(stream && { onSegment }),
             ...(language && { language }),
+            // MULTILINGUAL: a language per window where the request names none and the model has them.
+            multilingual: ctx.host.config.multilingual && !language && whisper.info().multilingual,
             ...(prompt && { initialPrompt: prompt }),
             temperature,
             translate: task === 'translate',

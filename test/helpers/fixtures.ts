@@ -29,7 +29,7 @@ export const TINY_EN_CT2 = join(packageRoot, 'models', '.cache', 'tiny.en-ct2', 
 export function have(...files: string[]): boolean {
   const missing = files.filter((f) => !existsSync(f));
   if (!missing.length) return true;
-  const why = `missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights; node scripts/vad-model.mjs; npm run build)`;
+  const why = `missing ${missing.join(', ')} (see ../shared/README.md; npm run models:test-weights; node scripts/vad-model.mjs; bash scripts/sdk-python.sh; bash scripts/faster-whisper.sh; npm run build)`;
   if (process.env.CI === 'true') throw new Error(`cannot run under CI=true: ${why}`);
   console.warn(`SKIP: ${why}`);
   return false;
@@ -42,9 +42,22 @@ export function readWav16k(path: string): Float32Array {
   return pcm;
 }
 
-/** Lower case, no punctuation, single spaces: how transcripts are compared. */
+/** Lower case, no punctuation, single spaces (letters of every script kept): how transcripts are compared. */
 export function normalise(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return text.normalize('NFC').toLowerCase().replace(/[^\p{L}\p{N}' ]+/gu, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Word error rate of b against the reference a, both normalised. */
+export function wer(a: string, b: string): number {
+  const r = normalise(a).split(' ');
+  const h = normalise(b).split(' ');
+  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= r.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (r[i - 1] === h[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[h.length]! / r.length;
 }
 
 /** `times` copies of pcm separated by `gapSeconds` of silence. */

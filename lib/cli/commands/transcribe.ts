@@ -9,6 +9,7 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
 import { Whisper } from '../../api.js';
+import { parseLanguage, startLanguage } from '../../languages.js';
 import { positiveInt } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
 import { createProgress } from '../progress.js';
@@ -26,6 +27,7 @@ interface TranscribeFlags {
   outputDir?: string;
   format: OutputFormat | 'all';
   language?: string;
+  multilingual?: boolean;
   translate?: boolean;
   wordTimestamps?: boolean;
   conditionOnPreviousText?: boolean;
@@ -45,7 +47,8 @@ export function transcribeCommand(): Command {
     .option('-m, --model <name|path>', 'model name from the registry or a ggml .bin path (default: WHISPER_MODEL, else tiny.en)')
     .option('-o, --output-dir <dir>', 'write <input>.<format> files here (default: stdout for one input)')
     .addOption(new Option('-f, --format <format>', 'output format').choices([...FORMATS, 'all']).default('txt'))
-    .option('-l, --language <code>', 'spoken language (ISO code) or auto')
+    .option('-l, --language <code|name>', 'spoken language: a code (de) or a name (German); default: detected on the first window')
+    .option('--multilingual', "detect each window's language and decode it in that one (recordings that switch language)")
     .option('--translate', 'translate to English')
     .option('--word-timestamps', 'word-level timings (json words, one caption per word in srt/vtt)')
     .option('--batch-size <n>', '30 s windows decoded at once (default MODEL_BATCH_SIZE, else 8 on the CPU, from free VRAM on a GPU)', positiveInt)
@@ -110,6 +113,7 @@ async function runTranscribe(inputs: string[], flags: TranscribeFlags, gpu: bool
 async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: boolean | undefined, cfg: Config, log: Logger, signal: AbortSignal): Promise<number> {
   let whisper: Whisper;
   try {
+    parseLanguage(flags.language); // an unknown language is a usage error before anything loads
     whisper = await Whisper.load(flags.model ?? cfg.model, {
       config: cfg,
       ...(gpu !== undefined && { gpu }),
@@ -117,6 +121,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
       ...(flags.batchSize && { batchSize: flags.batchSize }),
       logger: log,
     });
+    startLanguage({ language: flags.language, translate: !!flags.translate, multilingual: !!flags.multilingual }, whisper.info());
   } catch (err) {
     return reportError(err, !!flags.verbose);
   }
@@ -152,6 +157,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
         const transcribing = whisper.transcribe(audio.chunks, {
           ...(audio.declaredSeconds !== undefined && { expectedSeconds: audio.declaredSeconds }),
           ...(flags.language && { language: flags.language }),
+          multilingual: !!flags.multilingual,
           translate: !!flags.translate,
           wordTimestamps: !!flags.wordTimestamps,
           conditionOnPreviousText: !!flags.conditionOnPreviousText,
