@@ -39,6 +39,9 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/** The codes as values (`err.code === ErrorCode.INVALID_ARGUMENT`); `ErrorCodes` maps each to its description. */
+export const ErrorCode = Object.freeze(Object.fromEntries(Object.keys(ErrorCodes).map((code) => [code, code]))) as { readonly [C in ErrorCode]: C };
+
 export class WhisperServeError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;

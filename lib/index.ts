@@ -13,8 +13,7 @@ export type { LoadOptions, Progress, Segment, TranscribeOptions, Transcript, Wor
 export type { SegmentStream } from './segment-stream.js';
 export { createLogger, findFfmpeg, listCache, loadAudio, openAudio, pullModel, removeModel, resolveModel } from './api.js';
 export type { AudioInput, AudioStream, LoadedAudio, LoadAudioOptions } from './audio/source.js';
-export { ErrorCodes, ModelLoadError, WhisperServeError } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export { ErrorCode, ErrorCodes, ModelLoadError, WhisperServeError } from './errors.js';
 export { LANGUAGES, languageCode, languageName } from './languages.js';
 export type { Language } from './languages.js';
 export { FORMATS, formatTranscript } from './output/formats.js';

@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFfmpeg, releaseOf } from '../lib/audio/ffmpeg.js';
+import { pathToFileURL } from 'node:url';
 import { loadAudio } from '../lib/audio/source.js';
+import { ErrorCode, ErrorCodes } from '../lib/index.js';
+import { audioServer } from './helpers/loopback.js';
 import { Whisper } from '../lib/whisper.js';
 import { FIXTURE_FFMPEG, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 
@@ -121,6 +124,22 @@ describe.skipIf(!have(JFK_WAV))('decoding with ffmpeg', () => {
     writeFileSync(p, readFileSync(join(dir, 'jfk.mp3')));
     const a = await loadAudio(p, { tempRoot });
     expect(a.codec).toBe('mp3');
+  });
+
+  it('takes URL objects: file: as its path, http(s): fetched; other schemes are INVALID_ARGUMENT', async () => {
+    const a = await loadAudio(pathToFileURL(JFK_WAV));
+    expect(a.source).toBe('file');
+    expect(a.duration).toBeCloseTo(11, 0);
+    const origin = await audioServer(JFK_WAV);
+    try {
+      const b = await loadAudio(new URL(`${origin.url}/jfk.wav`), { privateUrls: 'all' });
+      expect([b.source, b.pcm.length]).toEqual(['url', a.pcm.length]);
+    } finally {
+      await origin.close();
+    }
+    await expect(loadAudio(new URL('ftp://example.com/a.wav'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /ftp:/ });
+    expect(ErrorCode.INVALID_ARGUMENT).toBe('INVALID_ARGUMENT'); // codes as values, for `err.code === ErrorCode.…`
+    expect(Object.keys(ErrorCode)).toEqual(Object.keys(ErrorCodes));
   });
 
   it('reads base64 (with a data: prefix in any case) and Buffers', async () => {

@@ -113,6 +113,9 @@ describe.skipIf(!ready)('HTTP server', () => {
     const sync = (await (await post(`${server.url}/runsync`, { input: { audio_url: `${audio.url}/jfk.wav` } })).json()) as any;
     expect(sync.status).toBe('COMPLETED');
     expect(((await (await fetch(`${server.url}/status/${long.id}`)).json()) as any).status).toBe('CANCELLED');
+    // A cancel is no failure: a WARN line, never an ERROR one.
+    expect(server.stderr()).toMatch(new RegExp(`WARN \\| ${long.id} \\| Job cancelled`));
+    expect(server.stderr()).not.toMatch(new RegExp(`ERROR \\| ${long.id} \\|`));
   });
 
   it('gives an OpenAI upload a slot of SERVER_CONCURRENCY, shared with queued jobs', async () => {

@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULTS, type Config } from '../config.js';
@@ -15,7 +16,7 @@ import { collectPcm, openDecoded, type DecodedAudio, type DecodedStream, type De
 import { SAMPLE_RATE } from '../windows.js';
 import { download, type FetchOptions } from './fetch.js';
 
-export type AudioInput = string | Buffer | Uint8Array | Readable | { base64: string };
+export type AudioInput = string | URL | Buffer | Uint8Array | Readable | { base64: string };
 
 export interface LoadedAudio extends DecodedAudio {
   source: 'file' | 'url' | 'base64' | 'buffer' | 'stream';
@@ -131,7 +132,12 @@ export interface AudioStream extends DecodedStream {
  * Buffer, a Readable) are written to a per-job temp dir first, removed by `close()`. Long audio
  * is never held whole here: a reader takes chunks as it goes.
  */
-export async function openAudio(input: AudioInput, options: LoadAudioOptions = {}): Promise<AudioStream> {
+export async function openAudio(given: AudioInput, options: LoadAudioOptions = {}): Promise<AudioStream> {
+  // A URL object as its string: file: ones as the path they name, http(s) ones fetched as any URL.
+  if (given instanceof URL && !['file:', 'http:', 'https:', 'data:'].includes(given.protocol)) {
+    throw new WhisperServeError('INVALID_ARGUMENT', `a URL input must be file:, http(s): or data:, not ${given.protocol}`);
+  }
+  const input = given instanceof URL ? (given.protocol === 'file:' ? fileURLToPath(given) : given.href) : given;
   if (typeof input === 'string' && !/^(https?:|data:)/i.test(input)) {
     await checkInputFile(input);
     const reopen = async () => (await openDecoded(input, options)).chunks;

@@ -6,6 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, isAbsolute } from 'node:path';
 import type { Config } from '../config.js';
 import type { WhisperServeError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { packageRoot } from '../native/binding.js';
 
 /** The server's own folders: its configuration's (temp root, model cache, default model's folder). */
@@ -31,4 +32,10 @@ export function redactServerPaths(text: string, paths: ServerPaths): string {
 
 export function publicError(e: WhisperServeError, paths: ServerPaths): ReturnType<WhisperServeError['toJSON']> {
   return { ...e.toJSON(), message: redactServerPaths(e.message, paths) };
+}
+
+/** A job's end by error, in the log: a cancelled one (ABORTED) is no failure, so not an ERROR line. */
+export function logJobError(log: Pick<Logger, 'warn' | 'error'>, e: WhisperServeError): void {
+  if (e.code === 'ABORTED') log.warn(`Job cancelled: ${e.message}`);
+  else log.error(`Job failed: ${e.code}: ${e.message}`);
 }

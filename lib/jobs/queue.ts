@@ -12,7 +12,7 @@ import { releaseJobMemory } from '../memory.js';
 import { handleJob, type JobOutput, type StreamedSegment } from './handler.js';
 import type { ModelHost } from './model-host.js';
 import type { JobStore, StoredJob } from './store.js';
-import { publicError } from './public-error.js';
+import { logJobError, publicError } from './public-error.js';
 
 /** What the queue tells whoever listens (the server's /metrics, its webhooks) about jobs. */
 export interface JobEvents {
@@ -102,7 +102,7 @@ export class JobQueue {
           return;
         }
         const e = toWhisperServeError(err);
-        log.error(`Job failed: ${e.code}: ${e.message}`);
+        logJobError(log, e);
         if (this.store.finish(job.id, { error: publicError(e, this.host.config) })) this.settle(job.id);
       })
       .finally(() => {

@@ -10,6 +10,7 @@ import { WhisperServeError, toWhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { handleJob } from '../jobs/handler.js';
 import type { ModelHost } from '../jobs/model-host.js';
+import { logJobError } from '../jobs/public-error.js';
 
 export interface LocalTestOptions {
   /** JSON text given on the command line; else the file is read. */
@@ -52,7 +53,7 @@ export async function runLocalTest(o: LocalTestOptions): Promise<number> {
     return 0;
   } catch (err) {
     const e = toWhisperServeError(err);
-    o.log.child(id).error(`Job failed: ${e.code}: ${e.message}`);
+    logJobError(o.log.child(id), e);
     write(`${JSON.stringify({ id, status: 'FAILED', error: e.toJSON() }, null, 2)}\n`);
     return 1;
   } finally {

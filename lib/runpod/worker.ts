@@ -14,6 +14,7 @@ import { packageRoot } from '../native/binding.js';
 import { handleJob, type Job, type JobContext, type StreamedSegment } from '../jobs/handler.js';
 import { HttpStatusError, withRetries } from '../net/http.js';
 import type { ModelHost } from '../jobs/model-host.js';
+import { logJobError } from '../jobs/public-error.js';
 
 export interface WorkerOptions {
   env: RunpodEnv;
@@ -161,7 +162,7 @@ export class RunpodWorker {
       payload = { output };
     } catch (err) {
       const e = toWhisperServeError(err);
-      log.error(`Job failed: ${e.code}: ${e.message}`);
+      logJobError(log, e);
       payload = { error: this.errorText(e, err) };
     }
     const body: Record<string, unknown> = { ...payload, ...(this.o.env.refreshWorker && { stopPod: true }) };
