@@ -90,7 +90,9 @@ describe.skipIf(!ready)('multilingual Whisper base on real weights', () => {
     const langs = ['en', 'de', 'fr', 'es'];
     const theirs = await fasterWhisper('transcribe', langs.map(wavOf));
     for (const [i, lang] of langs.entries()) {
-      const ours = await whisper.transcribe(readWav16k(wavOf(lang)));
+      // Both greedy, no fallback: faster-whisper's fallback samples unseeded (espeak's French fell
+      // back and its WER moved between 70.7 and 73.2 % from one run of the same file to the next).
+      const ours = await whisper.transcribe(readWav16k(wavOf(lang)), { temperatureIncrement: 0 });
       const fw = theirs[i]!;
       expect(ours.language, lang).toBe(lang);
       expect(fw.language, lang).toBe(lang);
