@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuVariant } from '../scripts/cpu-variant.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, fallback) => {
@@ -168,12 +169,12 @@ const DEFAULT_BATCH = 8; // lib/device.ts: the CPU default
 const HEADLINE = 'faster-whisper batched int8 b8';
 const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
 // The prebuild (ggml's CPU module for this CPU, what `npm install` users get) beside the local
-// -march=native build that `npm run build` makes and the other rows use.
+// build that `npm run build` makes (the same instruction sets: scripts/cpu-variant.mjs) and the other rows use.
 const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
 /** The ggml CPU code an addon runs: the prebuild's module for this CPU, or the checkout's build linked in. */
 const moduleOf = (addon) => {
   const info = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'info', '--json'], { env: { ...process.env, ...(addon && { WHISPER_SERVE_ADDON: addon }) }, encoding: 'utf8' }));
-  return info.addon.prebuilt ? `prebuild ${info.addon.variant}` : 'checkout build (-march=native)';
+  return info.addon.prebuilt ? `prebuild ${info.addon.variant}` : `checkout build (${cpuVariant()?.name ?? '-march=native'} flags)`;
 };
 const modules = { checkout: moduleOf(undefined), ...(existsSync(prebuilt) && { prebuild: moduleOf(prebuilt) }) };
 /** The instruction sets that decide ggml's speed, from /proc/cpuinfo. */

@@ -5,7 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import type { DecodeOptions } from './decode-options.js';
-import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
+import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeOpCost, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
 import { SAMPLE_RATE } from './windows.js';
 
 /** Seconds per timestamp token. */
@@ -21,6 +21,13 @@ const WINDOWS_PER_TURN = 2;
 /** A window whose likeliest language has at least this probability, and is not the one decoded in, is reported. */
 const CLEARLY_OTHER_LANGUAGE = 0.8;
 
+let recordings = 0;
+/** A number for one decodeBatched call's PCM, never 0 (the engine's "this call only"). */
+function nextRecording(): number {
+  recordings = (recordings % 0x7fffffff) + 1;
+  return recordings;
+}
+
 export interface BatchedRun {
   pcm: Float32Array;
   windows: readonly NativeWindow[];
@@ -35,6 +42,8 @@ export interface BatchedRun {
   abortFlag: Int32Array;
   /** Off only to prove that reusing encodings changes no result (test/batched.test.ts). */
   reuseEncodings?: boolean;
+  /** Time every graph node: the result's `profile` (config.engineProfile). */
+  profile?: boolean;
 }
 
 export interface BatchedResult {
@@ -51,6 +60,8 @@ export interface BatchedResult {
   otherLanguage: Array<{ window: number; language: string; probability: number }>;
   /** The engine's time, summed over its calls. */
   timings: EngineTimings;
+  /** Per kind of graph node, summed over the calls (empty unless `profile`). */
+  profile: NativeOpCost[];
 }
 
 /** Decoded text length over its gzip length: above ~2.4 the text loops (faster-whisper's measure). */
@@ -88,6 +99,16 @@ function verdict(s: Scored, o: DecodeOptions): 'ok' | 'silence' | 'retry' {
   // A looped sequence stopped early: run to the length limit it would have failed the compression check.
   if (s.result.looped || s.compressionRatio > o.compressionRatioThreshold || s.avgLogprob < o.logprobThreshold) return 'retry';
   return 'ok';
+}
+
+/**
+ * The likeliest of a window's samples (best of N) among those that pass, else the likeliest of
+ * all. The likeliest is often a loop (a loop is what the decoder finds most probable): taking it
+ * would send the window warmer again while a sample beside it passed.
+ */
+function bestOf(tries: Scored[], o: DecodeOptions): Scored {
+  const passing = tries.filter((t) => verdict(t, o) !== 'retry');
+  return (passing.length > 0 ? passing : tries).reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
 }
 
 /**
@@ -209,6 +230,7 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
   const pending: Work[] = [];
   let started = 0; // windows queued so far
   let settled = 0; // windows reported final so far
+  const recording = nextRecording();
   const params = (): NativeBatchParams => ({
     threads: run.threads,
     slots: run.slots,
@@ -222,8 +244,11 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     withoutTimestamps: o.withoutTimestamps,
     maxTokensPerSegment: o.maxTokensPerSegment,
     reuseEncodings: run.reuseEncodings ?? true,
+    recording,
+    profile: run.profile ?? false,
   });
   const queued = () => pending.reduce((n, w) => n + w.copies, 0);
+  const profile = new Map<string, NativeOpCost>();
   const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0, encodingsReused: 0 };
 
   // Where a window's decoder stopped short, the rest of the window is decoded again from its last
@@ -265,11 +290,15 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, requests, params(), onDone, run.abortFlag));
     slotsUsed = Math.min(slotsUsed, out.slots);
     for (const k of Object.keys(timings) as Array<keyof EngineTimings>) timings[k] += out.timings[k];
+    for (const c of out.profile) {
+      const sum = profile.get(c.op) ?? { op: c.op, seconds: 0, flop: 0, nodes: 0 };
+      profile.set(c.op, { op: c.op, seconds: sum.seconds + c.seconds, flop: sum.flop + c.flop, nodes: sum.nodes + c.nodes });
+    }
 
     let r = 0;
     for (const w of batch) {
       const tries = out.results.slice(r, (r += w.copies)).map((x) => score(x, vocab));
-      const pick = tries.reduce((a, b) => (b.avgLogprob > a.avgLogprob ? b : a));
+      const pick = bestOf(tries, o);
       // A retry replaces the earlier result when it passes, or (all failing) is likelier.
       const best = !w.best || verdict(pick, o) !== 'retry' || pick.avgLogprob > w.best.avgLogprob ? pick : w.best;
       const warmer = w.temperature + o.temperatureIncrement;
@@ -293,5 +322,5 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
       settled = earliest;
     }
   }
-  return { windows, ...(spokenIn.find(Boolean) ?? { language, languageProbability: 1 }), otherLanguage, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings };
+  return { windows, ...(spokenIn.find(Boolean) ?? { language, languageProbability: 1 }), otherLanguage, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings, profile: [...profile.values()] };
 }

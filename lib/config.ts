@@ -81,6 +81,16 @@ export interface Config {
    * multilingual) where a request names none and the model is multilingual; default off.
    */
   multilingual: boolean;
+  /**
+   * WHISPER_SERVE_PROFILE: `1` = the batched engine times every graph node and logs where the
+   * time went, op by op (bench/profile.mjs); slower, for measuring only.
+   */
+  engineProfile: boolean;
+  /**
+   * WHISPER_SERVE_REPACK: `0` = q4_0 weights stay in ggml's plain layout on the CPU; default: its
+   * repacked one (interleaved rows for its AVX2/AVX-512 GEMM, ~2× the products' rate).
+   */
+  repackWeights: boolean;
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -215,6 +225,8 @@ export const DEFAULTS: Readonly<Config> = {
   idleTimeoutSeconds: undefined,
   jobTimeoutSeconds: undefined,
   multilingual: false,
+  engineProfile: false,
+  repackWeights: true,
   logLevel: 'info',
   logFormat: 'text',
 };
@@ -241,6 +253,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idleTimeoutSeconds: intEnv('IDLE_TIMEOUT', env),
     jobTimeoutSeconds: env.JOB_TIMEOUT === '0' ? 0 : intEnv('JOB_TIMEOUT', env),
     multilingual: env.MULTILINGUAL === '1' || env.MULTILINGUAL === 'true',
+    engineProfile: env.WHISPER_SERVE_PROFILE === '1',
+    repackWeights: env.WHISPER_SERVE_REPACK !== '0',
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

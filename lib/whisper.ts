@@ -257,6 +257,7 @@ export class Whisper implements AsyncDisposable {
         useGpu: device.useGpu,
         gpuDevice: options.gpuDevice ?? 0,
         flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
+        repackWeights: config.repackWeights,
         poolSize: batch.poolSize,
       });
       // The batched engine (the default path) loads its weights now: part of the cold start.
@@ -432,9 +433,11 @@ export class Whisper implements AsyncDisposable {
         onWindowDone: (w) => o.onProgress(w, 1),
         onWindowsFinal: o.settle,
         abortFlag: o.abortFlag,
+        profile: this.config.engineProfile,
       });
       const seconds = Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
       this.log.debug('batched engine', { windows: windows.length, fallbacks: result.fallbacks, resumed: result.resumed, ...seconds });
+      if (this.config.engineProfile) this.log.info('engine profile', { windows: windows.length, ops: result.profile });
       return result;
     }
     const result = await model.transcribeWindows(

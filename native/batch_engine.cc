@@ -47,7 +47,7 @@ struct BatchEngine::Slot {
   DecodeResult result;
 };
 
-BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn) {
+BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn, bool repackWeights) {
   if (useGpu) {
     int seen = 0;
     for (size_t i = 0; i < ggml_backend_dev_count() && !backend_; i++) {
@@ -59,7 +59,7 @@ BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevic
   if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
   try {
-    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && cpuHasFeature("AVX512_BF16"));
+    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && cpuHasFeature("AVX512_BF16"), onCpu_ && repackWeights);
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
@@ -77,7 +77,7 @@ bool BatchEngine::runsFusedAttention() {
   flashAttn_ = true;
   bool runs = true;
   try {
-    caches_.allocate(backend_, weights_->hp, 1, false);
+    caches_.allocate(backend_, weights_->hp, 1, 0, false);
     for (bool encoder : {true, false}) {
       ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
       ggml_context* ctx = ggml_init(params);
@@ -119,37 +119,50 @@ std::string BatchEngine::backendName() const { return ggml_backend_name(backend_
 // Caches and compute buffers for `wanted` sequences, the decoder at its longest context, and the
 // encoder for encoderWindows_ windows: what a run can need at most, allocated before it starts.
 // Where that does not fit (VRAM), fewer encoder windows first (they only cost activations), then
-// half as many slots, down to one: the run goes on with the batch that fits, and later runs ask
-// no more of it. The caches only grow: a smaller run (a fallback's few windows) uses the first slots.
+// half as many slots, down to one (or first the count that fit before, when a run asks for more
+// than the last): the run goes on with the batch that fits, and later runs ask no more of it.
+// The caches only grow: a smaller run (a fallback's few windows) uses the first slots.
 int BatchEngine::fit(int wanted, int encoderWindows) {
   wanted = std::min(wanted, slotCeiling_);
   encoderWindows = std::max(1, std::min(encoderWindows, wanted));
   if (wanted <= caches_.slots && encoderWindows <= encoderAsked_) return wanted;
   encoderAsked_ = encoderWindows;
-  for (int slots = wanted;; slots /= 2) {
-    try {
-      caches_.allocate(backend_, weights_->hp, slots, !flashAttn_);
-      // gallocr's buffer only grows (a failed reservation frees it): encoder first, then the decoder.
-      bool fits = false;
-      for (encoderWindows_ = std::min(slots, encoderWindows);; encoderWindows_ /= 2) {
-        if (reserve(true, encoderWindows_)) {
-          fits = reserve(false, slots);
-          break;
-        }
-        if (encoderWindows_ == 1) break;
-      }
-      if (fits) {
-        if (slots < wanted) slotCeiling_ = slots;
-        return slots;
-      }
-      caches_.release();
-    } catch (const std::runtime_error&) {
-      caches_.release();
-      if (slots <= 1) throw;
-      continue;
+  const int fitBefore = caches_.slots;
+  auto smaller = [fitBefore](int slots) { return fitBefore > slots / 2 && fitBefore < slots ? fitBefore : slots / 2; };
+  // Kept encodings (a fallback's window decoded again without its encoder pass): half as many as
+  // slots, at most ~512 MiB of them (two of large-v3's), and the first thing given up for memory.
+  const WhisperHparams& hp = weights_->hp;
+  const size_t perEncoding = 2 * sizeof(ggml_fp16_t) * static_cast<size_t>(hp.nTextLayer) * hp.nTextState * hp.nAudioCtx;
+  const int keptCeiling = std::max<int>(1, static_cast<int>((size_t{512} << 20) / perEncoding));
+  for (int slots = wanted;; slots = smaller(slots)) {
+    const int kept = std::min((slots + 1) / 2, keptCeiling);
+    if (fits(slots, kept, encoderWindows) || fits(slots, 0, encoderWindows)) {
+      if (slots < wanted) slotCeiling_ = slots;
+      return slots;
     }
-    if (slots <= 1) throw std::runtime_error("cannot allocate the compute buffers of one sequence");
+    if (slots <= 1) throw std::runtime_error("cannot allocate the caches and compute buffers of one sequence");
   }
+}
+
+// Allocates caches for `slots` sequences and `kept` encodings and reserves the graphs' buffers
+// (encoder windows halved until they fit); false, with the caches released, where they do not.
+bool BatchEngine::fits(int slots, int kept, int encoderWindows) {
+  try {
+    caches_.allocate(backend_, weights_->hp, slots, kept, !flashAttn_);
+    encodings_.reset(slots, slots + kept);
+    // gallocr's buffer only grows (a failed reservation frees it): encoder first, then the decoder.
+    for (encoderWindows_ = std::min(slots, encoderWindows);; encoderWindows_ /= 2) {
+      if (reserve(true, encoderWindows_)) {
+        if (reserve(false, slots)) return true;
+        break;
+      }
+      if (encoderWindows_ == 1) break;
+    }
+  } catch (const std::runtime_error&) {
+  }
+  caches_.release();
+  encodings_.reset(0, 0);
+  return false;
 }
 
 // The first node the backend cannot run, or null: on one backend without a fallback, ggml would
@@ -172,8 +185,23 @@ void BatchEngine::allocate(ggml_cgraph* graph, const EngineRun& run) {
   if (!ggml_gallocr_alloc_graph(allocator_, graph)) throw std::runtime_error("cannot allocate the compute graph");
   if (onCpu_) {
     setCpuThreads(backend_, run.threads);
-    setCpuAbortCallback(backend_, abortRequested, const_cast<EngineRun*>(&run));
+    hookRun_ = &run;
+    setCpuAbortCallback(backend_, nodeHook, this);
   }
+}
+
+// Called by the CPU backend after each node: profiling, then whether to stop.
+bool BatchEngine::nodeHook(void* engine) {
+  auto* self = static_cast<BatchEngine*>(engine);
+  if (self->hookRun_->profile) self->profile_.nodeDone();
+  return abortRequested(const_cast<EngineRun*>(self->hookRun_));
+}
+
+ggml_status BatchEngine::compute(ggml_cgraph* graph, const EngineRun& run, const char* stage) {
+  if (run.profile) profile_.start(graph, stage);
+  const ggml_status status = ggml_backend_graph_compute(backend_, graph);
+  if (run.profile) profile_.stop();
+  return status;
 }
 
 // The log-mel spectrograms of a pass's windows, on the host: windows on threads of their own;
@@ -227,7 +255,7 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   ggml_backend_tensor_set(g.mel, mel.data(), 0, mel.size() * sizeof(float));
   ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
   if (g.rowsV) ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
-  const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
+  const ggml_status status = compute(g.graph, run, "encoder");
   ggml_free(ctx);
   timings_.encoder += secondsSince(t0);
   timings_.encoderGraphs++;
@@ -235,21 +263,14 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the encoder graph failed");
 }
 
-// True when the text ends in a loop no speech makes: one token 16 times running, or a phrase of
-// 2–16 tokens 8 times running (a list repeats words, not the same phrase eight times back to back).
-static bool endsInLoop(const std::vector<int>& text) {
-  const size_t n = text.size();
-  for (size_t period = 1; period <= 16; period++) {
-    const size_t span = period * (period == 1 ? 16 : 8);
-    if (n < span) break;
-    bool periodic = true;
-    for (size_t i = n - span + period; i < n && periodic; i++) periodic = text[i] == text[i - period];
-    if (periodic) return true;
-  }
-  return false;
+// As lib/batched.ts scores a try (end-of-text counted): the rank for keeping its encoding.
+static float meanLogprob(const DecodeResult& r) {
+  float sum = r.endLogprob;
+  for (float lp : r.logprobs) sum += lp;
+  return sum / static_cast<float>(r.logprobs.size() + 1);
 }
 
-// Slot a's cross-attention keys/values into slot b, for each (a, b), in one graph on the backend:
+// Cache a's cross-attention keys/values into cache b, for each (a, b), in one graph on the backend:
 // ~9 MB a window for tiny, where encoding it again was a whole encoder pass (0.3–0.5 s on 2 cores).
 void BatchEngine::copyEncodings(const EngineRun& run, const std::vector<std::pair<int, int>>& fromTo) {
   // Three nodes a copy per cache tensor (two views and the copy): as many copies a graph as fit.
@@ -271,7 +292,7 @@ void BatchEngine::copyEncodings(const EngineRun& run, const std::vector<std::pai
     }
     const auto t0 = std::chrono::steady_clock::now();
     allocate(graph, run);
-    const ggml_status status = ggml_backend_graph_compute(backend_, graph);
+    const ggml_status status = compute(graph, run, "copy");
     ggml_free(ctx);
     timings_.encoder += secondsSince(t0);
     if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("copying an encoding failed");
@@ -310,7 +331,7 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, con
   if (g.rowsV) ggml_backend_tensor_set(g.rowsV, vRows.data(), 0, vRows.size() * sizeof(int64_t));
   ggml_backend_tensor_set(g.mask, maskData.data(), 0, maskData.size() * sizeof(float));
   ggml_backend_tensor_set(g.liveRows, live.data(), 0, live.size() * sizeof(int32_t));
-  const ggml_status status = ggml_backend_graph_compute(backend_, g.graph);
+  const ggml_status status = compute(g.graph, run, "decoder");
   timings_.decoder += secondsSince(t0);
   timings_.decoderSteps++;
   t0 = std::chrono::steady_clock::now();
@@ -332,6 +353,7 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
   const int capacity = fit(std::max(1, std::min<int>(slotCount, static_cast<int>(run.requests.size()))), run.encoderWindows);
   slotsGranted_ = std::min(std::max(1, slotCount), slotCeiling_);
   timings_ = EngineTimings();
+  profile_.clear();
 
   // The prompt: previous text (at most half the context), then start-of-transcript, language and
   // task (multilingual models; a detected language is filled in when its logits are known).
@@ -353,11 +375,7 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
   std::vector<Slot> slots(capacity);
   std::vector<float> logits;
   size_t nextRequest = 0;
-  // The piece of audio whose encoding each slot's cross-attention caches hold (until overwritten;
-  // finished sequences leave theirs): a piece asked for again, as the bestOf copies of a retry
-  // are, gets a copy of it instead of an encoder pass. Only within this run: the PCM may change.
-  using Piece = std::pair<const float*, int>;
-  std::vector<Piece> holds(capacity, Piece{nullptr, 0});
+  encodings_.keepOnly(run.reuseEncodings ? run.recording : 0);
   while (true) {
     if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
     std::vector<int> freeSlots;
@@ -375,36 +393,25 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       freeSlots.push_back(s);
       admitted.push_back(nextRequest++);
     }
-    // Copies from slots holding the piece go first (a holder may be refilled in this round), then
+    // Where each new sequence's encoding comes from (encoding_store.h): kept copies first, then
     // the encoder passes, then copies of what they just encoded.
+    std::vector<std::pair<int, EncodedPiece>> pieces;
+    for (size_t k = 0; k < admitted.size(); k++) {
+      const DecodeRequest& r = run.requests[admitted[k]];
+      pieces.emplace_back(freeSlots[k], EncodedPiece{run.recording, r.pcm, r.samples});
+    }
+    const EncodingPlan plan = encodings_.admit(pieces, run.reuseEncodings);
     std::vector<int> encodeSlots;
     std::vector<size_t> encodeRequests;
-    std::vector<std::pair<int, int>> copyFirst, copyAfter;
-    const std::vector<Piece> held = holds;
-    for (size_t k = 0; k < admitted.size(); k++) {
-      const int s = freeSlots[k];
-      const Piece piece{run.requests[admitted[k]].pcm, run.requests[admitted[k]].samples};
-      holds[s] = piece;
-      if (!run.reuseEncodings) {
-        encodeSlots.push_back(s);
-        encodeRequests.push_back(admitted[k]);
-        continue;
-      }
-      const auto holder = std::find(held.begin(), held.end(), piece);
-      const auto encoded = std::find_if(encodeSlots.begin(), encodeSlots.end(), [&](int e) { return holds[e] == piece; });
-      if (holder != held.end()) {
-        if (holder - held.begin() != s) copyFirst.emplace_back(static_cast<int>(holder - held.begin()), s);
-      } else if (encoded != encodeSlots.end()) {
-        copyAfter.emplace_back(*encoded, s);
-      } else {
-        encodeSlots.push_back(s);
-        encodeRequests.push_back(admitted[k]);
-      }
+    for (size_t k : plan.encode) {
+      encodeSlots.push_back(freeSlots[k]);
+      encodeRequests.push_back(admitted[k]);
     }
     timings_.encodingsReused += static_cast<int>(admitted.size() - encodeSlots.size());
-    copyEncodings(run, copyFirst);
+    copyEncodings(run, plan.saves);
+    copyEncodings(run, plan.copyFirst);
     encodeAll(run, encodeSlots, encodeRequests, static_cast<size_t>(std::min(encoderWindows_, run.encoderWindows)));
-    copyEncodings(run, copyAfter);
+    copyEncodings(run, plan.copyAfter);
     std::vector<int32_t> live;
     for (int s = 0; s < capacity; s++) {
       if (slots[s].live) live.push_back(s);
@@ -470,6 +477,7 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
         }
       }
       if (finished) {
+        encodings_.finished(live[row], slot.result.looped ? -INFINITY : meanLogprob(slot.result));
         results[slot.request] = std::move(slot.result);
         slot.live = false;
         if (run.onRequestDone) run.onRequestDone(slot.request);

@@ -18,6 +18,8 @@
 #include "batch_graphs.h"
 #include "batch_rules.h"
 #include "batch_weights.h"
+#include "encoding_store.h"
+#include "op_profile.h"
 
 namespace wserve {
 
@@ -57,6 +59,8 @@ struct EngineRun {
   int threads = 1;
   int encoderWindows = 1;                             // new windows per encoder graph (fewer where they do not fit)
   bool reuseEncodings = true;                         // a piece asked for again (retries' copies) copies its encoding
+  uint32_t recording = 0;                             // pieces of one recording (same PCM) reused across runs; 0: this run only
+  bool profile = false;                               // time every graph node (op_profile.h): slower, for benchmarks
   std::function<bool()> aborted;                      // true: stop (JS flag or dispose)
   std::function<void(size_t request)> onRequestDone;  // called on the engine's thread
 };
@@ -64,7 +68,8 @@ struct EngineRun {
 class BatchEngine {
  public:
   // useGpu: weights and graphs on the first GPU backend ggml offers (CPU when there is none).
-  BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn);
+  // repackWeights: q4_0 matrices in ggml's CPU_REPACK layout (its AVX2/AVX-512 GEMM) on the CPU.
+  BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn, bool repackWeights);
   ~BatchEngine();
 
   const WhisperWeights& weights() const { return *weights_; }
@@ -78,10 +83,13 @@ class BatchEngine {
   // Of the last run's `slots`, how many fit (whatever its number of requests).
   int slotsGranted() const { return slotsGranted_; }
   const EngineTimings& timings() const { return timings_; }
+  // The last run's per-op costs, when it asked for them.
+  const std::map<std::string, OpCost>& profile() const { return profile_.costs(); }
 
  private:
   struct Slot;
   int fit(int slots, int encoderWindows);
+  bool fits(int slots, int kept, int encoderWindows);
   bool runsFusedAttention();
   ggml_cgraph* buildGraph(ggml_context* ctx, bool encoder, int n) const;
   bool reserve(bool encoder, int n);
@@ -93,6 +101,8 @@ class BatchEngine {
   void copyEncodings(const EngineRun& run, const std::vector<std::pair<int, int>>& fromTo);
   void decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits);
   void allocate(ggml_cgraph* graph, const EngineRun& run);
+  ggml_status compute(ggml_cgraph* graph, const EngineRun& run, const char* stage);
+  static bool nodeHook(void* engine);
 
   ggml_backend_t backend_ = nullptr;
   bool onCpu_ = true;
@@ -104,6 +114,9 @@ class BatchEngine {
   int encoderAsked_ = 0;
   std::unique_ptr<WhisperWeights> weights_;
   EngineCaches caches_;
+  EncodingStore encodings_;  // what each cross-attention cache holds
+  OpProfile profile_;
+  const EngineRun* hookRun_ = nullptr;  // the run the CPU's node hook asks about aborting
   ggml_gallocr_t allocator_ = nullptr;
   std::vector<uint8_t> graphMeta_;
 };

@@ -45,7 +45,7 @@ ggml_tensor* conv1d(ggml_context* ctx, ggml_tensor* kernel, ggml_tensor* x, int 
 
 }  // namespace
 
-void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, bool transposedValues) {
+void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues) {
   release();
   vTransposed = transposedValues;
   ggml_init_params params = {ggml_tensor_overhead() * (4 * hp.nTextLayer + 1), nullptr, true};
@@ -54,9 +54,10 @@ void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, in
     selfK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
     selfV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count)
                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
-    crossK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, count));
-    crossV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, count)
-                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, count));
+    const int cross = count + keptEncodings;
+    crossK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, cross));
+    crossV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, cross)
+                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, cross));
   }
   buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
   if (!buffer) {
@@ -65,6 +66,7 @@ void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, in
   }
   ggml_backend_buffer_clear(buffer, 0);
   slots = count;
+  crossSlots = count + keptEncodings;
 }
 
 void EngineCaches::release() {
@@ -73,6 +75,7 @@ void EngineCaches::release() {
   buffer = nullptr;
   ctx = nullptr;
   slots = 0;
+  crossSlots = 0;
   selfK.clear();
   selfV.clear();
   crossK.clear();
@@ -127,16 +130,18 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const AttentionWeights& a = w.decoder[il].cross;
     ggml_tensor* k = ggml_scale(ctx, linear(ctx, a.kW, enc, nullptr), crossScale);
-    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.slots),
+    ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.crossSlots),
                                                      ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
     ggml_tensor* v = linear(ctx, a.vW, enc, a.vB);  // [state, T, n]
     if (c.vTransposed) {
       ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, v));  // [T, state, n]
-      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], T, static_cast<int64_t>(state) * c.slots),
-                                                       ggml_reshape_2d(ctx, vT, T, static_cast<int64_t>(state) * n), g.rowsV));
+      ggml_build_forward_expand(g.graph,
+                                ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], T, static_cast<int64_t>(state) * c.crossSlots),
+                                              ggml_reshape_2d(ctx, vT, T, static_cast<int64_t>(state) * n), g.rowsV));
     } else {
-      ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], state, static_cast<int64_t>(T) * c.slots),
-                                                       ggml_reshape_2d(ctx, v, state, static_cast<int64_t>(T) * n), g.rowsK));
+      ggml_build_forward_expand(g.graph,
+                                ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossV[il], state, static_cast<int64_t>(T) * c.crossSlots),
+                                              ggml_reshape_2d(ctx, v, state, static_cast<int64_t>(T) * n), g.rowsK));
     }
   }
 

@@ -22,14 +22,15 @@ constexpr int kMaxGraphNodes = 16384;
 // product with the attention weights then reads rows; laid out as K for ggml's fused attention.
 // F16, one tensor per decoder layer with a slot dimension.
 struct EngineCaches {
-  int slots = 0;
+  int slots = 0;       // sequences: self-attention caches, and the first `slots` cross-attention ones
+  int crossSlots = 0;  // cross-attention caches: the slots', then kept encodings (BatchEngine's store)
   bool vTransposed = true;
   std::vector<ggml_tensor*> selfK, selfV, crossK, crossV;
   ggml_context* ctx = nullptr;
   ggml_backend_buffer_t buffer = nullptr;
 
   // Throws std::runtime_error when the backend cannot hold them.
-  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, bool transposedValues);
+  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues);
   void release();
   ~EngineCaches() { release(); }
 };

@@ -1,5 +1,6 @@
 #include "batch_job.h"
 
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -29,6 +30,8 @@ struct BatchParams {
   bool withoutTimestamps;
   int maxTokensPerSegment;
   bool reuseEncodings;
+  int recording;
+  bool profile;
 };
 
 BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
@@ -45,6 +48,8 @@ BatchParams parseParams(Napi::Env env, const Napi::Object& o) {
   p.withoutTimestamps = boolField(env, o, "withoutTimestamps");
   p.maxTokensPerSegment = intField(env, o, "maxTokensPerSegment", 0, 448);
   p.reuseEncodings = boolField(env, o, "reuseEncodings");
+  p.recording = intField(env, o, "recording", 0, 2147483647);
+  p.profile = boolField(env, o, "profile");
   return p;
 }
 
@@ -60,6 +65,7 @@ struct Job {
   std::string backend;
   int slotsUsed = 0;
   EngineTimings timings;
+  std::map<std::string, OpCost> profile;
   std::string errorCode, errorMessage;
 
   bool aborted() const { return model->disposed.load() || (abortFlag != nullptr && __atomic_load_n(abortFlag, __ATOMIC_RELAXED) != 0); }
@@ -98,6 +104,8 @@ struct Job {
       run.threads = params.threads;
       run.encoderWindows = params.encoderWindows;
       run.reuseEncodings = params.reuseEncodings;
+      run.recording = static_cast<uint32_t>(params.recording);
+      run.profile = params.profile;
       run.aborted = [this] { return aborted(); };
       run.onRequestDone = [this](size_t index) {
         tsfn.NonBlockingCall([index](Napi::Env env, Napi::Function cb) { cb.Call({Napi::Number::New(env, static_cast<double>(index))}); });
@@ -105,6 +113,7 @@ struct Job {
       results = engine.run(run, params.slots);
       slotsUsed = engine.slotsGranted();
       timings = engine.timings();
+      profile = engine.profile();
     } catch (const std::exception& e) {
       // On this plain std::thread an escaping exception would end the process.
       if (!aborted()) {
@@ -158,6 +167,17 @@ struct Job {
       t.Set("decoderSteps", timings.decoderSteps);
       t.Set("encodingsReused", timings.encodingsReused);
       result.Set("timings", t);
+      Napi::Array costs = Napi::Array::New(env, profile.size());
+      uint32_t n = 0;
+      for (const auto& [key, cost] : profile) {
+        Napi::Object c = Napi::Object::New(env);
+        c.Set("op", key);
+        c.Set("seconds", cost.seconds);
+        c.Set("flop", cost.flop);
+        c.Set("nodes", cost.nodes);
+        costs.Set(n++, c);
+      }
+      result.Set("profile", costs);
       deferred->Resolve(result);
     }
     model.reset();  // on the main thread, where the last dispose may free it

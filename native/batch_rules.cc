@@ -146,4 +146,20 @@ float softmaxAt(const float* logits, int n, int index) {
   return static_cast<float>(std::exp(static_cast<double>(logits[index] - mx)) / sum);
 }
 
+// True when the text ends in a loop no speech makes: one token 16 times running, a phrase of
+// 2–7 tokens 8 times, or one of 8–48 tokens 4 times running (a list repeats words, not the same
+// phrase eight times back to back, nor a whole clause four times). A loop left running fills the
+// window to the length limit, and the batch's every step waits for its longest sequence.
+bool endsInLoop(const std::vector<int>& text) {
+  const size_t n = text.size();
+  for (size_t period = 1; period <= 48; period++) {
+    const size_t span = period * (period == 1 ? 16 : period < 8 ? 8 : 4);
+    if (n < span) continue;
+    bool periodic = true;
+    for (size_t i = n - span + period; i < n && periodic; i++) periodic = text[i] == text[i - period];
+    if (periodic) return true;
+  }
+  return false;
+}
+
 }  // namespace wserve

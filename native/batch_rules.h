@@ -37,4 +37,7 @@ Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTo
 // or a language's among the language tokens.
 float softmaxAt(const float* logits, int n, int index);
 
+// The generated text tokens (no timestamps) end in a loop: the sequence stops there, marked looped.
+bool endsInLoop(const std::vector<int>& text);
+
 }  // namespace wserve

@@ -46,7 +46,7 @@ class WhisperWeights {
  public:
   // Throws std::runtime_error naming what is wrong with the file. bf16Matrices: the file's f16
   // matrices are held as bf16.
-  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, bool bf16Matrices);
+  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, bool bf16Matrices, bool repackQ4);
   ~WhisperWeights();
   WhisperWeights(const WhisperWeights&) = delete;
   WhisperWeights& operator=(const WhisperWeights&) = delete;
@@ -57,6 +57,7 @@ class WhisperWeights {
   std::vector<float> melFilters;   // nMels × nFftBins
   std::vector<std::string> vocab;  // token text by id (special tokens as whisper.cpp names them)
   size_t bytes = 0;
+  int repackedMatrices = 0;  // in ggml's CPU_REPACK layout
 
   ggml_tensor *encPos, *conv1W, *conv1B, *conv2W, *conv2B, *encLnW, *encLnB;
   std::vector<EncoderBlock> encoder;
@@ -67,6 +68,8 @@ class WhisperWeights {
   WhisperWeights() = default;
   ggml_context* ctx_ = nullptr;
   ggml_backend_buffer_t buffer_ = nullptr;
+  ggml_context* repackedCtx_ = nullptr;  // matrices in ggml's CPU_REPACK layout (see repackBufferType)
+  ggml_backend_buffer_t repackedBuffer_ = nullptr;
 };
 
 }  // namespace wserve

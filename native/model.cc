@@ -25,11 +25,12 @@ struct ModelClass {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, whisper_context_params params, int poolSize)
+  LoadWorker(Napi::Env env, std::string path, whisper_context_params params, bool repackWeights, int poolSize)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         path_(std::move(path)),
         params_(params),
+        repackWeights_(repackWeights),
         poolSize_(poolSize) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -48,8 +49,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    auto* handle = new std::shared_ptr<ModelHandle>(
-        std::make_shared<ModelHandle>(ctx_, poolSize_, LoadSpec{path_, params_.use_gpu, params_.gpu_device, params_.flash_attn}));
+    auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(
+        ctx_, poolSize_, LoadSpec{path_, params_.use_gpu, params_.gpu_device, params_.flash_attn, repackWeights_}));
     ctx_ = nullptr;
     Napi::Object model = env.GetInstanceData<ModelClass>()->ctor.New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
     delete handle;
@@ -63,6 +64,7 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   whisper_context_params params_;
+  bool repackWeights_;
   int poolSize_;
   whisper_context* ctx_ = nullptr;
   int64_t bytes_ = 0;
@@ -83,6 +85,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
       backend_ = engine.backendName();
       attention_ = engine.attention();
       bytes_ = static_cast<double>(engine.weights().bytes);
+      repacked_ = engine.weights().repackedMatrices;
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -95,6 +98,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
     o.Set("backend", backend_);
     o.Set("attention", attention_);
     o.Set("weightBytes", bytes_);
+    o.Set("repackedMatrices", repacked_);
     deferred_.Resolve(o);
     handle_.reset();
   }
@@ -111,6 +115,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
   std::string backend_;
   std::string attention_;
   double bytes_ = 0;
+  int repacked_ = 0;
 };
 
 }  // namespace
@@ -121,7 +126,7 @@ ModelHandle::ModelHandle(whisper_context* c, int poolCapacity, LoadSpec spec)
 ModelHandle::~ModelHandle() { pool.close(); }
 
 BatchEngine& ModelHandle::engine() {
-  if (!engine_) engine_ = std::make_unique<BatchEngine>(spec_.path, spec_.useGpu, spec_.gpuDevice, spec_.flashAttn);
+  if (!engine_) engine_ = std::make_unique<BatchEngine>(spec_.path, spec_.useGpu, spec_.gpuDevice, spec_.flashAttn, spec_.repackWeights);
   return *engine_;
 }
 
@@ -153,8 +158,9 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   params.use_gpu = boolField(env, opts, "useGpu");
   params.gpu_device = intField(env, opts, "gpuDevice", 0, 64);
   params.flash_attn = boolField(env, opts, "flashAttn");
+  const bool repackWeights = boolField(env, opts, "repackWeights");
   const int poolSize = intField(env, opts, "poolSize", 1, 4096);
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, poolSize);
+  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, repackWeights, poolSize);
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

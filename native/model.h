@@ -24,6 +24,7 @@ struct LoadSpec {
   bool useGpu;
   int gpuDevice;
   bool flashAttn;
+  bool repackWeights;  // q4_0 matrices in ggml's CPU_REPACK layout (the batched engine on the CPU)
 };
 
 struct ModelHandle {
@@ -51,7 +52,7 @@ struct ModelHandle {
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports);
-  // loadModel(path, { useGpu, gpuDevice, flashAttn, poolSize }): Promise<Model>
+  // loadModel(path, { useGpu, gpuDevice, flashAttn, repackWeights, poolSize }): Promise<Model>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);

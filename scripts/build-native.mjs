@@ -9,7 +9,8 @@
 //                                               set; with WHISPER_SERVE_CUDA=1 also cuda/libggml-cuda.so
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1,
-// WHISPER_SERVE_AMX=1 (ggml's AMX kernels: off by default, see CMakeLists.txt).
+// WHISPER_SERVE_AMX=1 (ggml's AMX kernels: off by default, see CMakeLists.txt), WHISPER_SERVE_MARCH_NATIVE=1
+// (-march=native instead of the instruction sets of the prebuild's module for this CPU).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { locateWhisperCpp } from '../third_party/whisper-cpp.mjs';
+import { cpuVariant } from './cpu-variant.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -72,9 +74,14 @@ const native = prebuild ? false : process.env.WHISPER_SERVE_NATIVE !== '0';
 const whisper = locateWhisperCpp();
 log(`whisper.cpp ${whisper.version} from ${whisper.source} (${whisper.dir})`);
 
+// A local build compiles the instruction sets of the prebuild's module for this CPU (the faster
+// of the two; scripts/cpu-variant.mjs), not -march=native (WHISPER_SERVE_MARCH_NATIVE=1 for that).
+const variant = native && process.env.WHISPER_SERVE_MARCH_NATIVE !== '1' ? cpuVariant() : null;
+if (variant) log(`ggml CPU code: the ${variant.name} variant's instruction sets (as the prebuild's cpu-${variant.name} module)`);
 const defines = [
   `--CDWHISPER_CPP_DIR=${whisper.dir}`,
-  `--CDGGML_NATIVE=${native ? 'ON' : 'OFF'}`,
+  `--CDGGML_NATIVE=${native && !variant ? 'ON' : 'OFF'}`,
+  ...(variant ? variant.options.map((o) => `--CD${o.slice('-D'.length)}`) : []),
   `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
   `--CDWHISPER_SERVE_AMX=${process.env.WHISPER_SERVE_AMX === '1' ? 'ON' : 'OFF'}`,
 ];

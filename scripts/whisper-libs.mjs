@@ -16,6 +16,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { locateWhisperCpp } from '../third_party/whisper-cpp.mjs';
+import { cpuVariant } from './cpu-variant.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const what = process.argv[2];
@@ -52,13 +53,15 @@ const common = [...noAmx, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_POSITION_INDEPE
   '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF'];
 // $ORIGIN, not the build folder, in the libraries' own search path: they are shipped side by side.
 const dynamicBackends = ['-DBUILD_SHARED_LIBS=ON', '-DGGML_BACKEND_DL=ON', '-DGGML_NATIVE=OFF', '-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON'];
+// A native build: the instruction sets of the prebuild's module for this CPU, as build-native.mjs.
+const nativeVariant = portable || process.env.WHISPER_SERVE_MARCH_NATIVE === '1' ? null : cpuVariant();
 const configure = cudaModuleDir
   ? // The same ggml as the CPU prebuild (its libggml-base is the one loaded at run time), plus
     // CUDA: machine code for the architectures build-native.mjs chose, no driver linked.
     [...common, ...dynamicBackends, '-DGGML_CPU=OFF', '-DGGML_CUDA=ON', '-DGGML_CUDA_NO_VMM=ON', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CUDA_ARCHITECTURES}`]
   : portable
     ? [...common, ...dynamicBackends, '-DGGML_CPU_ALL_VARIANTS=ON']
-    : [...common, '-DBUILD_SHARED_LIBS=OFF', '-DGGML_NATIVE=ON'];
+    : [...common, '-DBUILD_SHARED_LIBS=OFF', ...(nativeVariant ? ['-DGGML_NATIVE=OFF', ...nativeVariant.options] : ['-DGGML_NATIVE=ON'])];
 // Configured afresh when the options differ from the last configure's (a cache keeps old ones).
 const stamp = join(out, 'whisper-serve-configure.json');
 if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== JSON.stringify(configure)) {

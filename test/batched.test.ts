@@ -141,7 +141,7 @@ describe.skipIf(!ready)('batched engine without fused attention (the GPU fallbac
   });
 
   it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, poolSize: 1 });
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, poolSize: 1 });
     try {
       expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
     } finally {
@@ -156,7 +156,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let model: NativeModel;
   let jfk: Float32Array;
   beforeAll(async () => {
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, poolSize: 1 });
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, poolSize: 1 });
     jfk = readWav16k(JFK_WAV);
   });
   afterAll(() => model?.dispose());
@@ -181,15 +181,47 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(normalise(plain.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
   });
 
-  it("decodes a retry's bestOf copies from one encoding: the same text as encoding each copy, 20 encoder passes fewer", async () => {
+  it("decodes a window's every retry and its bestOf copies from its one encoding: the same text as encoding each, 25 encoder passes fewer", async () => {
     // Every temperature fails (threshold 1): 1 first try + 5 retries × 5 copies = 26 sequences.
     const fresh = await decodeBatched(model, { ...run(jfk, { compressionRatioThreshold: 1 }), reuseEncodings: false });
     const reused = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
     expect(reused.windows).toEqual(fresh.windows); // same seeds, bit-identical encodings
     expect(fresh.timings.encoderGraphs).toBe(26);
-    expect(reused.timings.encoderGraphs).toBe(6); // one per call: the first try, then each temperature
-    expect(reused.timings.encodingsReused).toBe(20);
+    expect(reused.timings.encoderGraphs).toBe(1); // the first try's; each later call finds it kept
+    expect(reused.timings.encodingsReused).toBe(25);
     console.info(`jfk, every temperature failing: encoder ${fresh.timings.encoder.toFixed(2)} s → ${reused.timings.encoder.toFixed(2)} s`);
+  });
+
+  it("keeps a failing window's encoding past its slot being refilled: its retry, a call later, decodes from it; every window final once", async () => {
+    // One slot: jfk fails (threshold 1), then three silent windows refill its slot before the
+    // retry's call comes; its encoding must have moved to the kept caches.
+    const pcm = concat(jfk, new Float32Array(jfk.length * 3));
+    const windows = Array.from({ length: 4 }, (_, i) => ({ start: i * jfk.length, end: (i + 1) * jfk.length }));
+    const options = { compressionRatioThreshold: 1, temperatureIncrement: 1, bestOf: 2 };
+    const final: number[] = [];
+    const fresh = await decodeBatched(model, { ...run(pcm, options), slots: 1, windows, reuseEncodings: false });
+    const kept = await decodeBatched(model, { ...run(pcm, options), slots: 1, windows, onWindowsFinal: (first, ws) => ws.forEach((_, i) => final.push(first + i)) });
+    expect(kept.windows).toEqual(fresh.windows);
+    expect(kept.fallbacks).toBe(1); // jfk at 1.0; the silent windows pass
+    expect(fresh.timings.encoderGraphs).toBe(4 + 2);
+    expect(kept.timings.encoderGraphs).toBe(4);
+    expect(final).toEqual([0, 1, 2, 3]);
+  });
+
+  it('times every graph node when asked: the encoder\'s products and attention, the decoder\'s, with their rates', async () => {
+    const plain = await decodeBatched(model, run(jfk, {}));
+    expect(plain.profile).toEqual([]);
+    const r = await decodeBatched(model, { ...run(jfk, {}), profile: true });
+    const op = (name: string) => r.profile.find((c) => c.op === name);
+    const products = r.profile.filter((c) => c.op.startsWith('encoder MUL_MAT'));
+    expect(products.length).toBeGreaterThan(0);
+    expect(op('encoder FLASH_ATTN_EXT')!.flop).toBeGreaterThan(0);
+    expect(r.profile.some((c) => c.op.startsWith('decoder MUL_MAT'))).toBe(true);
+    // Charged node by node: the nodes' seconds add up to the engine's own clock (within the hook's cost).
+    const encoderNodes = r.profile.filter((c) => c.op.startsWith('encoder ')).reduce((s, c) => s + c.seconds, 0);
+    expect(encoderNodes).toBeGreaterThan(0.5 * r.timings.encoder);
+    expect(encoderNodes).toBeLessThanOrEqual(r.timings.encoder * 1.01);
+    expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
   });
 
   it('leaves out a window the model calls no-speech when its text is also unlikely, and keeps the speech', async () => {
@@ -202,9 +234,9 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(r.windows[1]![0]!.noSpeechProb).toBeLessThan(0.1);
   });
 
-  it('stops a sequence caught in a loop (a phrase 8 times running) instead of running it to the length limit; it counts as failing', async () => {
+  it('stops a sequence caught in a loop (a phrase 8 times running, a sentence 4 times) instead of running it to the length limit; it counts as failing', async () => {
     // A prompt of 2,000 × "x" sends tiny.en into loops (issue 24: 2,682 decoder steps for 11 s).
-    const params = { threads: 2, slots: 8, encoderWindows: 1, language: 'en', translate: false, initialPrompt: 'x'.repeat(2000), suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 0, reuseEncodings: true };
+    const params = { threads: 2, slots: 8, encoderWindows: 1, language: 'en', translate: false, initialPrompt: 'x'.repeat(2000), suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 0, reuseEncodings: true, recording: 0, profile: false };
     const requests = [0, 0.4, 0.6, 0.8, 1].flatMap((temperature) => [1, 2].map((seed) => ({ start: 0, end: jfk.length, temperature, seed })));
     const out = await model.decodeBatch(jfk, requests, params);
     const looped = out.results.filter((r) => r.looped);
@@ -214,15 +246,18 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
       const text = Array.from(r.tokens).filter((t) => t < vocab.eot);
       expect(text.length).toBeLessThan(224); // stopped before the limit
       const periodic = (p: number, times: number) => text.length >= p * times && text.slice(-p * times).every((t, i, tail) => i < p || t === tail[i - p]);
-      expect(periodic(1, 16) || Array.from({ length: 15 }, (_, k) => k + 2).some((p) => periodic(p, 8)), JSON.stringify(text.slice(-40))).toBe(true);
+      const phrase = (from: number, to: number, times: number) => Array.from({ length: to - from + 1 }, (_, k) => k + from).some((p) => periodic(p, times));
+      expect(periodic(1, 16) || phrase(2, 7, 8) || phrase(8, 48, 4), JSON.stringify(text.slice(-40))).toBe(true);
     }
-    // And the policy retries it: at every temperature here, keeping the likeliest in the end.
+    // And the policy retries it warmer, taking a sample that passes over a likelier loop beside it.
     const r = await decodeBatched(model, run(jfk, { initialPrompt: 'x'.repeat(2000), withoutTimestamps: true }));
-    expect(r.fallbacks).toBe(5);
+    expect(r.fallbacks).toBeGreaterThan(0);
+    expect(r.fallbacks).toBeLessThan(5);
+    expect(compressionRatio(r.windows[0]!.map((seg) => seg.text).join(''))).toBeLessThan(2.4);
   });
 
   it('reports the slots granted, not the number of requests: a run of 2 windows after one of 6 shrank nothing', async () => {
-    const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3, reuseEncodings: true };
+    const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3, reuseEncodings: true, recording: 0, profile: false };
     const request = { start: 0, end: jfk.length, temperature: 0, seed: 0 };
     const wide = await model.decodeBatch(jfk, Array.from({ length: 6 }, () => request), params);
     expect(wide.slots).toBe(4);
@@ -233,7 +268,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   });
 
   it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {
-    const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0, reuseEncodings: true };
+    const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0, reuseEncodings: true, recording: 0, profile: false };
     const long = new Float32Array(16000 * 40);
     expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0 }], params)).toThrow(/at most 30 s/);
     expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0 }], params)).toThrow(/inside the audio/);

@@ -142,5 +142,40 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder
       for (const text of JSON.parse(r.stdout) as string[]) expect(normalise(text)).toBe(normalise(JFK_TEXT));
     });
   }
+
+  it("q4_0: the engine's matrices in ggml's repacked layout on an AVX2 CPU (2× the products' rate), jfk the same either way", async () => {
+    const out = join(dir, 'repack-q4_0.bin');
+    importModel(TINY_EN_CT2, out, { type: 'q4_0' });
+    const script = `
+      import { Whisper, loadAudio } from ${JSON.stringify(join(packageRoot, 'dist', 'index.js'))};
+      import { binding } from ${JSON.stringify(join(packageRoot, 'dist', 'native', 'binding.js'))};
+      const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
+      const seen = [];
+      for (const repackWeights of [true, false]) {
+        const native = await binding().loadModel(${JSON.stringify(out)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights, poolSize: 1 });
+        const { repackedMatrices } = await native.loadEngine();
+        native.dispose();
+        const w = await Whisper.load(${JSON.stringify(out)}, { batchSize: 2, config: { repackWeights } });
+        seen.push({ repackedMatrices, text: (await w.transcribe(pcm)).text });
+        w.dispose();
+      }
+      process.stdout.write(JSON.stringify(seen));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
+    expect(signal, stderr).toBeNull();
+    expect(status, stderr).toBe(0);
+    const [repacked, plain] = JSON.parse(stdout) as Array<{ repackedMatrices: number; text: string }>;
+    const avx2 = /^flags\s*:.*\bavx2\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    // tiny.en: 4 + 4 layers' attention and MLP matrices, the cross-attention's; not the token embedding.
+    if (avx2) expect(repacked!.repackedMatrices).toBeGreaterThanOrEqual(40);
+    else expect(repacked!.repackedMatrices).toBe(0);
+    expect(plain!.repackedMatrices).toBe(0);
+    expect(normalise(repacked!.text)).toBe(normalise(JFK_TEXT));
+    expect(normalise(plain!.text)).toBe(normalise(JFK_TEXT));
+  });
 });
 

@@ -13,6 +13,8 @@ export interface NativeLoadOptions {
   useGpu: boolean;
   gpuDevice: number;
   flashAttn: boolean;
+  /** The batched engine on the CPU keeps q4_0 matrices in ggml's repacked layout (its AVX2/AVX-512 GEMM). */
+  repackWeights: boolean;
   /** Most whisper_states (concurrent windows) this model will hold. */
   poolSize: number;
 }
@@ -111,8 +113,15 @@ export interface NativeBatchParams {
   suppressRegex: string;
   withoutTimestamps: boolean;
   maxTokensPerSegment: number;
-  /** A piece asked for again in one call (a retry's bestOf copies) gets a copy of its encoding, not another encoder pass. */
+  /** A piece asked for again (a retry's bestOf copies, a fallback) gets a copy of its encoding, not another encoder pass. */
   reuseEncodings: boolean;
+  /**
+   * Calls with the same number (not 0) decode pieces of the same PCM: the engine keeps the least
+   * sure windows' encodings for their retries in a later call. 0: reuse within this call only.
+   */
+  recording: number;
+  /** Time every graph node (native/op_profile.h): the result's `profile`. Slower; for measuring. */
+  profile: boolean;
 }
 
 /** One window to decode: samples [start, end) of the PCM (at most 30 s), at a temperature. */
@@ -174,6 +183,15 @@ export interface EngineTimings {
   encodingsReused: number;
 }
 
+/** One kind of node's share of a decodeBatch call (`profile` on): "encoder MUL_MAT bf16", "decoder SOFT_MAX"… */
+export interface NativeOpCost {
+  op: string;
+  seconds: number;
+  /** Floating-point operations of matrix products and fused attention (2 per multiply-add); 0 for the rest. */
+  flop: number;
+  nodes: number;
+}
+
 export interface NativeModel {
   readonly disposed: boolean;
   info(): NativeModelInfo;
@@ -184,12 +202,12 @@ export interface NativeModel {
     params: NativeBatchParams,
     onWindowDone?: (request: number) => void,
     abortFlag?: Int32Array,
-  ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number; timings: EngineTimings }>;
+  ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number; timings: EngineTimings; profile: NativeOpCost[] }>;
   vocabulary(): NativeVocabulary;
   /** The ids whisper.cpp's decoder uses and those the batched engine derives; `languages`: 0 for English-only models. */
   specialTokens(): { whisper: NativeSpecialTokens; engine: NativeSpecialTokens; languages: number };
   /** Loads the batched engine's weights now (else the first decodeBatch does); idempotent. */
-  loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number }>;
+  loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number; /** Matrices in ggml's repacked q4_0 layout (repackWeights). */ repackedMatrices: number }>;
   transcribeWindows(
     pcm: Float32Array,
     windows: NativeWindow[],

@@ -18,7 +18,7 @@ async function expectError(name, call) {
 }
 
 const pcm = new Float32Array(16000);
-const load = { useGpu: false, gpuDevice: 0, flashAttn: false, poolSize: 1 };
+const load = { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, poolSize: 1 };
 await expectError('loadModel()', () => b.loadModel());
 await expectError('loadModel(missing)', () => b.loadModel('/nonexistent/model.bin', load));
 await expectError('loadModel(not a model)', () => b.loadModel(process.argv[1], load));
@@ -41,7 +41,7 @@ const params = (over = {}) => ({
 });
 const batch = (over = {}) => ({
   threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true,
-  suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 4, reuseEncodings: true, ...over,
+  suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 4, reuseEncodings: true, recording: 0, profile: false, ...over,
 });
 const windows = [{ start: 0, end: pcm.length }];
 const requests = [{ start: 0, end: pcm.length, temperature: 0, seed: 1 }];
