@@ -11,7 +11,7 @@
  */
 import { statSync } from 'node:fs';
 import { DEFAULTS, type Config, type GpuMode } from './config.js';
-import { boundPrompt, checkDecodeOptions, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
+import { boundPrompt, checkDecodeOptions, DECODE_DEFAULTS, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
 import { chooseDevice, planBatch, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
@@ -321,6 +321,8 @@ export class Whisper implements AsyncDisposable {
     // batched engine does not do: beam search, word timings, text conditioned on the window before.
     const engine = decode.beamSize === 1 && !decode.wordTimestamps && !decode.conditionOnPreviousText;
     const sequential = !engine && (batchSize <= 1 || decode.conditionOnPreviousText);
+    const changed = Object.fromEntries(Object.entries(decode).filter(([k, v]) => v !== DECODE_DEFAULTS[k as keyof DecodeOptions]));
+    this.log.debug('decode', { path: engine ? 'batched engine' : sequential ? "whisper.cpp's decoder, one window at a time" : "whisper.cpp's decoder", batchSize, ...changed });
 
     const abortFlag = new Int32Array(1);
     const onAbort = () => Atomics.store(abortFlag, 0, 1);

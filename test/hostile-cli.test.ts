@@ -9,12 +9,15 @@ import { findFfmpeg } from '../lib/audio/ffmpeg.js';
 import { JFK_WAV, TINY_EN, have } from './helpers/fixtures.js';
 import { listen } from './helpers/loopback.js';
 import { BIN } from './helpers/server-process.js';
+import { runChild } from './helpers/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-hostile-cli-'));
 const tempRoot = join(dir, 'tmp');
 mkdirSync(tempRoot);
 const env = { ...process.env, LOG_FORMAT: 'text', WHISPER_MODEL: TINY_EN, WHISPER_SERVE_TMP: tempRoot };
 const cli = (args: string[], extraEnv: Record<string, string> = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...env, ...extraEnv } });
+// For the runs that take tens of seconds: spawnSync would hold the worker (helpers/spawn.ts).
+const cliAsync = (args: string[]) => runChild(process.execPath, [BIN, ...args], { env });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!have(TINY_EN, JFK_WAV))('CLI: usage errors are one line and exit 2', () => {
@@ -59,22 +62,22 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('CLI: inputs that are not audio files',
 });
 
 describe.skipIf(!have(TINY_EN, JFK_WAV))('CLI: silence and noise', () => {
-  it('turns 2 h of silence into an empty transcript, in every text format', () => {
+  it('turns 2 h of silence into an empty transcript, in every text format', async () => {
     const silence = join(dir, 'silence-2h.flac');
     execFileSync(findFfmpeg().path, ['-y', '-v', 'error', '-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '7200', '-c:a', 'flac', silence]);
     for (const format of ['txt', 'srt', 'vtt']) {
-      const r = cli(['transcribe', silence, '-f', format]);
+      const r = await cliAsync(['transcribe', silence, '-f', format]);
       expect(r.status).toBe(0);
       expect(r.stdout.replace(/^WEBVTT\s*/, '').trim()).toBe('');
     }
   });
 
-  it('never writes the markers the model says about noise ([BLANK_AUDIO]) into txt or srt', () => {
+  it('never writes the markers the model says about noise ([BLANK_AUDIO]) into txt or srt', async () => {
     const noise = join(dir, 'noise.wav');
     // Pink noise at -50 dBFS: not digital silence, so the model runs and answers "[BLANK_AUDIO]" (see silence.test.ts).
     execFileSync(findFfmpeg().path, ['-y', '-v', 'error', '-f', 'lavfi', '-i', 'anoisesrc=r=16000:a=0.003:c=pink', '-t', '60', '-ac', '1', noise]);
     for (const args of [['-f', 'txt'], ['-f', 'srt'], ['-f', 'srt', '--batch-size', '2']]) {
-      const r = cli(['transcribe', noise, ...args]);
+      const r = await cliAsync(['transcribe', noise, ...args]);
       expect(r.status).toBe(0);
       expect(r.stdout.trim()).toBe('');
     }

@@ -1,5 +1,6 @@
 // Output writers on a fixed segment list: golden text, and srt/vtt parsed back.
 import { describe, expect, it } from 'vitest';
+import { compressionRatio } from '../lib/batched.js';
 import { formatTranscript, toSrt, toVtt } from '../lib/output/formats.js';
 import { formatTimestamp, wrap } from '../lib/output/timestamps.js';
 import type { Transcript } from '../lib/whisper.js';
@@ -69,5 +70,12 @@ describe('output formats', () => {
     const verbose = JSON.parse(formatTranscript(transcript, 'verbose_json'));
     expect(verbose).toMatchObject({ task: 'transcribe', language: 'english', text: transcript.text });
     expect(verbose.words).toEqual([{ word: 'ask', start: 3661.25, end: 3661.5 }, { word: 'what', start: 3661.5, end: 3662 }]);
+    // The text's own compression ratio, not a placeholder 0 (a loop would show here as > 2.4).
+    for (const [i, seg] of (verbose.segments as Array<{ compression_ratio: number; text: string }>).entries()) {
+      expect(seg.compression_ratio).toBeGreaterThan(0);
+      expect(seg.compression_ratio).toBeCloseTo(compressionRatio(transcript.segments[i]!.text), 2);
+    }
+    const loop = { ...transcript, segments: [{ ...transcript.segments[0]!, text: ' the the the the the the the the the the the the the the the the the the' }] };
+    expect(JSON.parse(formatTranscript(loop, 'verbose_json')).segments[0].compression_ratio).toBeGreaterThan(2.4);
   });
 });

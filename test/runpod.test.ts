@@ -60,6 +60,9 @@ describe.skipIf(!ready)('RunPod worker (in process) against the stand-in', () =>
     // Logs carry the job id; the signed URL's query string never reaches them.
     const jobLines = logs.map((l) => JSON.parse(l)).filter((l) => l.job === 'job-good');
     expect(jobLines.map((l) => l.msg)).toEqual(expect.arrayContaining(['Job started', 'Transcription started', 'Job finished']));
+    // One real-time factor: the log's is the output's.
+    expect(jobLines.find((l) => l.msg === 'Job finished').realtimeFactor).toBe(result.output.realtime_factor);
+    expect(jobLines.some((l) => /real time/.test(l.msg))).toBe(false);
     expect(logs.join('\n')).not.toContain('secret');
   });
 

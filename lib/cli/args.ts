@@ -1,5 +1,6 @@
 /** Option parsers: a bad value is a usage error (exit 2) that names what the option takes. */
 import { InvalidArgumentError } from 'commander';
+import { DECODE_RANGES } from '../decode-options.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -11,4 +12,31 @@ export function portNumber(value: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || n > 65535) throw new InvalidArgumentError('expected a port number from 0 (any free port) to 65535.');
   return n;
+}
+
+/** A decode option's number, in the range the library and the RunPod schema take (DECODE_RANGES). */
+export function decodeNumber(name: keyof typeof DECODE_RANGES): (value: string) => number {
+  const r: { min: number; max: number; int?: boolean; orDefault?: number } = DECODE_RANGES[name];
+  return (value) => {
+    const n = Number(value);
+    const inRange = n === r.orDefault || (n >= r.min && n <= r.max && (!r.int || Number.isInteger(n)));
+    if (value.trim() === '' || !inRange) {
+      throw new InvalidArgumentError(`expected ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}${r.orDefault !== undefined ? ` (or ${r.orDefault}: whisper.cpp's own)` : ''}.`);
+    }
+    return n;
+  };
+}
+
+/**
+ * --temperature: one value decodes at it alone (no fallback: faster-whisper's `temperature=t`);
+ * a rising, evenly spaced list (`0,0.2,0.4,0.6,0.8,1`, the default) is the fallback's steps.
+ */
+export function temperatures(value: string): { temperature: number; temperatureIncrement: number } {
+  const steps = value.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  const bad = () => new InvalidArgumentError('expected a temperature from 0 to 1, or a rising, evenly spaced list of them (0,0.2,0.4,0.6,0.8,1).');
+  if (steps.some((t) => !(t >= 0 && t <= 1))) throw bad();
+  if (steps.length === 1) return { temperature: steps[0]!, temperatureIncrement: 0 };
+  const step = steps[1]! - steps[0]!;
+  if (!(step > 0) || steps.some((t, i) => Math.abs(t - (steps[0]! + i * step)) > 1e-6)) throw bad();
+  return { temperature: steps[0]!, temperatureIncrement: Number(step.toFixed(6)) };
 }

@@ -14,23 +14,24 @@ const clock = (s: number) => {
   return `${h ? `${h}:` : ''}${String(m).padStart(h ? 2 : 1, '0')}:${String(t % 60).padStart(2, '0')}`;
 };
 
-export function createProgress(label: string, enabled = process.stderr.isTTY === true): ProgressDisplay {
+export function createProgress(label: string, enabled = process.stderr.isTTY === true, stream: NodeJS.WritableStream = process.stderr): ProgressDisplay {
   if (!enabled) return { update: () => undefined, stop: () => undefined };
+  // {length}, not {total}: cli-progress fills {total} with its own bar total (1000 here).
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} {bar} {percentage}% | {done}/{total} audio | {rtf}× real time | ETA {eta_formatted}`,
-      stream: process.stderr,
+      format: `${label} {bar} {percentage}% | {done}/{length} audio | {rtf}× real time | ETA {eta_formatted}`,
+      stream,
       hideCursor: true,
       clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(1000, 0, { done: '0:00', total: '?', rtf: '0' });
+  bar.start(1000, 0, { done: '0:00', length: '?', rtf: '0' });
   return {
     update: (p) =>
       bar.update(Math.round(p.fraction * 1000), {
         done: clock(p.audioSecondsDone),
-        total: clock(p.audioSeconds),
+        length: clock(p.audioSeconds),
         rtf: p.realtimeFactor.toFixed(1),
       }),
     stop: () => bar.stop(),

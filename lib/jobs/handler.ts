@@ -136,8 +136,11 @@ async function runJob(
       },
       ...(onSegment && { onSegment: (s: Segment) => onSegment({ id: s.id, start: round(s.start), end: round(s.end), text: s.text }) }),
     });
-    log.info(`Transcription completed (${transcript.timings.realtimeFactor.toFixed(1)}x real time)`, {
+    // One real-time factor per job, the output's (audio over the job's whole time, download and
+    // load included), on the "Job finished" line: this one gives the transcription's seconds.
+    log.info('Transcription completed', {
       seconds: round(transcript.timings.transcribeSeconds, 2),
+      audioSeconds: round(transcript.duration, 2),
       segments: transcript.segments.length,
     });
     let translation: string | null = null;
@@ -147,7 +150,8 @@ async function runJob(
     }
     const words = transcript.segments.flatMap((s) => s.words ?? []);
     const totalSeconds = (performance.now() - started) / 1000;
-    log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor: round(transcript.duration / totalSeconds, 1) });
+    const realtimeFactor = round(transcript.duration / totalSeconds, 2);
+    log.info('Job finished', { seconds: round(totalSeconds, 2), realtimeFactor });
     return {
       segments: openAiSegments(transcript, input.temperature),
       detected_language: transcript.language,
@@ -159,7 +163,7 @@ async function runJob(
         word_timestamps: words.map((w) => ({ word: w.word, start: round(w.start), end: round(w.end), probability: round(w.probability) })),
       }),
       duration: round(transcript.duration),
-      realtime_factor: round(transcript.duration / totalSeconds, 2),
+      realtime_factor: realtimeFactor,
       timings: {
         ...(loadSeconds !== undefined && { model_load: round(loadSeconds) }),
         ...(audio.downloadSeconds !== undefined && { download: round(audio.downloadSeconds) }),

@@ -1,5 +1,6 @@
 /** Transcript → txt, srt, vtt, json, and OpenAI's verbose_json. */
 import type { Segment, Transcript } from '../whisper.js';
+import { compressionRatio } from '../batched.js';
 import { languageName } from '../languages.js';
 import { formatTimestamp, wrap } from './timestamps.js';
 
@@ -95,8 +96,9 @@ export function toJson(t: Transcript, meta: TranscriptMeta = {}): string {
 }
 
 /**
- * Segments in the shape OpenAI's verbose_json and the faster-whisper RunPod worker share.
- * whisper.cpp reports neither the token ids nor a compression ratio: those stay empty / 0.
+ * Segments in the shape OpenAI's verbose_json and the faster-whisper RunPod worker share. The
+ * compression ratio is the segment text's (the measure the fallback checks); token ids are not
+ * kept past decoding, so `tokens` stays empty (OpenAI's clients expect the array).
  */
 export function openAiSegments(t: Transcript, temperature = 0) {
   return t.segments.map((s) => ({
@@ -108,7 +110,7 @@ export function openAiSegments(t: Transcript, temperature = 0) {
     tokens: [] as number[],
     temperature,
     avg_logprob: round(s.avgLogprob),
-    compression_ratio: 0,
+    compression_ratio: round(compressionRatio(s.text)),
     no_speech_prob: round(s.noSpeechProb),
     ...(s.language && { language: s.language }),
   }));

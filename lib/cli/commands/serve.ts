@@ -5,6 +5,7 @@ import { startServer } from '../run-server.js';
 import { startup } from '../settings.js';
 
 interface ServeFlags {
+  model?: string;
   host?: string;
   port?: number;
   concurrency?: number;
@@ -14,6 +15,7 @@ interface ServeFlags {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('serve the HTTP API: /v1/audio/transcriptions, /run, /runsync, /status/:id, /cancel/:id, /health, /metrics')
+    .option('-m, --model <name|path>', 'model name from the registry or a ggml .bin path (WHISPER_MODEL; default tiny.en)')
     .option('--host <host>', 'interface to listen on (HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'port (PORT; default 8000; 0 = any free port)', portNumber)
     .option('--concurrency <n>', 'transcriptions at once, taking turns on the model (SERVER_CONCURRENCY; default 8)', positiveInt)
@@ -27,6 +29,7 @@ MAX_AUDIO_SECONDS (86400), MAX_AUDIO_BYTES, DOWNLOAD_IDLE_SECONDS (30), ALLOW_PR
 
 Examples:
   $ whisper-serve serve --port 8000
+  $ whisper-serve serve -m base --port 8000
   $ curl -F file=@meeting.m4a -F response_format=srt http://127.0.0.1:8000/v1/audio/transcriptions
   $ curl -d '{"input": {"audio_url": "https://host/a.mp3"}}' http://127.0.0.1:8000/run
   $ curl http://127.0.0.1:8000/status/<id>`,
@@ -40,7 +43,7 @@ Examples:
           ...(flags.concurrency && { concurrency: flags.concurrency }),
           ...(flags.db && { jobsDb: flags.db }),
         },
-        cfg,
+        flags.model ? { ...cfg, model: flags.model } : cfg,
         log,
       );
     });

@@ -1,6 +1,6 @@
 /** `whisper-serve transcribe <inputs...>`: several inputs run as one queue on one loaded model. */
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -10,8 +10,9 @@ import type { Logger } from '../../log.js';
 import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
 import { Whisper } from '../../api.js';
 import { parseLanguage, startLanguage } from '../../languages.js';
-import { positiveInt } from '../args.js';
+import { decodeNumber, positiveInt, temperatures } from '../args.js';
 import { EXIT, reportError } from '../errors.js';
+import { outputStems } from '../output-names.js';
 import { createProgress } from '../progress.js';
 import { startup } from '../settings.js';
 
@@ -36,6 +37,15 @@ interface TranscribeFlags {
   vad: boolean;
   gpu?: boolean;
   prompt?: string;
+  initialPrompt?: string;
+  beamSize?: number;
+  bestOf?: number;
+  patience?: number;
+  temperature?: { temperature: number; temperatureIncrement: number };
+  /** --no-speech-threshold: commander reads its leading "no-" as a negation, so it lands here (true when absent). */
+  speechThreshold?: number | boolean;
+  compressionRatioThreshold?: number;
+  logprobThreshold?: number;
   maxLineWidth: number;
   verbose?: boolean;
 }
@@ -59,6 +69,14 @@ export function transcribeCommand(): Command {
     .option('--gpu', 'require a CUDA GPU')
     .option('--no-gpu', 'CPU only')
     .option('--prompt <text>', 'initial prompt (vocabulary, spelling, style)')
+    .option('--initial-prompt <text>', 'the same as --prompt (faster-whisper\'s name)')
+    .option('--beam-size <n>', 'beam search width, 1 to 8 (default 1: greedy; > 1 decodes with whisper.cpp\'s decoder)', decodeNumber('beamSize'))
+    .option('--best-of <n>', 'samples per fallback temperature, 1 to 8 (default 5)', decodeNumber('bestOf'))
+    .option('--patience <x>', 'beam search patience, 0.1 to 10 (default: whisper.cpp\'s)', decodeNumber('patience'))
+    .option('--temperature <t|list>', 'one temperature (no fallback), or the fallback\'s rising steps (default 0,0.2,0.4,0.6,0.8,1)', temperatures)
+    .option('--compression-ratio-threshold <r>', 'a window whose text compresses more than this is decoded again warmer (default 2.4)', decodeNumber('compressionRatioThreshold'))
+    .option('--logprob-threshold <lp>', 'a window whose mean log-probability is below this is decoded again warmer (default -1)', decodeNumber('logprobThreshold'))
+    .option('--no-speech-threshold <p>', 'a window with no-speech probability above this (and unlikely text) is silence (default 0.6)', decodeNumber('noSpeechThreshold'))
     .option('--max-line-width <n>', 'characters per srt/vtt line', positiveInt, 42)
     .option('--verbose', 'stack traces on errors')
     .addHelpText(
@@ -132,6 +150,11 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
     process.stderr.write('error: several inputs or formats need --output-dir\n');
     return EXIT.USAGE;
   }
+  const stems = outputStems(inputs);
+  if (flags.outputDir) {
+    const renamed = inputs.filter((input, i) => stems[i] !== outputStems([input])[0]);
+    if (renamed.length > 0) log.warn('inputs with the same name: their outputs keep the extension (and a number) to stay apart', { inputs: renamed, stems: stems.filter((_, i) => renamed.includes(inputs[i]!)) });
+  }
   let failed = 0;
   try {
     for (const [i, input] of inputs.entries()) {
@@ -143,8 +166,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
         closeAudio = () => audio.close();
         jobLog.info('audio opened', { input, format: audio.format, codec: audio.codec, ...(audio.declaredSeconds !== undefined && { seconds: Number(audio.declaredSeconds.toFixed(2)) }) });
         const progress = createProgress(basename(input));
-        const stem = input === '-' ? 'stdin' : basename(input, extname(input)).replace(/[?#].*$/, '') || 'audio';
-        const fileOf = (format: OutputFormat) => join(flags.outputDir!, `${stem}.${format === 'verbose_json' ? 'verbose.json' : format}`);
+        const fileOf = (format: OutputFormat) => join(flags.outputDir!, `${stems[i]}.${format === 'verbose_json' ? 'verbose.json' : format}`);
         if (flags.outputDir) mkdirSync(flags.outputDir, { recursive: true });
         // txt, srt and vtt are written as segments become final; json formats once at the end.
         const captions = { maxLineWidth: flags.maxLineWidth, wordLevel: !!flags.wordTimestamps };
@@ -165,7 +187,14 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           // window decoded again from a timestamp) and, measured on the bench speech, as accurate.
           withoutTimestamps: textOnly,
           vad: flags.vad,
-          ...(flags.prompt && { initialPrompt: flags.prompt }),
+          ...((flags.initialPrompt ?? flags.prompt) && { initialPrompt: flags.initialPrompt ?? flags.prompt }),
+          ...flags.temperature,
+          ...(flags.beamSize !== undefined && { beamSize: flags.beamSize }),
+          ...(flags.bestOf !== undefined && { bestOf: flags.bestOf }),
+          ...(flags.patience !== undefined && { patience: flags.patience }),
+          ...(flags.compressionRatioThreshold !== undefined && { compressionRatioThreshold: flags.compressionRatioThreshold }),
+          ...(flags.logprobThreshold !== undefined && { logprobThreshold: flags.logprobThreshold }),
+          ...(typeof flags.speechThreshold === 'number' && { noSpeechThreshold: flags.speechThreshold }),
           onProgress: progress.update,
           onSegment: (segment) => streams.forEach((s) => s.out.write(s.writer.add(segment))),
           signal,
@@ -195,7 +224,8 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
       } catch (err) {
         if (signal.aborted) return EXIT.INTERRUPTED;
         failed++;
-        reportError(err, !!flags.verbose);
+        // Set-up (the VAD model, ffmpeg) fails every input alike: the run stops with its exit code.
+        if (reportError(err, !!flags.verbose) === EXIT.SETUP) return EXIT.SETUP;
       } finally {
         await closeAudio?.();
       }
