@@ -137,8 +137,16 @@ export interface ServerConfig {
   port: number;
   /** API_KEY: when set, every route but /health needs `Authorization: Bearer <key>`. */
   apiKey: string | undefined;
-  /** JOBS_DB: the SQLite file of accepted jobs (default <model cache>/jobs.sqlite). */
+  /**
+   * JOBS_DB: where accepted jobs are kept: a SQLite file (default <model cache>/jobs.sqlite; the
+   * servers of one machine may share it), or `postgres://user:pass@host:5432/db?sslmode=require`
+   * for servers on many machines sharing one queue.
+   */
   jobsDb: string | undefined;
+  /** NODE_NAME: this machine's name in job leases (default the host name); must differ between machines. */
+  nodeName: string;
+  /** JOB_LEASE_SECONDS: a claimed job is another node's to take this long after its node stops renewing the claim (30). */
+  jobLeaseSeconds: number;
   /** MAX_QUEUE: accepted jobs waiting at most; more get 429. */
   maxQueue: number;
   /**
@@ -173,6 +181,8 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     port: intEnv('PORT', env) ?? 8000,
     apiKey: env.API_KEY || undefined,
     jobsDb: env.JOBS_DB || undefined,
+    nodeName: env.NODE_NAME || hostname(),
+    jobLeaseSeconds: intEnv('JOB_LEASE_SECONDS', env) ?? 30,
     maxQueue: intEnv('MAX_QUEUE', env) ?? 1000,
     concurrency: intEnv('SERVER_CONCURRENCY', env) ?? DEFAULT_SERVER_CONCURRENCY,
     maxUploadBytes: intEnv('MAX_UPLOAD_BYTES', env) ?? 1024 ** 3,

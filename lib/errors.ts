@@ -25,6 +25,7 @@ export const ErrorCodes = {
   AUDIO_TOO_LONG: 'the audio lasts longer than MAX_AUDIO_SECONDS allows',
   FFMPEG_NOT_FOUND: 'no usable ffmpeg/ffprobe pair (the same version, 6.0 or newer) was found',
   SETUP_FAILED: 'an install step (ffmpeg install, a job database, the temp root) could not be done',
+  JOB_STORE_UNAVAILABLE: 'the job database (JOBS_DB) stopped answering: the job is kept, retry',
   JOB_TIMEOUT: 'the job ran past its time limit (JOB_TIMEOUT)',
   INSUFFICIENT_STORAGE: 'the server has no room left for the upload (its temp disk is full)',
   DOWNLOAD_FAILED: 'the URL could not be fetched',

@@ -3,51 +3,19 @@
 // retried, private addresses refused (at submit for literals, at connect for names), and
 // top-level keys the server does not know refused instead of ignored.
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 import { audioServer, listen, type Loopback } from './helpers/loopback.js';
+import { receiver, until } from './helpers/webhook-receiver.js';
 import { startServer, untilDone, untilRunning, type RunningServer } from './helpers/server-process.js';
 
 const ready = have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.js'));
 const dir = mkdtempSync(join(tmpdir(), 'ws-webhooks-'));
 
 const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-interface Delivery {
-  path: string;
-  body: any;
-  at: number;
-}
-
-/** A webhook receiver: answers each path's first `fail` calls with 503, then 200. */
-async function receiver(fail: Record<string, number> = {}): Promise<Loopback & { deliveries: Delivery[]; calls: Map<string, number> }> {
-  const deliveries: Delivery[] = [];
-  const calls = new Map<string, number>();
-  const lb = await listen((req: IncomingMessage, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
-    req.on('end', () => {
-      const path = req.url ?? '/';
-      const n = (calls.get(path) ?? 0) + 1;
-      calls.set(path, n);
-      if (n <= (fail[path] ?? 0)) return res.writeHead(503).end();
-      deliveries.push({ path, body: JSON.parse(raw), at: Date.now() });
-      res.writeHead(200).end('ok');
-    });
-  });
-  return Object.assign(lb, { deliveries, calls });
-}
-
-async function until(what: () => boolean, ms = 30_000): Promise<void> {
-  for (const t0 = Date.now(); !what(); ) {
-    if (Date.now() - t0 > ms) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(!ready)('webhooks', () => {
   let audio: Loopback;

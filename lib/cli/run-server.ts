@@ -17,7 +17,7 @@ export async function startServer(overrides: Partial<ServerConfig>, config: Conf
   let app;
   try {
     if (preloadWanted()) await host.preload();
-    app = createApp(cfg, host, log);
+    app = await createApp(cfg, host, log);
   } catch (err) {
     await host.close();
     return reportError(err, false);

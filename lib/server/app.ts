@@ -1,6 +1,7 @@
 /**
  * The HTTP API: RunPod's endpoint routes (/run, /runsync, /status, /cancel, /health) over a
- * SQLite job queue, OpenAI's audio routes, and /metrics. Plain node:http: the routes are few,
+ * durable job queue (SQLite, or PostgreSQL shared by many nodes: any node answers for any job),
+ * OpenAI's audio routes, and /metrics. Plain node:http: the routes are few,
  * and every byte of a body is counted against the limit before it is kept.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
@@ -9,15 +10,15 @@ import { basename, join } from 'node:path';
 import type { ServerConfig } from '../config.js';
 import { WhisperServeError, toWhisperServeError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Progress } from '../whisper.js';
 import type { ModelHost } from '../jobs/model-host.js';
 import { validateJob } from '../jobs/schema.js';
-import { JobStore, type StoredJob } from '../jobs/store.js';
+import { JobStore, type StoredJob } from '../jobs/store/job-store.js';
+import { nodeIdentity } from '../jobs/node-id.js';
 import { Metrics } from './metrics.js';
 import { openAiModels, openAiTranscription } from './openai.js';
 import { publicError } from '../jobs/public-error.js';
-import { JobQueue } from '../jobs/queue.js';
-import { WebhookSender, webhookUrl } from './webhooks.js';
+import { JobQueue, UNREAD_STREAM_MS } from '../jobs/queue.js';
+import { WebhookOutbox, WebhookSender, webhookUrl } from './webhooks.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
@@ -34,6 +35,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INSUFFICIENT_STORAGE: 507,
   JOB_TIMEOUT: 504,
   SETUP_FAILED: 503,
+  JOB_STORE_UNAVAILABLE: 503,
   DOWNLOAD_TIMEOUT: 408,
   UNAUTHORIZED: 401,
   JOB_NOT_FOUND: 404,
@@ -117,7 +119,7 @@ function runpodErrorText(error: unknown): string {
   return JSON.stringify({ error_type: e.code ?? 'INTERNAL', error_message: e.message ?? String(error) });
 }
 
-function statusBody(job: StoredJob, progress?: Progress): Record<string, unknown> {
+function statusBody(job: StoredJob, progress = job.progress): Record<string, unknown> {
   return {
     id: job.id,
     status: job.status,
@@ -156,30 +158,40 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App {
-  const store = new JobStore(cfg.jobsDb ?? join(host.config.modelCache, 'jobs.sqlite'), cfg.maxQueue);
-  if (store.requeuedAtOpen) log.info('jobs that were running at the last stop are queued again', { jobs: store.requeuedAtOpen });
-  for (const id of store.crashedAtOpen) log.child(id).error('Job failed: JOB_CRASHED: the process died during each of its runs; not run again');
+/** Opens the job store JOBS_DB names, starts this node's share of the queue, and builds the server (not yet listening). */
+export async function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): Promise<App> {
+  const store = await JobStore.open(cfg.jobsDb ?? join(host.config.modelCache, 'jobs.sqlite'), { maxQueue: cfg.maxQueue, warn: (m) => log.warn(m) });
+  const node = nodeIdentity(cfg.nodeName);
+  log.info('job store open', { store: store.dialect, at: store.describe, node: node.owner });
   const metrics = new Metrics();
   // Finished jobs are kept JOB_TTL, then deleted (checked every tenth of it, at most a minute apart).
   const ttlMs = cfg.jobTtlSeconds * 1000;
-  const purge = () => {
-    const n = store.purge(ttlMs);
-    if (n > 0) log.debug('finished jobs past JOB_TTL deleted', { jobs: n });
-  };
-  const purgeTimer = setInterval(purge, Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
-  purge();
-  const webhooks = new WebhookSender(host.config.allowPrivateUrls);
+  const purge = () =>
+    store.purge(ttlMs, Math.min(ttlMs, UNREAD_STREAM_MS)).then(
+      (n) => n > 0 && log.debug('finished jobs past JOB_TTL deleted', { jobs: n }),
+      (err: Error) => log.warn(`job store: ${err.message}`),
+    );
+  const purgeTimer = setInterval(() => void purge(), Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
+  await purge();
+  const webhooks = new WebhookOutbox(store, new WebhookSender(host.config.allowPrivateUrls), (job) => statusBody(job), log);
   const queue = new JobQueue(store, host, log, {
     jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
-    jobSettled: (job) => job.webhook && webhooks.send(job.webhook, statusBody(job), log.child(job.id)),
-  }, cfg.concurrency);
+    jobSettled: (job) => webhooks.deliver(job),
+  }, { concurrency: cfg.concurrency, node, leaseMs: cfg.jobLeaseSeconds * 1000 });
+  try {
+    await queue.start();
+  } catch (err) {
+    clearInterval(purgeTimer);
+    await webhooks.close(0);
+    await store.close();
+    throw err;
+  }
   const closing = new AbortController();
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
     const method = req.method ?? 'GET';
     if (path === '/health' && method === 'GET') {
-      const c = store.counts();
+      const c = await store.counts();
       // RunPod's shape: a slot of SERVER_CONCURRENCY is a worker (ready when idle); nothing here
       // retries jobs or throttles workers.
       const idle = Math.max(cfg.concurrency - queue.active, 0);
@@ -192,7 +204,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
     }
     if (!authorised(req, cfg.apiKey)) throw new WhisperServeError('UNAUTHORIZED', 'send Authorization: Bearer <API_KEY>');
     if (path === '/metrics' && method === 'GET') {
-      send(res, 200, metrics.render(store.counts(), queue.active, host.loaded !== undefined), 'text/plain; version=0.0.4');
+      send(res, 200, metrics.render(await store.counts(), queue.active, host.loaded !== undefined), 'text/plain; version=0.0.4');
       return ['/metrics', 200];
     }
     if ((path === '/run' || path === '/runsync') && method === 'POST') {
@@ -203,7 +215,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
         throw new WhisperServeError('INVALID_INPUT', `unknown top-level key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}: a job request takes "input" and "webhook"`);
       }
       validateJob(body.input); // refused now, not after queueing
-      const job = store.add(body.input, body.webhook === undefined ? undefined : webhookUrl(body.webhook, host.config.allowPrivateUrls));
+      const job = await store.add(body.input, body.webhook === undefined ? undefined : webhookUrl(body.webhook, host.config.allowPrivateUrls));
       log.child(job.id).info('Job queued', { route: path });
       queue.pump();
       if (path === '/run') {
@@ -215,19 +227,19 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       return [path, 200];
     }
     if (path === '/purge-queue' && method === 'POST') {
-      send(res, 200, { removed: queue.purgeQueue(), status: 'completed' });
+      send(res, 200, { removed: await queue.purgeQueue(), status: 'completed' });
       return [path, 200];
     }
     const m = /^\/(status|cancel|stream)\/([\w-]+)$/.exec(path);
     if (m && (method === 'GET' || method === 'POST')) {
-      const job = m[1] === 'cancel' ? queue.cancel(m[2]!) : store.get(m[2]!);
+      const job = m[1] === 'cancel' ? await queue.cancel(m[2]!) : await store.get(m[2]!);
       if (!job) throw new WhisperServeError('JOB_NOT_FOUND', `no job ${m[2]}`);
       if (m[1] === 'stream') {
         // RunPod's /stream: the partial output since the last call (jobs with input.stream), each
         // chunk once; a client polls until the status is final and no chunk is left.
-        send(res, 200, { id: job.id, status: job.status, stream: queue.takeStream(job.id).map((output) => ({ output })) });
+        send(res, 200, { id: job.id, status: job.status, stream: (await queue.takeStream(job.id)).map((output) => ({ output })) });
       } else {
-        send(res, 200, statusBody(job, queue.progress(job.id)));
+        send(res, 200, statusBody(job, queue.progress(job.id) ?? job.progress));
       }
       return [`/${m[1]}`, 200];
     }
@@ -302,8 +314,6 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
   // Receiving a whole request (headers and body; not the answer, which a /runsync waits for) is bounded.
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = 30_000;
-  queue.pump();
-
   return {
     server,
     store,
@@ -316,7 +326,7 @@ export function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): App 
       await queue.shutdown(graceMs);
       server.closeAllConnections();
       await webhooks.close(graceMs);
-      store.close();
+      await store.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 /** Prometheus text exposition of what an operator watches: jobs by state, audio done, speed, queue. */
-import type { JobStatus } from '../jobs/store.js';
+import type { JobStatus } from '../jobs/store/job-store.js';
 
 export class Metrics {
   private audioSeconds = 0;

@@ -10,6 +10,7 @@ import type { PrivateUrlPolicy } from '../config.js';
 import { checkUrl, redactUrl } from '../net/ssrf.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { JobStore, StoredJob } from '../jobs/store/job-store.js';
 
 export interface WebhookPolicy {
   attempts: number;
@@ -34,21 +35,22 @@ export function webhookUrl(raw: unknown, privateUrls: PrivateUrlPolicy): string 
 }
 
 export class WebhookSender {
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<boolean>>();
 
   constructor(
     private readonly privateUrls: PrivateUrlPolicy,
     private readonly policy: WebhookPolicy = WEBHOOK_POLICY,
   ) {}
 
-  /** Starts delivering; returns at once. */
-  send(url: string, payload: unknown, log: Logger): void {
+  /** Starts delivering; resolves (never rejects) to whether the receiver took it. */
+  send(url: string, payload: unknown, log: Logger): Promise<boolean> {
     const delivery = this.deliver(new URL(url), JSON.stringify(payload), log);
     this.inFlight.add(delivery);
     void delivery.finally(() => this.inFlight.delete(delivery));
+    return delivery;
   }
 
-  private async deliver(url: URL, body: string, log: Logger): Promise<void> {
+  private async deliver(url: URL, body: string, log: Logger): Promise<boolean> {
     try {
       const { status, attempt } = await withRetries(
         async (attempt) => {
@@ -77,8 +79,10 @@ export class WebhookSender {
         },
       );
       log.info('webhook delivered', { url: redactUrl(url), status, attempt });
+      return true;
     } catch (err) {
       log.warn(`webhook not delivered: ${(err as Error).message}`, { url: redactUrl(url) });
+      return false;
     }
   }
 
@@ -87,5 +91,61 @@ export class WebhookSender {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, ms)))]);
     clearTimeout(timer);
+  }
+}
+
+/** How often a node looks for webhooks a dead node left undelivered. */
+const SWEEP_MS = 5000;
+
+/**
+ * Webhooks once per job across nodes: the store records each settled job's webhook as pending,
+ * claimed by the node that settled it; that node delivers it and records it sent. One left
+ * pending past its claim (its node died first) is claimed and sent by another. A node that dies
+ * between sending and recording makes the only duplicate.
+ */
+export class WebhookOutbox {
+  private readonly timer: NodeJS.Timeout;
+  private sweeping = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly sender: WebhookSender,
+    private readonly payload: (job: StoredJob) => unknown,
+    private readonly log: Logger,
+  ) {
+    this.timer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.timer.unref();
+    void this.sweep();
+  }
+
+  /** A job this node settled: its webhook, if it has one, is this node's to send. */
+  deliver(job: StoredJob): void {
+    if (!job.webhook) return;
+    const log = this.log.child(job.id);
+    void this.sender
+      .send(job.webhook, this.payload(job), log)
+      .then((delivered) => this.store.webhookDone(job.id, delivered))
+      .catch((err: Error) => log.warn(`webhook sent, but not recorded (another node may send it again): ${err.message}`));
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      for (let job = await this.store.claimWebhook(); job; job = await this.store.claimWebhook()) {
+        this.log.child(job.id).info('webhook left undelivered by the node that ended the job: sending it');
+        this.deliver(job);
+      }
+    } catch (err) {
+      this.log.warn(`job store: cannot look for undelivered webhooks: ${(err as Error).message}`);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Stops sweeping; waits for deliveries under way, at most `ms`. */
+  async close(ms: number): Promise<void> {
+    clearInterval(this.timer);
+    await this.sender.close(ms);
   }
 }

@@ -19,11 +19,11 @@ export function serveCommand(): Command {
     .option('--host <host>', 'interface to listen on (HOST; default 127.0.0.1)')
     .option('-p, --port <port>', 'port (PORT; default 8000; 0 = any free port)', portNumber)
     .option('--concurrency <n>', 'transcriptions at once, taking turns on the model (SERVER_CONCURRENCY; default 8)', positiveInt)
-    .option('--db <file>', 'SQLite file of accepted jobs (JOBS_DB; default <model cache>/jobs.sqlite)')
+    .option('--db <file|url>', 'where accepted jobs are kept: a SQLite file, or postgres://… shared by many servers (JOBS_DB; default <model cache>/jobs.sqlite)')
     .addHelpText(
       'after',
       `
-Environment: HOST, PORT, API_KEY (bearer auth on all but /health), JOBS_DB, MAX_QUEUE (1000), SERVER_CONCURRENCY,
+Environment: HOST, PORT, API_KEY (bearer auth on all but /health), JOBS_DB, NODE_NAME, JOB_LEASE_SECONDS (30), MAX_QUEUE (1000), SERVER_CONCURRENCY,
 MAX_UPLOAD_BYTES, SHUTDOWN_GRACE_SECONDS (20), WHISPER_MODEL, MODEL_BATCH_SIZE, PRELOAD=1, LOG_FORMAT=json,
 MAX_AUDIO_SECONDS (86400), MAX_AUDIO_BYTES, DOWNLOAD_IDLE_SECONDS (30), ALLOW_PRIVATE_URLS (1 or a CIDR list).
 
