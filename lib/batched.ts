@@ -127,7 +127,7 @@ export function tokensToSegments(s: Scored, vocab: NativeVocabulary, seconds: nu
       const t = Math.min((id - vocab.timestampBegin) * TIMESTAMP_STEP, seconds);
       if (text.length > 0) {
         const t0 = start ?? lastTimestamp ?? 0;
-        segments.push({ t0, t1: Math.max(t0, t), text: detokenize(text, vocab), noSpeechProb: s.result.noSpeechProb, avgLogprob: s.avgLogprob });
+        segments.push({ t0, t1: Math.max(t0, t), text: detokenize(text, vocab), ids: text, noSpeechProb: s.result.noSpeechProb, avgLogprob: s.avgLogprob });
         text = [];
         start = undefined;
       } else {
@@ -146,7 +146,7 @@ export function tokensToSegments(s: Scored, vocab: NativeVocabulary, seconds: nu
   }
   if (unfinished) {
     const t0 = start ?? lastTimestamp ?? 0;
-    segments.push({ t0, t1: seconds, text: detokenize(text, vocab), noSpeechProb: s.result.noSpeechProb, avgLogprob: s.avgLogprob });
+    segments.push({ t0, t1: seconds, text: detokenize(text, vocab), ids: text, noSpeechProb: s.result.noSpeechProb, avgLogprob: s.avgLogprob });
   }
   return { segments };
 }

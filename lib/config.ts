@@ -167,6 +167,8 @@ export interface ServerConfig {
    * a drip of a byte every few seconds held temp dirs and descriptors for minutes.
    */
   bodyIdleSeconds: number;
+  /** WEBHOOK_TIMEOUT_SECONDS: one webhook attempt's wait for the receiver's answer (10; 3 attempts). */
+  webhookTimeoutSeconds: number;
 }
 
 /** The batched engine's windows at once on the CPU (faster-whisper's batch; more cost cache memory, not threads): lib/device.ts. */
@@ -189,6 +191,7 @@ export function readServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     shutdownGraceSeconds: intEnv('SHUTDOWN_GRACE_SECONDS', env) ?? 20,
     jobTtlSeconds: intEnv('JOB_TTL', env) ?? 86_400,
     bodyIdleSeconds: intEnv('BODY_IDLE_SECONDS', env) ?? 30,
+    webhookTimeoutSeconds: intEnv('WEBHOOK_TIMEOUT_SECONDS', env) ?? 10,
   };
 }
 

@@ -85,6 +85,8 @@ export interface Segment {
   text: string;
   avgLogprob: number;
   noSpeechProb: number;
+  /** The ids of its text tokens in the model's vocabulary (faster-whisper's and OpenAI's `tokens`). */
+  tokens?: number[];
   /** The language this segment's window was decoded in: with `multilingual` only. */
   language?: string;
   words?: Word[];
@@ -204,6 +206,7 @@ function toSegments(segs: readonly NativeSegment[], window: NativeWindow, withou
       text: s.text,
       avgLogprob: s.avgLogprob,
       noSpeechProb: s.noSpeechProb,
+      tokens: Array.from(s.ids),
       ...(s.language && { language: s.language }),
       ...(s.tokens && { words: tokensToWords(s.tokens, offset) }),
     };

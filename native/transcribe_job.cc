@@ -90,6 +90,9 @@ Napi::Object segmentToJs(Napi::Env env, const SegmentResult& s, bool withTokens)
   o.Set("text", s.text);
   o.Set("noSpeechProb", s.noSpeechProb);
   o.Set("avgLogprob", s.avgLogprob);
+  Napi::Array ids = Napi::Array::New(env, s.ids.size());
+  for (size_t k = 0; k < s.ids.size(); ++k) ids.Set(k, s.ids[k]);
+  o.Set("ids", ids);
   if (withTokens) {
     Napi::Array tokens = Napi::Array::New(env, s.tokens.size());
     for (size_t k = 0; k < s.tokens.size(); ++k) {
@@ -356,6 +359,7 @@ bool TranscribeJob::runWindow(whisper_state* state, size_t index, bool firstOfSe
       if (td.id >= eot) continue;  // special and timestamp tokens
       sumLogprob += td.plog;
       nText++;
+      seg.ids.push_back(td.id);
       if (dp.wordTimestamps) {
         seg.tokens.push_back({td.id, whisper_full_get_token_text_from_state(ctx, state, s, t), td.p, td.t0 / 100.0, td.t1 / 100.0});
       }

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,7 +59,8 @@ struct SegmentResult {
   std::string text;
   float noSpeechProb;
   float avgLogprob;
-  std::vector<TokenResult> tokens;
+  std::vector<int32_t> ids;         // text tokens, always
+  std::vector<TokenResult> tokens;  // with word timestamps only
 };
 
 struct Window {

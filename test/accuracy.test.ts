@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAudio } from '../lib/audio/source.js';
 import { Whisper } from '../lib/api.js';
+import { binding } from '../lib/native/binding.js';
 import { JFK_MP3, JFK_TEXT, JFK_WAV, SILERO, TINY_EN, have, normalise, readWav16k, repeatWithSilence } from './helpers/fixtures.js';
 
 const ready = have(TINY_EN, JFK_WAV);
@@ -26,6 +27,22 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
   it('gives the reference transcript in sequential mode', async () => {
     const t = await whisper.transcribe(jfk, { batchSize: 1 });
     expect(normalise(t.text)).toBe(REF);
+  });
+
+  it("gives each segment its text tokens' ids, on the batched engine and on whisper.cpp's decoder", async () => {
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: false, poolSize: 1 });
+    try {
+      const vocab = native.vocabulary();
+      for (const t of [await whisper.transcribe(jfk), await whisper.transcribe(jfk, { conditionOnPreviousText: true })]) {
+        for (const s of t.segments) {
+          expect(s.tokens!.length).toBeGreaterThan(0);
+          expect(s.tokens!.every((id) => Number.isInteger(id) && id >= 0 && id < vocab.eot)).toBe(true);
+          expect(Buffer.concat(s.tokens!.map((id) => vocab.tokens[id]!)).toString('utf8')).toBe(s.text);
+        }
+      }
+    } finally {
+      native.dispose();
+    }
   });
 
   it('caps the decoded tokens of a window (the GPU benchmark forces a fixed token count with it)', async () => {

@@ -2,7 +2,8 @@
 // temp dir and model cache): jobs submitted to one node, that node killed -9 mid-job, the others
 // finish everything; any node answers for any job (status, output, stream, cancel, health);
 // every webhook arrives (at most one duplicate); a restarted node runs nothing twice; a
-// SIGTERM hands a running job to another node at once; a cancel reaches the node running a job.
+// SIGTERM hands a running job to another node at once; a cancel reaches the node running a job;
+// a webhook its node died sending is sent by another.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,5 +134,66 @@ describe.skipIf(!ready)('a cluster of servers on one PostgreSQL queue', () => {
     }
     const finished = await untilDone(others[0]!.url, handed);
     expect(finished.status).toBe('COMPLETED');
+  });
+
+  it('sends the webhook of a node that died delivering it from another node, once its delivery would have ended', async () => {
+    if (alive().length < 1) await node('node-g'); // when run alone
+    const others = alive();
+    const stalls = await receiver({}, { '/stall': 1 }); // its first call never answered
+    try {
+      // Every other node busy, so the new one takes the job; its webhook attempts wait 1 s each:
+      // its claim on the delivery lapses 3 × 2 s + 2 s + 8 s + 1 s = 17 s after the job ended.
+      const busy: string[] = [];
+      for (const s of others) busy.push(((await (await post(`${s.url}/run`, { input: { audio_url: `${audio.url}/jfk-x20.wav` } })).json()) as any).id);
+      await until(() => busy.every((id) => others.some((s) => logged(s, id, 'Transcription started') > 0)), 60_000);
+      const h = await node('node-h', { WEBHOOK_TIMEOUT_SECONDS: '1' });
+      const id = ((await (await post(`${h.url}/run`, { input: { audio_url: `${audio.url}/jfk.wav` }, webhook: `${stalls.url}/stall` })).json()) as any).id;
+      await until(() => stalls.calls.get('/stall') === 1, 60_000); // h ended the job and is sending
+      h.child.kill('SIGKILL');
+      await h.exited;
+      const died = Date.now();
+      for (const b of busy) await post(`${others[0]!.url}/cancel/${b}`, {});
+      await until(() => stalls.deliveries.length > 0, 60_000);
+      const waited = Date.now() - died;
+      console.log(`webhook of a node killed while sending it: sent by another node ${waited} ms later`);
+      expect(waited).toBeGreaterThan(10_000); // not before h's own delivery would have ended
+      expect(stalls.deliveries).toHaveLength(1);
+      expect(stalls.deliveries[0]!.body).toMatchObject({ id, status: 'COMPLETED' });
+      expect(stalls.calls.get('/stall')).toBe(2); // the stalled one and this: nothing more
+      expect(others.filter((s) => logged(s, id, 'webhook left undelivered by the node that ended the job') > 0)).toHaveLength(1);
+    } finally {
+      await stalls.close();
+    }
+  });
+});
+
+describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.js')))('two servers of one machine on one SQLite file', () => {
+  it('takes over the jobs of a server killed -9 without waiting for its claims to lapse', async () => {
+    const at = mkdtempSync(join(tmpdir(), 'ws-sqlite-pair-'));
+    const audio = await audioServer(JFK_WAV);
+    const env = (name: string) => ({ JOBS_DB: join(at, 'jobs.sqlite'), SERVER_CONCURRENCY: '1', WHISPER_SERVE_TMP: join(at, name) }); // JOB_LEASE_SECONDS: 30
+    for (const name of ['a', 'b']) mkdirSync(join(at, name));
+    const a = await startServer(env('a'));
+    const b = await startServer(env('b'));
+    try {
+      const ids: string[] = [];
+      for (const file of ['jfk-x3', 'jfk-x3', 'jfk']) ids.push(((await (await post(`${a.url}/run`, { input: { audio_url: `${audio.url}/${file}.wav` } })).json()) as any).id);
+      await until(() => ids.some((id) => logged(a, id, 'Transcription started') > 0));
+      const diedWith = ids.find((id) => logged(a, id, 'Job started') > 0 && logged(a, id, 'Job finished') === 0)!;
+      a.child.kill('SIGKILL');
+      await a.exited;
+      const died = Date.now();
+      // The claim's holder was a process of this machine that no longer runs: void at the next
+      // reclaim (every lease / 3 = 10 s), not when the 30 s lease lapses.
+      await until(() => /jobs of a node that stopped answering are queued again/.test(b.stderr()), 25_000);
+      console.log(`SQLite pair: the killed server's job queued again by the other ${Date.now() - died} ms later`);
+      for (const id of ids) expect((await untilDone(b.url, id)).status).toBe('COMPLETED');
+      expect(logged(b, diedWith, 'Job started')).toBe(1);
+    } finally {
+      b.child.kill('SIGTERM');
+      await b.exited;
+      await audio.close();
+      rmSync(at, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { compressionRatio } from '../lib/batched.js';
 import { formatTranscript, toSrt, toVtt } from '../lib/output/formats.js';
-import { formatTimestamp, wrap } from '../lib/output/timestamps.js';
+import { formatTimestamp } from '../lib/output/timestamps.js';
+import { balancedLines, CUE_DEFAULTS, segmentCues } from '../lib/output/cues.js';
 import type { Transcript } from '../lib/whisper.js';
 
 const transcript: Transcript = {
@@ -32,32 +33,87 @@ describe('output formats', () => {
     expect(formatTimestamp(3665.0049, '.')).toBe('01:01:05.005');
   });
 
-  it('wraps caption lines at the width', () => {
-    expect(wrap('And so my fellow Americans, ask not what your country can do for you,', 42)).toBe(
-      'And so my fellow Americans, ask not what\nyour country can do for you,',
-    );
+  it('lays a cue out on even lines', () => {
+    const words = 'And so my fellow Americans, ask not what your country can do for you,'.split(' ');
+    expect(balancedLines(words, 42).map((l) => l.join(' '))).toEqual(['And so my fellow Americans, ask not', 'what your country can do for you,']);
+    expect(balancedLines(['a', 'word-longer-than-the-line', 'b'], 10).map((l) => l.join(' '))).toEqual(['a', 'word-longer-than-the-line', 'b']);
   });
 
-  it('writes the golden srt', () => {
+  it('writes the golden srt: a segment over 7 s in two cues cut after its clause, times shared by length', () => {
     expect(toSrt(transcript)).toBe(
-      '1\n00:00:00,000 --> 00:00:07,300\nAnd so my fellow Americans, ask not what\nyour country can do for you,\n\n' +
-        '2\n01:01:01,250 --> 01:01:05,005\nask what you can do for your country.\n',
+      '1\n00:00:00,000 --> 00:00:02,998\nAnd so my fellow Americans,\n\n' +
+        '2\n00:00:02,998 --> 00:00:07,300\nask not what your country can do for you,\n\n' +
+        '3\n01:01:01,250 --> 01:01:05,005\nask what you can do for your country.\n',
     );
   });
 
   it('round-trips srt and vtt cues', () => {
     for (const [text, sep] of [[toSrt(transcript), ','], [toVtt(transcript), '.']] as const) {
       const cues = parseCues(text, sep);
-      expect(cues).toHaveLength(2);
-      expect(cues[1]).toEqual({ start: 3661.25, end: 3665.005, text: 'ask what you can do for your country.' });
-      expect(cues[0]!.text.replace(/\n/g, ' ')).toBe(transcript.segments[0]!.text.trim());
+      expect(cues).toHaveLength(3);
+      expect(cues[2]).toEqual({ start: 3661.25, end: 3665.005, text: 'ask what you can do for your country.' });
+      expect(`${cues[0]!.text} ${cues[1]!.text}`.replace(/\n/g, ' ')).toBe(transcript.segments[0]!.text.trim());
     }
     expect(toVtt(transcript).startsWith('WEBVTT\n\n')).toBe(true);
   });
 
-  it('writes word-level cues when asked, and a segment without word timings whole (its text is not dropped)', () => {
-    const cues = parseCues(toVtt(transcript, { wordLevel: true }), '.');
-    expect(cues.map((c) => c.text.replace(/\n/g, ' '))).toEqual([transcript.segments[0]!.text.trim(), 'ask', 'what']);
+  // Ten minutes of segments, each 20-30 s of 60-90 words, a pause in some, no word times: every
+  // cue within the limits, every word kept in order, cues in time order.
+  const talk = (): Transcript => {
+    const vocabulary = 'the of and to in that it is was for on are with as they be at one have this from or had by word but what some we can out other were all there when up use your how said an each she which do their time if will way about many then them would write like so these her long make thing see him two has look more day could go come did number sound no most people my over know water than call first who may down side been now find any new work part take get place made live where after back little only round man year came show every good me give our under name very through just form sentence great think say help low line differ turn cause much mean before move right boy old too same tell does set three want air well also play small end put home read hand port large spell add even land here must big high such follow act why ask men change went light kind off need house picture try us again animal point mother world near build self earth father'.split(' ');
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const segments = [];
+    for (let t = 0, id = 0; t < 600; id++) {
+      const length = 20 + rand() * 10;
+      const n = 60 + Math.floor(rand() * 30);
+      const words: string[] = [];
+      for (let k = 0; k < n; k++) words.push(vocabulary[Math.floor(rand() * vocabulary.length)]! + (rand() < 0.08 ? ',' : rand() < 0.06 ? '.' : ''));
+      segments.push({ id, start: t, end: t + length, text: ` ${words.join(' ')}`, avgLogprob: -0.3, noSpeechProb: 0.01 });
+      t += length + (rand() < 0.3 ? 1.5 : 0);
+    }
+    return { ...transcript, segments, text: segments.map((s) => s.text).join('') };
+  };
+  for (const o of [{}, { maxLineWidth: 32, maxLineCount: 1, maxCueSeconds: 4 }, { maxLineWidth: 60, maxLineCount: 3, maxCueSeconds: 10 }]) {
+    it(`keeps every cue within ${JSON.stringify(o)} and every word in order`, () => {
+      const limits = { ...CUE_DEFAULTS, ...o };
+      const t = talk();
+      const cues = parseCues(toSrt(t, o), ',');
+      expect(cues.length).toBeGreaterThan(t.segments.length * 2);
+      let previousEnd = 0;
+      for (const c of cues) {
+        const lines = c.text.split('\n');
+        expect(lines.length).toBeLessThanOrEqual(limits.maxLineCount);
+        for (const line of lines) expect(line.length).toBeLessThanOrEqual(limits.maxLineWidth);
+        expect(c.end - c.start).toBeLessThanOrEqual(limits.maxCueSeconds + 0.001);
+        expect(c.start).toBeGreaterThanOrEqual(previousEnd - 0.001);
+        previousEnd = c.end;
+      }
+      expect(cues.map((c) => c.text.replace(/\n/g, ' ')).join(' ')).toBe(t.text.trim());
+      // As even as the limits allow: no cue of one or two words where its neighbour has room.
+      const short = cues.filter((c) => c.text.split(/\s+/).length <= 2).length;
+      expect(short / cues.length).toBeLessThan(0.05);
+    });
+  }
+
+  it('ends a cue at a pause, uses word times when the segment has them, and highlights each word said', () => {
+    const w = (word: string, start: number, end: number) => ({ word, start, end, probability: 0.9 });
+    const words = [w(' Ask', 1, 1.3), w(' not', 1.3, 1.6), w(' what', 1.6, 1.9), w(' your', 3, 3.2), w(' country', 3.2, 3.8)];
+    const segment = { id: 0, start: 0.5, end: 4, text: ' Ask not what your country', avgLogprob: -0.1, noSpeechProb: 0, words };
+    expect(segmentCues(segment)).toEqual([{ start: 1, end: 1.9, text: 'Ask not what' }, { start: 3, end: 3.8, text: 'your country' }]);
+    const marked = segmentCues(segment, { highlightWords: true });
+    expect(marked.map((c) => c.text)).toEqual(['<u>Ask</u> not what', 'Ask <u>not</u> what', 'Ask not <u>what</u>', '<u>your</u> country', 'your <u>country</u>']);
+    expect(marked.map((c) => [c.start, c.end])).toEqual([[1, 1.3], [1.3, 1.6], [1.6, 1.9], [3, 3.2], [3.2, 3.8]]);
+    // A highlighted cue keeps its plain layout: the mark moves, the lines do not.
+    const long = segmentCues({ ...segment, words: undefined, text: ' And so my fellow Americans ask not what your country can do', end: 6 }, { highlightWords: true, maxLineWidth: 30 });
+    for (const c of long) expect(c.text.replace(/<\/?u>/g, '').split('\n').map((l) => l.length)).toEqual(long[0]!.text.replace(/<\/?u>/g, '').split('\n').map((l) => l.length));
+  });
+
+  it('cuts unspaced text (Chinese, Japanese) into lines of the width', () => {
+    const text = '我们的国家需要我们每一个人的努力而不是等待别人为我们做什么这是我们共同的责任也是我们的光荣';
+    const cues = segmentCues({ id: 0, start: 0, end: 6, text, avgLogprob: -0.1, noSpeechProb: 0 }, { maxLineWidth: 16 });
+    for (const c of cues) for (const line of c.text.split('\n')) expect(line.length).toBeLessThanOrEqual(16);
+    expect(cues.map((c) => c.text.replace(/\s/g, '')).join('')).toBe(text);
   });
 
   it('writes txt, json and verbose_json', () => {

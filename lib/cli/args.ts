@@ -1,6 +1,7 @@
 /** Option parsers: a bad value is a usage error (exit 2) that names what the option takes. */
 import { InvalidArgumentError } from 'commander';
 import { DECODE_RANGES } from '../decode-options.js';
+import { CUE_RANGES } from '../output/cues.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -14,9 +15,10 @@ export function portNumber(value: string): number {
   return n;
 }
 
-/** A decode option's number, in the range the library and the RunPod schema take (DECODE_RANGES). */
-export function decodeNumber(name: keyof typeof DECODE_RANGES): (value: string) => number {
-  const r: { min: number; max: number; int?: boolean; orDefault?: number } = DECODE_RANGES[name];
+type Range = { min: number; max: number; int?: boolean; orDefault?: number };
+
+/** A number in `r`, else a usage error that says the range. */
+function rangedNumber(r: Range): (value: string) => number {
   return (value) => {
     const n = Number(value);
     const inRange = n === r.orDefault || (n >= r.min && n <= r.max && (!r.int || Number.isInteger(n)));
@@ -26,6 +28,12 @@ export function decodeNumber(name: keyof typeof DECODE_RANGES): (value: string) 
     return n;
   };
 }
+
+/** A decode option's number, in the range the library and the RunPod schema take (DECODE_RANGES). */
+export const decodeNumber = (name: keyof typeof DECODE_RANGES) => rangedNumber(DECODE_RANGES[name]);
+
+/** A subtitle option's number (CUE_RANGES, as the server's fields). */
+export const cueNumber = (name: keyof typeof CUE_RANGES) => rangedNumber(CUE_RANGES[name]);
 
 /**
  * --temperature: one value decodes at it alone (no fallback: faster-whisper's `temperature=t`);

@@ -6,7 +6,7 @@
  */
 import { basename, extname } from 'node:path';
 
-const stemOf = (input: string, withExtension: boolean): string => {
+export const stemOf = (input: string, withExtension = false): string => {
   if (input === '-') return 'stdin';
   const name = basename(input.replace(/[?#].*$/, ''));
   return (withExtension ? name : basename(name, extname(name))) || 'audio';

@@ -9,6 +9,7 @@ import { redactUrl } from '../net/ssrf.js';
 import { startLanguage } from '../languages.js';
 import type { Logger } from '../log.js';
 import { openAiSegments, toSrt, toVtt } from '../output/formats.js';
+import type { CueOptions } from '../output/cues.js';
 import type { Progress, Segment, Transcript, TranscribeOptions } from '../whisper.js';
 import { withJobTimeout, type JobTimeout } from './job-timeout.js';
 import type { ModelHost } from './model-host.js';
@@ -54,12 +55,22 @@ export interface JobOutput {
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
-export function formatText(t: Transcript, format: TextFormat): string {
+/** The job's subtitle settings, for its srt/vtt texts. */
+export function cueOptions(input: JobInput): CueOptions {
+  return {
+    ...(input.max_line_width !== undefined && { maxLineWidth: input.max_line_width }),
+    ...(input.max_line_count !== undefined && { maxLineCount: input.max_line_count }),
+    ...(input.max_cue_seconds !== undefined && { maxCueSeconds: input.max_cue_seconds }),
+    highlightWords: input.highlight_words,
+  };
+}
+
+export function formatText(t: Transcript, format: TextFormat, cues: CueOptions = {}): string {
   switch (format) {
     case 'plain_text': return t.text;
     case 'formatted_text': return t.segments.map((s) => s.text.trim()).join('\n');
-    case 'srt': return toSrt(t);
-    case 'vtt': return toVtt(t);
+    case 'srt': return toSrt(t, cues);
+    case 'vtt': return toVtt(t, cues);
   }
 }
 
@@ -79,7 +90,7 @@ export function decodeOptions(input: JobInput): TranscribeOptions {
     ...(input.length_penalty != null && { lengthPenalty: input.length_penalty }),
     ...(input.initial_prompt && { initialPrompt: input.initial_prompt }),
     suppressNonSpeech: suppressesNonSpeech(input.suppress_tokens),
-    wordTimestamps: input.word_timestamps,
+    wordTimestamps: input.word_timestamps || input.highlight_words,
     vad: input.enable_vad,
     // Conditioning on the previous window needs that window's text first: one window at a time.
     ...(conditioned ? { batchSize: 1, conditionOnPreviousText: true } : input.batch_size && { batchSize: input.batch_size }),
@@ -146,7 +157,7 @@ async function runJob(
     let translation: string | null = null;
     if (input.translate) {
       const translated = await whisper.transcribe(await audio.reopen(), { ...options, ...signalOpt, translate: true });
-      translation = formatText(translated, input.translation);
+      translation = formatText(translated, input.translation, cueOptions(input));
     }
     const words = transcript.segments.flatMap((s) => s.words ?? []);
     const totalSeconds = (performance.now() - started) / 1000;
@@ -155,7 +166,7 @@ async function runJob(
     return {
       segments: openAiSegments(transcript, input.temperature),
       detected_language: transcript.language,
-      transcription: formatText(transcript, input.transcription),
+      transcription: formatText(transcript, input.transcription, cueOptions(input)),
       translation,
       device: whisper.device.useGpu ? 'cuda' : 'cpu',
       model: basename(name), // a registry name, or a file's base name: never a server path

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DECODE_RANGES } from '../decode-options.js';
+import { CUE_RANGES } from '../output/cues.js';
 import { WhisperServeError } from '../errors.js';
 import { languageCode } from '../languages.js';
 import { knownModels } from '../models/registry.js';
@@ -12,12 +13,12 @@ import { knownModels } from '../models/registry.js';
 const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
 export type TextFormat = z.infer<typeof TextFormat>;
 
-/** A field checked against the one table of ranges (lib/decode-options.ts). */
-const ranged = (name: keyof typeof DECODE_RANGES) => {
-  const r: { min: number; max: number; int?: boolean } = DECODE_RANGES[name];
+/** A number in one of the tables of ranges (lib/decode-options.ts, lib/output/cues.ts). */
+const inRange = (r: { min: number; max: number; int?: boolean }) => {
   const n = z.number().min(r.min).max(r.max);
   return r.int ? n.int() : n;
 };
+const ranged = (name: keyof typeof DECODE_RANGES) => inRange(DECODE_RANGES[name]);
 const rangedOrDefault = (name: 'patience' | 'lengthPenalty') => z.union([z.literal(DECODE_RANGES[name].orDefault), ranged(name)]);
 
 export const JobInputSchema = z
@@ -54,6 +55,12 @@ export const JobInputSchema = z
     no_speech_threshold: ranged('noSpeechThreshold').nullable().optional(),
     enable_vad: z.boolean().default(false),
     word_timestamps: z.boolean().default(false),
+    /** whisper-serve's own: srt/vtt cues (transcription, translation), as the CLI's --max-line-width… */
+    max_line_width: inRange(CUE_RANGES.maxLineWidth).optional(),
+    max_line_count: inRange(CUE_RANGES.maxLineCount).optional(),
+    max_cue_seconds: inRange(CUE_RANGES.maxCueSeconds).optional(),
+    /** A cue per word said, underlined; turns on word timestamps. */
+    highlight_words: z.boolean().default(false),
     /** whisper-serve's own: 30 s windows decoded at once for this job (≤ the model's pool). */
     batch_size: z.number().int().min(1).optional(),
     /** whisper-serve's own: partial output, one segment a chunk as each becomes final (the server's

@@ -82,6 +82,8 @@ export interface NativeSegment {
   text: string;
   noSpeechProb: number;
   avgLogprob: number;
+  /** Its text tokens' ids, in order (timestamp and special tokens left out). */
+  ids: number[];
   tokens?: NativeToken[];
   /** The language the segment's window was decoded in, where each window detects its own. */
   language?: string;

@@ -2,17 +2,11 @@
 import type { Segment, Transcript } from '../whisper.js';
 import { compressionRatio } from '../batched.js';
 import { languageName } from '../languages.js';
-import { formatTimestamp, wrap } from './timestamps.js';
+import { formatTimestamp } from './timestamps.js';
+import { segmentCues, type CueOptions } from './cues.js';
 
 export const FORMATS = ['txt', 'srt', 'vtt', 'json', 'verbose_json'] as const;
 export type OutputFormat = (typeof FORMATS)[number];
-
-export interface CaptionOptions {
-  /** Characters per caption line. */
-  maxLineWidth?: number;
-  /** One cue per word (needs word timestamps). */
-  wordLevel?: boolean;
-}
 
 export interface TranscriptMeta {
   model?: string;
@@ -32,20 +26,19 @@ export interface ProgressiveWriter {
   end(): string;
 }
 
-function segmentCues(s: Segment, o: CaptionOptions): Array<{ start: number; end: number; text: string }> {
-  if (o.wordLevel && s.words?.length) return s.words.map((w) => ({ start: w.start, end: w.end, text: w.word.trim() }));
-  return [{ start: s.start, end: s.end, text: wrap(s.text, o.maxLineWidth ?? 42) }];
-}
-
 /** txt, srt or vtt in pieces: head + add(each segment) + end() is the whole file. */
-export function progressiveWriter(format: ProgressiveFormat, o: CaptionOptions = {}): ProgressiveWriter {
+export function progressiveWriter(format: ProgressiveFormat, o: CueOptions = {}): ProgressiveWriter {
   let cues = 0;
+  let shownUntil = 0;
   const caption = (sep: ',' | '.') => (s: Segment) =>
     segmentCues(s, o)
       .map((c) => {
         const gap = format === 'vtt' || cues > 0 ? '\n' : ''; // a blank line between cues (vtt: after the header too)
         const number = format === 'srt' ? `${++cues}\n` : (cues++, '');
-        return `${gap}${number}${formatTimestamp(c.start, sep)} --> ${formatTimestamp(c.end, sep)}\n${c.text}\n`;
+        // Word times of two windows can overlap by a few hundredths: a player would show both cues.
+        const start = Math.max(c.start, shownUntil);
+        shownUntil = Math.max(c.end, start);
+        return `${gap}${number}${formatTimestamp(start, sep)} --> ${formatTimestamp(shownUntil, sep)}\n${c.text}\n`;
       })
       .join('');
   switch (format) {
@@ -55,14 +48,14 @@ export function progressiveWriter(format: ProgressiveFormat, o: CaptionOptions =
   }
 }
 
-function whole(format: ProgressiveFormat, t: Transcript, o: CaptionOptions = {}): string {
+function whole(format: ProgressiveFormat, t: Transcript, o: CueOptions = {}): string {
   const w = progressiveWriter(format, o);
   return w.head + t.segments.map((s) => w.add(s)).join('') + w.end();
 }
 
 export const toTxt = (t: Transcript): string => whole('txt', t);
-export const toSrt = (t: Transcript, o: CaptionOptions = {}): string => whole('srt', t, o);
-export const toVtt = (t: Transcript, o: CaptionOptions = {}): string => whole('vtt', t, o);
+export const toSrt = (t: Transcript, o: CueOptions = {}): string => whole('srt', t, o);
+export const toVtt = (t: Transcript, o: CueOptions = {}): string => whole('vtt', t, o);
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
 
@@ -97,8 +90,8 @@ export function toJson(t: Transcript, meta: TranscriptMeta = {}): string {
 
 /**
  * Segments in the shape OpenAI's verbose_json and the faster-whisper RunPod worker share. The
- * compression ratio is the segment text's (the measure the fallback checks); token ids are not
- * kept past decoding, so `tokens` stays empty (OpenAI's clients expect the array).
+ * compression ratio is the segment text's (the measure the fallback checks); `tokens` are its
+ * text tokens' ids (left out of a segment that has none: one made by hand).
  */
 export function openAiSegments(t: Transcript, temperature = 0) {
   return t.segments.map((s) => ({
@@ -107,7 +100,7 @@ export function openAiSegments(t: Transcript, temperature = 0) {
     start: round(s.start),
     end: round(s.end),
     text: s.text,
-    tokens: [] as number[],
+    ...(s.tokens && { tokens: s.tokens }),
     temperature,
     avg_logprob: round(s.avgLogprob),
     compression_ratio: round(compressionRatio(s.text)),
@@ -129,7 +122,7 @@ export function toVerboseJson(t: Transcript, task: 'transcribe' | 'translate' = 
   })}\n`;
 }
 
-export function formatTranscript(t: Transcript, format: OutputFormat, meta: TranscriptMeta = {}, captions: CaptionOptions = {}): string {
+export function formatTranscript(t: Transcript, format: OutputFormat, meta: TranscriptMeta = {}, captions: CueOptions = {}): string {
   switch (format) {
     case 'txt': return toTxt(t);
     case 'srt': return toSrt(t, captions);

@@ -18,7 +18,7 @@ import { Metrics } from './metrics.js';
 import { openAiModels, openAiTranscription } from './openai.js';
 import { publicError } from '../jobs/public-error.js';
 import { JobQueue, UNREAD_STREAM_MS } from '../jobs/queue.js';
-import { WebhookOutbox, WebhookSender, webhookUrl } from './webhooks.js';
+import { deliveryDeadlineMs, WEBHOOK_POLICY, WebhookOutbox, WebhookSender, webhookUrl } from './webhooks.js';
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   INVALID_INPUT: 400,
@@ -160,7 +160,11 @@ function authorised(req: IncomingMessage, key: string | undefined): boolean {
 
 /** Opens the job store JOBS_DB names, starts this node's share of the queue, and builds the server (not yet listening). */
 export async function createApp(cfg: ServerConfig, host: ModelHost, log: Logger): Promise<App> {
-  const store = await JobStore.open(cfg.jobsDb ?? join(host.config.modelCache, 'jobs.sqlite'), { maxQueue: cfg.maxQueue, warn: (m) => log.warn(m) });
+  const webhookPolicy = { ...WEBHOOK_POLICY, timeoutMs: cfg.webhookTimeoutSeconds * 1000 };
+  // Another node sends a settled job's webhook only once the settling node's delivery would have
+  // ended (all attempts), with one attempt's wait to spare.
+  const webhookClaimMs = deliveryDeadlineMs(webhookPolicy) + webhookPolicy.timeoutMs;
+  const store = await JobStore.open(cfg.jobsDb ?? join(host.config.modelCache, 'jobs.sqlite'), { maxQueue: cfg.maxQueue, warn: (m) => log.warn(m), webhookClaimMs });
   const node = nodeIdentity(cfg.nodeName);
   log.info('job store open', { store: store.dialect, at: store.describe, node: node.owner });
   const metrics = new Metrics();
@@ -173,7 +177,7 @@ export async function createApp(cfg: ServerConfig, host: ModelHost, log: Logger)
     );
   const purgeTimer = setInterval(() => void purge(), Math.max(250, Math.min(ttlMs / 10, 60_000))).unref();
   await purge();
-  const webhooks = new WebhookOutbox(store, new WebhookSender(host.config.allowPrivateUrls), (job) => statusBody(job), log);
+  const webhooks = new WebhookOutbox(store, new WebhookSender(host.config.allowPrivateUrls, webhookPolicy), (job) => statusBody(job), log);
   const queue = new JobQueue(store, host, log, {
     jobDone: (audioSeconds, transcribeSeconds) => metrics.jobDone(audioSeconds, transcribeSeconds),
     jobSettled: (job) => webhooks.deliver(job),

@@ -14,6 +14,7 @@ import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { knownModels } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
+import { CUE_RANGES, type CueOptions } from '../output/cues.js';
 import type { ModelHost } from '../jobs/model-host.js';
 import type { Segment } from '../whisper.js';
 
@@ -120,6 +121,27 @@ function pickModel(requested: string | undefined, host: ModelHost): string {
   return host.config.model;
 }
 
+/** whisper-serve's own fields for srt/vtt answers: the RunPod schema's names, CUE_RANGES. */
+function cueFields(field: (name: string) => string | undefined): CueOptions {
+  const number = (name: string, r: { min: number; max: number; int?: boolean }) => {
+    const raw = field(name);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (raw.trim() === '' || !(n >= r.min && n <= r.max) || (r.int && !Number.isInteger(n))) {
+      throw new WhisperServeError('INVALID_INPUT', `${name}: ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}`);
+    }
+    return n;
+  };
+  const highlight = field('highlight_words');
+  if (highlight !== undefined && highlight !== 'true' && highlight !== 'false') throw new WhisperServeError('INVALID_INPUT', 'highlight_words: true or false');
+  return {
+    maxLineWidth: number('max_line_width', CUE_RANGES.maxLineWidth),
+    maxLineCount: number('max_line_count', CUE_RANGES.maxLineCount),
+    maxCueSeconds: number('max_cue_seconds', CUE_RANGES.maxCueSeconds),
+    highlightWords: highlight === 'true',
+  };
+}
+
 export async function openAiTranscription(
   req: IncomingMessage,
   task: 'transcribe' | 'translate',
@@ -142,7 +164,8 @@ export async function openAiTranscription(
     if (!RESPONSE_FORMATS.includes(format)) throw new WhisperServeError('INVALID_INPUT', `response_format: one of ${RESPONSE_FORMATS.join(', ')}`);
     const temperature = field('temperature') === undefined ? 0 : Number(field('temperature'));
     if (!(temperature >= 0 && temperature <= 1)) throw new WhisperServeError('INVALID_INPUT', 'temperature: a number from 0 to 1');
-    const words = (fields.get('timestamp_granularities') ?? []).includes('word');
+    const cues = cueFields(field);
+    const words = (fields.get('timestamp_granularities') ?? []).includes('word') || !!cues.highlightWords;
     const stream = field('stream') === 'true';
     if (stream && format !== 'json' && format !== 'text') throw new WhisperServeError('INVALID_INPUT', 'stream: text deltas only, with response_format json or text');
 
@@ -188,7 +211,7 @@ export async function openAiTranscription(
             case 'json': return { contentType: 'application/json', body: JSON.stringify({ text: transcript.text }) };
             case 'text': return { contentType: 'text/plain; charset=utf-8', body: `${transcript.text}\n` };
             case 'verbose_json': return { contentType: 'application/json', body: toVerboseJson(transcript, task) };
-            default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format) };
+            default: return { contentType: format === 'srt' ? 'application/x-subrip' : 'text/vtt', body: formatTranscript(transcript, format, {}, cues) };
           }
         });
       } finally {

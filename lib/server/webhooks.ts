@@ -21,6 +21,13 @@ export interface WebhookPolicy {
 
 export const WEBHOOK_POLICY: WebhookPolicy = { attempts: 3, backoffMs: 2000, timeoutMs: 10_000 };
 
+/** The longest one delivery can take: every attempt at its deadline (twice the answer's wait), and the waits between them. */
+export function deliveryDeadlineMs(policy: WebhookPolicy): number {
+  let ms = 0;
+  for (let n = 1; n <= policy.attempts; n++) ms += 2 * policy.timeoutMs + (n > 1 ? policy.backoffMs * 4 ** (n - 2) : 0);
+  return ms;
+}
+
 /** The `webhook` of a job request, checked when the job is submitted (not when it ends). */
 export function webhookUrl(raw: unknown, privateUrls: PrivateUrlPolicy): string {
   if (typeof raw !== 'string' || raw.length > 2048) throw new WhisperServeError('INVALID_INPUT', 'webhook must be an http(s) URL');
@@ -72,7 +79,7 @@ export class WebhookSender {
         },
         {
           attempts: this.policy.attempts,
-          delayMs: (n) => this.policy.backoffMs * 4 ** (n - 2),
+          delayMs: (n) => this.policy.backoffMs * 4 ** (n - 2), // as deliveryDeadlineMs counts them
           unref: true,
           // A refused address stays refused; a 4xx other than 408/429 is the receiver's answer.
           retryable: (err) => (err instanceof HttpStatusError ? retryableStatus(err.status) : (err as { code?: string }).code !== 'URL_BLOCKED'),

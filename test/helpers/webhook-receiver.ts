@@ -8,8 +8,11 @@ export interface Delivery {
   at: number;
 }
 
-/** A webhook receiver: answers each path's first `fail` calls with 503, then 200. */
-export async function receiver(fail: Record<string, number> = {}): Promise<Loopback & { deliveries: Delivery[]; calls: Map<string, number> }> {
+/**
+ * A webhook receiver: answers each path's first `fail` calls with 503, never answers its first
+ * `hang` calls (a receiver that stalls), then answers 200.
+ */
+export async function receiver(fail: Record<string, number> = {}, hang: Record<string, number> = {}): Promise<Loopback & { deliveries: Delivery[]; calls: Map<string, number> }> {
   const deliveries: Delivery[] = [];
   const calls = new Map<string, number>();
   const lb = await listen((req: IncomingMessage, res) => {
@@ -19,7 +22,8 @@ export async function receiver(fail: Record<string, number> = {}): Promise<Loopb
       const path = req.url ?? '/';
       const n = (calls.get(path) ?? 0) + 1;
       calls.set(path, n);
-      if (n <= (fail[path] ?? 0)) return res.writeHead(503).end();
+      if (n <= (hang[path] ?? 0)) return;
+      if (n <= (hang[path] ?? 0) + (fail[path] ?? 0)) return res.writeHead(503).end();
       deliveries.push({ path, body: JSON.parse(raw), at: Date.now() });
       res.writeHead(200).end('ok');
     });

@@ -10,9 +10,10 @@ import type { Logger } from '../../log.js';
 import { FORMATS, formatTranscript, PROGRESSIVE_FORMATS, progressiveWriter, type OutputFormat, type ProgressiveFormat } from '../../output/formats.js';
 import { Whisper } from '../../api.js';
 import { parseLanguage, startLanguage } from '../../languages.js';
-import { decodeNumber, positiveInt, temperatures } from '../args.js';
+import { cueNumber, decodeNumber, positiveInt, temperatures } from '../args.js';
+import { CUE_DEFAULTS } from '../../output/cues.js';
 import { EXIT, reportError } from '../errors.js';
-import { outputStems } from '../output-names.js';
+import { outputStems, stemOf } from '../output-names.js';
 import { createProgress } from '../progress.js';
 import { startup } from '../settings.js';
 
@@ -47,6 +48,9 @@ interface TranscribeFlags {
   compressionRatioThreshold?: number;
   logprobThreshold?: number;
   maxLineWidth: number;
+  maxLineCount: number;
+  maxCueSeconds: number;
+  highlightWords?: boolean;
   verbose?: boolean;
 }
 
@@ -60,7 +64,7 @@ export function transcribeCommand(): Command {
     .option('-l, --language <code|name>', 'spoken language: a code (de) or a name (German); default: detected on the first window')
     .option('--multilingual', "detect each window's language and decode it in that one (recordings that switch language)")
     .option('--translate', 'translate to English')
-    .option('--word-timestamps', 'word-level timings (json words, one caption per word in srt/vtt)')
+    .option('--word-timestamps', 'word-level timings (json words; srt/vtt cues split on them)')
     .option('--batch-size <n>', '30 s windows decoded at once (default MODEL_BATCH_SIZE, else 8 on the CPU, from free VRAM on a GPU)', positiveInt)
     .option('--condition-on-previous-text', "condition each window on the text before it (windows in order, on whisper.cpp's own decoder)")
     .option('--threads <n>', 'CPU threads in all', positiveInt)
@@ -77,7 +81,10 @@ export function transcribeCommand(): Command {
     .option('--compression-ratio-threshold <r>', 'a window whose text compresses more than this is decoded again warmer (default 2.4)', decodeNumber('compressionRatioThreshold'))
     .option('--logprob-threshold <lp>', 'a window whose mean log-probability is below this is decoded again warmer (default -1)', decodeNumber('logprobThreshold'))
     .option('--no-speech-threshold <p>', 'a window with no-speech probability above this (and unlikely text) is silence (default 0.6)', decodeNumber('noSpeechThreshold'))
-    .option('--max-line-width <n>', 'characters per srt/vtt line', positiveInt, 42)
+    .option('--max-line-width <n>', 'characters a subtitle line, 10 to 200', cueNumber('maxLineWidth'), CUE_DEFAULTS.maxLineWidth)
+    .option('--max-line-count <n>', 'lines a subtitle cue, 1 to 10', cueNumber('maxLineCount'), CUE_DEFAULTS.maxLineCount)
+    .option('--max-cue-seconds <s>', 'seconds a subtitle cue at most, 1 to 60 (cues also end at pauses and sentences)', cueNumber('maxCueSeconds'), CUE_DEFAULTS.maxCueSeconds)
+    .option('--highlight-words', 'srt/vtt: a cue per word said, underlined among its neighbours (turns on --word-timestamps)')
     .option('--verbose', 'stack traces on errors')
     .addHelpText(
       'after',
@@ -145,14 +152,15 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
   }
   const formats: OutputFormat[] = flags.format === 'all' ? [...FORMATS] : [flags.format];
   const toStdout = !flags.outputDir && inputs.length === 1 && formats.length === 1;
-  const textOnly = formats.every((f) => f === 'txt') && !flags.wordTimestamps;
+  const wordTimes = !!(flags.wordTimestamps || flags.highlightWords);
+  const textOnly = formats.every((f) => f === 'txt') && !wordTimes;
   if (!toStdout && !flags.outputDir) {
     process.stderr.write('error: several inputs or formats need --output-dir\n');
     return EXIT.USAGE;
   }
   const stems = outputStems(inputs);
   if (flags.outputDir) {
-    const renamed = inputs.filter((input, i) => stems[i] !== outputStems([input])[0]);
+    const renamed = inputs.filter((input, i) => stems[i] !== stemOf(input));
     if (renamed.length > 0) log.warn('inputs with the same name: their outputs keep the extension (and a number) to stay apart', { inputs: renamed, stems: stems.filter((_, i) => renamed.includes(inputs[i]!)) });
   }
   let failed = 0;
@@ -169,7 +177,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
         const fileOf = (format: OutputFormat) => join(flags.outputDir!, `${stems[i]}.${format === 'verbose_json' ? 'verbose.json' : format}`);
         if (flags.outputDir) mkdirSync(flags.outputDir, { recursive: true });
         // txt, srt and vtt are written as segments become final; json formats once at the end.
-        const captions = { maxLineWidth: flags.maxLineWidth, wordLevel: !!flags.wordTimestamps };
+        const captions = { maxLineWidth: flags.maxLineWidth, maxLineCount: flags.maxLineCount, maxCueSeconds: flags.maxCueSeconds, highlightWords: !!flags.highlightWords };
         const streams = formats.filter(isProgressive).map((format) => {
           const writer = progressiveWriter(format, captions);
           const out = toStdout ? process.stdout : createWriteStream(fileOf(format));
@@ -181,7 +189,7 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           ...(flags.language && { language: flags.language }),
           multilingual: !!flags.multilingual,
           translate: !!flags.translate,
-          wordTimestamps: !!flags.wordTimestamps,
+          wordTimestamps: wordTimes,
           conditionOnPreviousText: !!flags.conditionOnPreviousText,
           // Plain text has no use for segment times: decoding text tokens only is faster (no
           // window decoded again from a timestamp) and, measured on the bench speech, as accurate.
