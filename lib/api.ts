@@ -10,18 +10,33 @@ import { Readable } from 'node:stream';
 import { findFfmpeg as findFfmpegIn, type FfmpegSettings } from './audio/ffmpeg.js';
 import { audioOptions, loadAudio as loadAudioWith, openAudio as openAudioWith, type AudioInput, type AudioStream, type LoadAudioOptions, type LoadedAudio } from './audio/source.js';
 import { DEFAULTS, readConfig, type Config } from './config.js';
-import { createLogger as createLoggerWith, type Logger, type LoggerOptions } from './log.js';
+import { createLogger as createLoggerWith, quietLogger, type Logger, type LoggerOptions } from './log.js';
 import { listCache as listCacheIn, removeModel as removeModelIn, type CachedModel } from './models/cache.js';
 import { pullModel as pullModelWith, type PullOptions, type Pulled } from './models/pull.js';
+import { obtainModel, obtainVad, type ObtainOptions } from './models/obtain.js';
 import { resolveModel as resolveModelIn } from './models/registry.js';
+import type { VadOptions } from './vad.js';
 import { SegmentStream } from './segment-stream.js';
 import { both, Whisper as CoreWhisper, type LoadOptions, type Segment, type TranscribeOptions, type Transcript } from './whisper.js';
 
+/** Whisper.load's options: the core's, and what to do about a named model not yet in the cache. */
+export interface ModelLoadOptions extends LoadOptions {
+  /** Download a named model missing from the cache on first use (default: WHISPER_MODEL_DOWNLOAD, on). */
+  download?: boolean;
+  /** A download's bytes so far, and in all where the server says. */
+  onDownload?: (done: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+}
+
 export class Whisper extends CoreWhisper {
-  /** Loads a model by registry name (from the cache) or path; by default WHISPER_MODEL, else tiny.en. */
-  static override async load(model?: string, options: LoadOptions = {}): Promise<Whisper> {
+  /**
+   * Loads a model by registry name or path; by default WHISPER_MODEL, else tiny.en. A name not
+   * yet in the cache (WHISPER_MODEL_CACHE, by default ~/.cache/whisper-serve/models) is downloaded
+   * there first, once, checksum-checked (WHISPER_MODEL_MIRROR as its source).
+   */
+  static override async load(model?: string, options: ModelLoadOptions = {}): Promise<Whisper> {
     const config: Config = options.config ? { ...DEFAULTS, ...options.config } : readConfig();
-    const { path, name } = resolveModelIn(model ?? config.model, config.modelCache);
+    const { path, name } = await obtainModel(model ?? config.model, fetchOptions(config, options));
     return (await super.load(path, { ...options, config, ...(name && { name }) })) as Whisper;
   }
 
@@ -31,6 +46,7 @@ export class Whisper extends CoreWhisper {
    * decode is not in `timings`). A Node Readable is audio bytes (a file's), not PCM.
    */
   override async transcribe(input: Float32Array | AsyncIterable<Float32Array> | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): Promise<Transcript> {
+    if (options.vad) await this.obtainVad(options.vad, options.signal);
     if (input instanceof Float32Array || (!(input instanceof Readable) && typeof input === 'object' && Symbol.asyncIterator in input)) {
       return super.transcribe(input as Float32Array | AsyncIterable<Float32Array>, options);
     }
@@ -42,10 +58,28 @@ export class Whisper extends CoreWhisper {
     }
   }
 
+  /** The Silero VAD `vad: true` needs, downloaded on first use (`silero-vad`) where none is named or cached. */
+  private async obtainVad(vad: true | VadOptions, signal: AbortSignal | undefined): Promise<void> {
+    if ((vad !== true && vad.model) || this.config.vadModel) return;
+    const cacheDir = (vad !== true && vad.cacheDir) || this.config.modelCache;
+    await obtainVad(fetchOptions({ ...this.config, modelCache: cacheDir }, { logger: this.log, ...(signal && { signal }) }));
+  }
+
   /** `transcribeStream` for any input `transcribe` takes. */
   override transcribeStream(input: Float32Array | AsyncIterable<Float32Array> | AudioInput, options: TranscribeOptions & LoadAudioOptions = {}): SegmentStream<Segment, Transcript> {
     return new SegmentStream((push) => this.transcribe(input, { ...options, onSegment: both(options.onSegment, push) }));
   }
+}
+
+function fetchOptions(config: Config, options: ModelLoadOptions): ObtainOptions {
+  return {
+    cacheDir: config.modelCache,
+    mirror: config.modelMirror,
+    download: options.download ?? config.modelDownload,
+    log: options.logger ?? quietLogger,
+    ...(options.onDownload && { onDownload: options.onDownload }),
+    ...(options.signal && { signal: options.signal }),
+  };
 }
 
 // The library's helpers, with the environment's settings where the caller gives none (as the CLI

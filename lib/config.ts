@@ -4,7 +4,6 @@ import { availableParallelism, homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { WhisperServeError } from './errors.js';
-import { packageRoot } from './native/binding.js';
 
 export type GpuMode = 'auto' | 'required' | 'off';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -39,13 +38,19 @@ export interface Config {
   threads: number;
   /** WHISPER_MODEL: model name or path; default tiny.en. */
   model: string;
-  /** WHISPER_MODEL_CACHE: where named models live; default models/ in the package. */
+  /**
+   * WHISPER_MODEL_CACHE: where named models are downloaded to and looked for; default
+   * $XDG_CACHE_HOME/whisper-serve/models, else ~/.cache/whisper-serve/models (outside
+   * node_modules: a reinstall keeps them). The package's own models/ is looked in after it.
+   */
   modelCache: string;
+  /** WHISPER_MODEL_DOWNLOAD: a named model missing from the cache is downloaded on first use (1); 0: MODEL_NOT_FOUND instead. */
+  modelDownload: boolean;
   /** WHISPER_GPU: auto (use CUDA when built and present), required (fail without), off. */
   gpu: GpuMode;
   /** WHISPER_VAD_MODEL: Silero ggml model for --vad; default: found by name in the cache (lib/vad.ts). */
   vadModel: string | undefined;
-  /** WHISPER_MODEL_MIRROR: base URL `models pull` downloads from instead of the registry's URLs. */
+  /** WHISPER_MODEL_MIRROR: base URL models are downloaded from (`<mirror>/<file>`) instead of the registry's URLs. */
   modelMirror: string | undefined;
   /** MAX_AUDIO_BYTES: the largest audio download (checked against Content-Length and while streaming). */
   maxAudioBytes: number;
@@ -224,7 +229,8 @@ export const DEFAULTS: Readonly<Config> = {
   encoderBatchSize: undefined,
   threads: availableParallelism(),
   model: 'tiny.en',
-  modelCache: join(packageRoot, 'models'),
+  modelCache: join(userCache(process.env.XDG_CACHE_HOME), 'models'),
+  modelDownload: true,
   modelMirror: undefined,
   maxAudioBytes: 2 * 1024 ** 3,
   maxAudioSeconds: 24 * 3600,
@@ -234,7 +240,7 @@ export const DEFAULTS: Readonly<Config> = {
   gpu: 'auto',
   vadModel: undefined,
   ffmpegPath: undefined,
-  ffmpegDir: join(userCache(undefined), 'ffmpeg'),
+  ffmpegDir: join(userCache(process.env.XDG_CACHE_HOME), 'ffmpeg'),
   idleTimeoutSeconds: undefined,
   jobTimeoutSeconds: undefined,
   multilingual: false,
@@ -252,7 +258,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encoderBatchSize: intEnv('ENCODER_BATCH_SIZE', env),
     threads: intEnv('WHISPER_THREADS', env) ?? DEFAULTS.threads,
     model: env.WHISPER_MODEL || DEFAULTS.model,
-    modelCache: env.WHISPER_MODEL_CACHE || DEFAULTS.modelCache,
+    modelCache: env.WHISPER_MODEL_CACHE || join(userCache(env.XDG_CACHE_HOME), 'models'),
+    modelDownload: !['0', 'false'].includes(env.WHISPER_MODEL_DOWNLOAD ?? ''),
     modelMirror: env.WHISPER_MODEL_MIRROR || undefined,
     maxAudioBytes: intEnv('MAX_AUDIO_BYTES', env) ?? DEFAULTS.maxAudioBytes,
     maxAudioSeconds: intEnv('MAX_AUDIO_SECONDS', env) ?? DEFAULTS.maxAudioSeconds,

@@ -4,6 +4,7 @@ import { Whisper } from './api.js';
 import type { LoadOptions, TranscribeOptions, Transcript } from './whisper.js';
 
 export { Whisper } from './api.js';
+export type { ModelLoadOptions } from './api.js';
 export { DEFAULTS, readConfig } from './config.js';
 export type { Config } from './config.js';
 export { tokensToWords } from './whisper.js';

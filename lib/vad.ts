@@ -10,10 +10,13 @@ export type VadOptions = NativeVadParams & { model?: string; cacheDir?: string }
 
 /**
  * Looked for by name in the model cache, then in the package's own models/ (where the Docker image
- * keeps one): whisper.cpp's v6.2.0 download first, then the v6 that `node scripts/vad-model.mjs`
- * imports from faster-whisper's ONNX.
+ * keeps one): whisper.cpp's v6.2.0 (`models pull silero-vad`; the library downloads it on first
+ * use) first, then the v6 that `models import` makes of faster-whisper's ONNX.
  */
 export const DEFAULT_VAD_FILES = ['ggml-silero-v6.2.0.bin', 'ggml-silero-v6.bin'];
+
+/** The registry name of the VAD model downloaded on first use (models/registry.json: ggml-silero-v6.2.0.bin). */
+export const VAD_MODEL = 'silero-vad';
 
 export function resolveVadModel(named: string | undefined, cacheDir: string = DEFAULTS.modelCache): string {
   const candidates = named ? [named] : [cacheDir, join(packageRoot, 'models')].flatMap((dir) => DEFAULT_VAD_FILES.map((f) => join(dir, f)));
@@ -23,7 +26,8 @@ export function resolveVadModel(named: string | undefined, cacheDir: string = DE
       'MODEL_NOT_FOUND',
       named
         ? `VAD model ${named} not found; set WHISPER_VAD_MODEL to a Silero ggml model`
-        : `no Silero VAD model in ${cacheDir} (${DEFAULT_VAD_FILES.join(' or ')}): run \`node node_modules/whisper-serve/scripts/vad-model.mjs\` (imports faster-whisper's Silero VAD from PyPI), or set WHISPER_VAD_MODEL`,
+        : `no Silero VAD model in ${cacheDir} (${DEFAULT_VAD_FILES.join(' or ')}): run \`whisper-serve models pull ${VAD_MODEL}\` (WHISPER_MODEL_MIRROR for another source), ` +
+          `or make one from the ONNX that PyPI's faster-whisper==1.2.1 carries (\`whisper-serve models import <faster_whisper>/assets/silero_vad_v6.onnx -o ${join(cacheDir, DEFAULT_VAD_FILES[1]!)}\`), or set WHISPER_VAD_MODEL to one`,
     );
   }
   return path;

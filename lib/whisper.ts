@@ -226,7 +226,7 @@ export class Whisper implements AsyncDisposable {
     readonly loadSeconds: number,
     /** The caller's settings over DEFAULTS (LoadOptions.config). */
     readonly config: Config,
-    private readonly log: Logger = quietLogger,
+    protected readonly log: Logger = quietLogger,
   ) {
     this.native = native;
   }

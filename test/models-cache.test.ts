@@ -2,7 +2,7 @@
 // resumed, 404, unreachable), and the cache commands (ls with verification, rm).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,11 +21,18 @@ describe.skipIf(!have(TEST_MODEL('tiny.en')))('models pull', () => {
   const ranges: string[] = [];
   let server: Loopback;
   let cuts = 0; // full (non-Range) responses of /cut.bin still to drop mid-way
+  let slowHits = 0;
   beforeAll(async () => {
     server = await listen((req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
       if (path === '/good.bin') return res.end(file);
+      if (path === '/slow.bin') {
+        slowHits++;
+        res.writeHead(200, { 'content-length': file.length });
+        res.write(file.subarray(0, 100_000));
+        return void setTimeout(() => res.end(file.subarray(100_000)), 1000);
+      }
       if (path === '/cut.bin') {
         ranges.push(String(req.headers.range ?? 'none'));
         if (range) {
@@ -101,12 +108,35 @@ describe.skipIf(!have(TEST_MODEL('tiny.en')))('models pull', () => {
     await expect(pullModel('large-v9', { cacheDir: cache })).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND', message: /known: tiny\.en, tiny,/ });
   });
 
+  it('downloads once when two pulls of one model meet (servers sharing a cache), and takes over a lock whose process is gone', async () => {
+    const shared = mkdtempSync(join(tmpdir(), 'ws-cache-shared-'));
+    try {
+      const url = `${server.url}/slow.bin`;
+      const [a, b] = await Promise.all([pullModel('tiny', { cacheDir: shared, url, sha256 }), pullModel('tiny', { cacheDir: shared, url, sha256 })]);
+      expect(slowHits).toBe(1);
+      expect(a.path).toBe(b.path);
+      expect(readFileSync(a.path).equals(file)).toBe(true);
+      expect(existsSync(`${a.path}.lock`)).toBe(false);
+      // A lock left by a process killed mid-download: its pid no longer runs.
+      const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(shared, 'ggml-base.en.bin.lock'), gone);
+      const t0 = Date.now();
+      await expect(pullModel('base.en', { cacheDir: shared, url: `${server.url}/good.bin`, sha256 })).resolves.toMatchObject({ bytes: file.length });
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
+
   it('lists the cache with verification, and removes a model (CLI)', () => {
     const ls = JSON.parse(cli('models', 'ls', '--json').stdout);
     expect(ls.cache).toBe(cache);
     // The test file is not the registry's tiny.en: the checksum says so.
     expect(ls.models.find((m: { name: string }) => m.name === 'tiny.en')).toMatchObject({ cached: true, bytes: file.length, verified: 'mismatch' });
-    expect(ls.models.find((m: { name: string }) => m.name === 'base')).toMatchObject({ cached: false });
+    // Not in this cache: found (from `npm run models:test-weights`) in the package's models/, and listed there.
+    const packaged = join(packageRoot, 'models', 'ggml-base.bin');
+    expect(ls.models.find((m: { name: string }) => m.name === 'base')).toMatchObject(existsSync(packaged) ? { cached: true, path: packaged } : { cached: false });
+    expect(ls.models.find((m: { name: string }) => m.name === 'small')).toMatchObject({ cached: false, path: null });
     const rm = cli('models', 'rm', 'tiny.en');
     expect(rm.status).toBe(0);
     expect(existsSync(join(cache, 'ggml-tiny.en.bin'))).toBe(false);

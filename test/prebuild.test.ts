@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../lib/native/binding.js';
+import { installPacked } from './helpers/consumer.js';
 import { JFK_MP3, JFK_TEXT, JFK_WAV, TINY_EN, have, normalise } from './helpers/fixtures.js';
 
 const prebuilt = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
@@ -17,10 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!have(prebuilt, TINY_EN, JFK_WAV))('installing the packed package with its prebuild', () => {
   it('loads the prebuilt addon and never builds, with no compiler or ffmpeg on PATH (but does build when CUDA is asked for)', () => {
-    const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: packageRoot, encoding: 'utf8' }).trim().split('\n').pop()!;
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', type: 'module' }));
-    // No install scripts at all: what npm 11 does for an unapproved dependency.
-    execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', join(dir, tgz)], { cwd: dir, stdio: 'ignore' });
+    installPacked(dir); // no install scripts at all
     // PATH: node and npm, and a fake cmake that records being called; nothing else.
     const fakeBin = join(dir, 'fake-bin');
     mkdirSync(fakeBin);

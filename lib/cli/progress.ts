@@ -37,3 +37,18 @@ export function createProgress(label: string, enabled = process.stderr.isTTY ===
     stop: () => bar.stop(),
   };
 }
+
+/** A download's bar on a TTY (MB done / in all); nothing when piped. */
+export function createDownloadProgress(label: string, enabled = process.stderr.isTTY === true, stream: NodeJS.WritableStream = process.stderr): { update(done: number, total: number | undefined): void; stop(): void } {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ format: `${label} {bar} {percentage}% | {value}/{total} MB`, stream, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update: (done, total) => {
+      if (!started) bar.start(Math.round((total ?? 0) / 1e6), 0);
+      started = true;
+      bar.update(Math.round(done / 1e6));
+    },
+    stop: () => bar.stop(),
+  };
+}

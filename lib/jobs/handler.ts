@@ -115,14 +115,17 @@ async function runJob(
   signalOpt: { signal: AbortSignal },
 ): Promise<JobOutput> {
   const log = ctx.log;
-  // The model loads (cold start) while the audio downloads and is probed; it is decoded as it is
-  // transcribed, block by block (a 10 h file is never in memory whole).
+  // The model loads (cold start) while the audio downloads and is probed (and the VAD, on first
+  // use, downloads); it is decoded as it is transcribed, block by block (a 10 h file is never in
+  // memory whole).
   const loading = ctx.host.acquire(input.model ?? ctx.host.config.model, log);
   const opening = openAudio(source, { ...audioOptions(ctx.host.config), ...signalOpt });
-  const [model, opened] = await Promise.allSettled([loading, opening]);
-  if (model.status === 'rejected') {
+  const vadReady = input.enable_vad ? ctx.host.obtainVad(log, signalOpt.signal) : undefined;
+  const [model, opened, vad] = await Promise.allSettled([loading, opening, vadReady]);
+  if (model.status === 'rejected' || vad.status === 'rejected') {
     if (opened.status === 'fulfilled') await opened.value.close();
-    throw model.reason;
+    if (model.status === 'fulfilled') model.value.release();
+    throw model.status === 'rejected' ? model.reason : (vad as PromiseRejectedResult).reason;
   }
   const { whisper, loadSeconds, name, release } = model.value;
   const audio = opened.status === 'fulfilled' ? opened.value : undefined;

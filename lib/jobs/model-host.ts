@@ -9,7 +9,7 @@
 import type { Config } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { resolveModel } from '../models/registry.js';
+import { obtainModel, obtainVad } from '../models/obtain.js';
 import { Whisper, type LoadOptions } from '../whisper.js';
 
 interface Entry {
@@ -57,10 +57,21 @@ export class ModelHost {
     this.idleMs = (options.idleSeconds ?? 0) * 1000;
   }
 
+  /** The Silero VAD a job's `enable_vad` needs, downloaded on the first such job unless WHISPER_VAD_MODEL names one. */
+  async obtainVad(log: Logger, signal?: AbortSignal): Promise<void> {
+    if (this.config.vadModel) return;
+    await obtainVad({ ...this.fetching(log), ...(signal && { signal }) });
+  }
+
+  private fetching(log: Logger) {
+    return { cacheDir: this.config.modelCache, mirror: this.config.modelMirror, download: this.config.modelDownload, log };
+  }
+
   /** Loads (or reuses) the model; call the returned release() when done. */
   async acquire(model: string, log: Logger = this.log): Promise<Acquired> {
     if (this.closed) throw new WhisperServeError('MODEL_DISPOSED', 'the server is shutting down');
-    const { path, name } = resolveModel(model, this.config.modelCache);
+    // A named model not yet in the cache is downloaded on the first job that wants it.
+    const { path, name } = await obtainModel(model, this.fetching(log));
     while (this.current && this.current.key !== path) {
       const other = this.current;
       if (other.users > 0) {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
-import { knownModels, type RegistryEntry } from './registry.js';
+import { knownModels, knownVadModels, locateFile, registryEntry, type RegistryEntry } from './registry.js';
 
 export type Verification = 'ok' | 'imported' | 'mismatch' | 'unchecked';
 
@@ -52,18 +52,18 @@ export async function verifyModel(path: string, entry: RegistryEntry): Promise<V
 
 export async function listCache(dir: string): Promise<CachedModel[]> {
   const out: CachedModel[] = [];
-  for (const [name, entry] of Object.entries(knownModels())) {
-    const path = join(dir, entry.file);
-    if (!existsSync(path)) continue;
-    out.push({ name, path, bytes: statSync(path).size, verified: await verifyModel(path, entry) });
+  for (const [name, entry] of Object.entries({ ...knownModels(), ...knownVadModels() })) {
+    const found = locateFile(entry.file, dir);
+    if (!found) continue;
+    out.push({ name, path: found.path, bytes: statSync(found.path).size, verified: await verifyModel(found.path, entry) });
   }
   return out;
 }
 
 /** Removes a cached model by registry name (and its sidecar and any partial download). */
 export function removeModel(name: string, dir: string): string[] {
-  const entry = knownModels()[name];
-  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${Object.keys(knownModels()).join(', ')}`);
+  const entry = registryEntry(name);
+  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${[...Object.keys(knownModels()), ...Object.keys(knownVadModels())].join(', ')}`);
   const path = join(dir, entry.file);
   const removed = [path, `${path}.verified`, `${path}.partial`].filter((p) => existsSync(p));
   if (!removed.includes(path)) throw new WhisperServeError('MODEL_NOT_FOUND', `model ${name} is not in the cache (${path})`);

@@ -6,14 +6,15 @@
  * the file by hand.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
 import { WhisperServeError } from '../errors.js';
-import { readGgmlModel } from './ggml-format.js';
-import { knownModels } from './registry.js';
+import { hashFile } from './cache.js';
+import { GGML_MAGIC, readGgmlModel } from './ggml-format.js';
+import { knownModels, knownVadModels, registryEntry } from './registry.js';
 
 export interface PullOptions {
   /** The model cache (a shell's WHISPER_MODEL_CACHE). */
@@ -39,34 +40,104 @@ export interface Pulled {
   checksum: string;
 }
 
+interface Checksums {
+  sha256: string;
+  sha1: string;
+}
+
+/** sha256 and sha1 at once: the registry names upstream files by sha1, our imports by sha256. */
+class Hashes {
+  private readonly sha256 = createHash('sha256');
+  private readonly sha1 = createHash('sha1');
+  update(chunk: Buffer): void {
+    this.sha256.update(chunk);
+    this.sha1.update(chunk);
+  }
+  digest(): Checksums {
+    return { sha256: this.sha256.digest('hex'), sha1: this.sha1.digest('hex') };
+  }
+}
+
+/** A VAD file is not a Whisper model: its ggml magic is all there is to check without loading it. */
+function checkGgmlMagic(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    if (readSync(fd, head, 0, 4, 0) !== 4 || head.readUInt32LE(0) !== GGML_MAGIC) throw new WhisperServeError('MODEL_LOAD_FAILED', `${path} is not a ggml file`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const running = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+};
+
+/**
+ * Takes `<file>.lock` (this process's pid in it), waiting while another live process (or another
+ * call of this one) holds it; a lock whose process is gone is taken over. True when it waited.
+ */
+async function lockDownload(dest: string, signal: AbortSignal | undefined): Promise<boolean> {
+  const lock = `${dest}.lock`;
+  for (let waited = false; ; waited = true) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return waited;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(holder) && holder > 0 && !running(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    signal?.throwIfAborted();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
-  const entry = knownModels()[name];
-  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${Object.keys(knownModels()).join(', ')}`);
+  const entry = registryEntry(name);
+  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${[...Object.keys(knownModels()), ...Object.keys(knownVadModels())].join(', ')}`);
+  const isVad = name in knownVadModels();
   const dir = o.cacheDir;
   mkdirSync(dir, { recursive: true });
   const dest = join(dir, entry.file);
   const partial = `${dest}.partial`;
   const url = o.url ?? o.mirror?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
-  const expected = o.sha256 ? { algorithm: 'sha256' as const, hex: o.sha256 } : entry.sha256 ? { algorithm: 'sha256' as const, hex: entry.sha256 } : entry.sha1 ? { algorithm: 'sha1' as const, hex: entry.sha1 } : undefined;
+  // The file upstream publishes, or (from a mirror, say) our own import of the same weights.
+  const accepted = o.sha256 ? [o.sha256] : [entry.sha256, entry.sha1, entry.importedSha256].filter((x): x is string => !!x);
   const byHand = `download ${url} yourself and place it at ${dest}`;
 
-  // A download cut or stalled mid-way, or a 5xx, is tried again from where the partial ends; a
-  // host that does not answer, or another status, is not (offline fails fast).
-  const { checksum, resumedFrom } = await withRetries(download, {
-    attempts: o.attempts ?? 4,
-    delayMs: (n) => 500 * 2 ** (n - 2),
-    retryable: (err) => {
-      const d = (err as WhisperServeError).details as { status?: number; bytes?: number } | undefined;
-      return d?.bytes !== undefined || (d?.status !== undefined && retryableStatus(d.status));
-    },
-    ...(o.signal && { signal: o.signal }),
-  });
-  return finish(checksum, resumedFrom);
+  // Servers sharing a cache (one per GPU) may all want the model at once: one downloads, the
+  // others wait for it and take its file.
+  const waited = await lockDownload(dest, o.signal);
+  try {
+    if (waited && existsSync(dest)) return { path: dest, bytes: statSync(dest).size, resumedFrom: 0, checksum: (await hashFile(dest)).sha256 };
+    // A download cut or stalled mid-way, or a 5xx, is tried again from where the partial ends; a
+    // host that does not answer, or another status, is not (offline fails fast).
+    const { checksum, resumedFrom } = await withRetries(download, {
+      attempts: o.attempts ?? 4,
+      delayMs: (n) => 500 * 2 ** (n - 2),
+      retryable: (err) => {
+        const d = (err as WhisperServeError).details as { status?: number; bytes?: number } | undefined;
+        return d?.bytes !== undefined || (d?.status !== undefined && retryableStatus(d.status));
+      },
+      ...(o.signal && { signal: o.signal }),
+    });
+    return finish(checksum, resumedFrom);
+  } finally {
+    rmSync(`${dest}.lock`, { force: true });
+  }
 
-  async function download(): Promise<{ checksum: string; resumedFrom: number }> {
+  async function download(): Promise<{ checksum: Checksums; resumedFrom: number }> {
     // The bytes already here count towards the checksum.
-    const algorithm = expected?.algorithm ?? 'sha256';
-    let hash = createHash(algorithm);
+    let hash = new Hashes();
     const have = existsSync(partial) ? statSync(partial).size : 0;
     if (have) await pipeline(createReadStream(partial), new Transform({ transform: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
 
@@ -95,7 +166,7 @@ export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
           throw new WhisperServeError('DOWNLOAD_FAILED', `HTTP ${res.status} for ${url}; ${byHand}`, { details: { status: res.status, url } });
         }
         resumedFrom = res.status === 206 ? have : 0;
-        if (!resumedFrom) hash = createHash(algorithm); // no partial, or the server ignored the Range
+        if (!resumedFrom) hash = new Hashes(); // no partial, or the server ignored the Range
         const length = Number(res.headers.get('content-length') ?? NaN);
         const total = Number.isFinite(length) ? resumedFrom + length : undefined;
         let done = resumedFrom;
@@ -121,26 +192,27 @@ export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
           throw new WhisperServeError('DOWNLOAD_FAILED', `download of ${url} ended at ${done} of ${total} bytes; run the same command again to resume`, { details: { url, bytes: done } });
         }
       }
-      return { checksum: hash.digest('hex'), resumedFrom };
+      return { checksum: hash.digest(), resumedFrom };
     } finally {
       clearTimeout(stallTimer);
     }
   }
 
-  function finish(checksum: string, resumedFrom: number): Pulled {
-    if (expected && checksum !== expected.hex) {
+  function finish(checksum: Checksums, resumedFrom: number): Pulled {
+    if (accepted.length && !accepted.includes(checksum.sha256) && !accepted.includes(checksum.sha1)) {
       rmSync(partial, { force: true });
-      throw new WhisperServeError('MODEL_CHECKSUM_MISMATCH', `${url} has ${expected.algorithm} ${checksum}, expected ${expected.hex}; the download was deleted`, {
-        details: { url, expected: expected.hex, actual: checksum },
+      throw new WhisperServeError('MODEL_CHECKSUM_MISMATCH', `${url} has sha256 ${checksum.sha256}, expected ${accepted.join(' or ')}; the download was deleted`, {
+        details: { url, expected: accepted, actual: checksum.sha256 },
       });
     }
     try {
-      readGgmlModel(partial);
+      if (isVad) checkGgmlMagic(partial);
+      else readGgmlModel(partial);
     } catch (err) {
       rmSync(partial, { force: true });
       throw err;
     }
     renameSync(partial, dest);
-    return { path: dest, bytes: statSync(dest).size, resumedFrom, checksum };
+    return { path: dest, bytes: statSync(dest).size, resumedFrom, checksum: checksum.sha256 };
   }
 }

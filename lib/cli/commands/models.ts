@@ -1,14 +1,17 @@
 /** `whisper-serve models import|pull|rm|inspect|ls`. */
-import cliProgress from 'cli-progress';
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { listCache, removeModel } from '../../models/cache.js';
 import { readGgmlModel } from '../../models/ggml-format.js';
 import type { OutputType } from '../../models/ggml-writer.js';
 import { importModel } from '../../models/import.js';
 import { pullModel } from '../../models/pull.js';
-import { knownModels, resolveModel } from '../../models/registry.js';
+import { knownModels, knownVadModels } from '../../models/registry.js';
 import { readConfig } from '../../config.js';
 import { reportError } from '../errors.js';
+import { obtainModel } from '../../models/obtain.js';
+import { createDownloadProgress } from '../progress.js';
+import { startup } from '../settings.js';
 
 export function modelsCommand(): Command {
   const models = new Command('models').description('import, download, inspect, list and remove whisper models');
@@ -36,11 +39,7 @@ export function modelsCommand(): Command {
     .option('--sha256 <hex>', 'expect this sha256 instead of the registry checksum')
     .addHelpText('after', '\nExamples:\n  $ whisper-serve models pull large-v3-turbo\n  $ WHISPER_MODEL_CACHE=/whisper_model_cache whisper-serve models pull base.en')
     .action(async (name: string, flags: { url?: string; sha256?: string }) => {
-      const bar = new cliProgress.SingleBar(
-        { format: `${name} {bar} {percentage}% | {value}/{total} MB`, stream: process.stderr, clearOnComplete: true },
-        cliProgress.Presets.shades_classic,
-      );
-      let started = false;
+      const bar = createDownloadProgress(name);
       try {
         const cfg = readConfig();
         const pulled = await pullModel(name, {
@@ -48,12 +47,7 @@ export function modelsCommand(): Command {
           ...(cfg.modelMirror && { mirror: cfg.modelMirror }),
           ...(flags.url && { url: flags.url }),
           ...(flags.sha256 && { sha256: flags.sha256 }),
-          onProgress: (done, total) => {
-            if (!process.stderr.isTTY) return;
-            if (!started) bar.start(Math.round((total ?? 0) / 1e6), 0);
-            started = true;
-            bar.update(Math.round(done / 1e6));
-          },
+          onProgress: bar.update,
         });
         bar.stop();
         process.stderr.write(`${pulled.path} (${(pulled.bytes / 1e6).toFixed(1)} MB${pulled.resumedFrom ? `, resumed at ${pulled.resumedFrom} bytes` : ''}) verified\n`);
@@ -80,9 +74,13 @@ export function modelsCommand(): Command {
     .argument('<model>')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  $ whisper-serve models inspect tiny.en\n  $ whisper-serve models inspect ./models/ggml-small.bin --json')
-    .action((model: string, flags: { json?: boolean }) => {
+    .action(async (model: string, flags: { json?: boolean }) => {
+      const bar = createDownloadProgress(model);
       try {
-        const m = readGgmlModel(resolveModel(model, readConfig().modelCache).path);
+        const { cfg, log } = startup();
+        const { path } = await obtainModel(model, { cacheDir: cfg.modelCache, mirror: cfg.modelMirror, download: cfg.modelDownload, log, onDownload: bar.update });
+        bar.stop();
+        const m = readGgmlModel(path);
         const types = m.tensors.reduce<Record<string, number>>((a, t) => ({ ...a, [t.type]: (a[t.type] ?? 0) + 1 }), {});
         const out = {
           path: m.path,
@@ -95,6 +93,7 @@ export function modelsCommand(): Command {
         };
         process.stdout.write(flags.json ? `${JSON.stringify(out, null, 2)}\n` : `${Object.entries(out).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n')}\n`);
       } catch (err) {
+        bar.stop();
         process.exitCode = reportError(err, false);
       }
     });
@@ -106,15 +105,16 @@ export function modelsCommand(): Command {
     .action(async (flags: { json?: boolean }) => {
       const cache = readConfig().modelCache;
       const cached = new Map((await listCache(cache)).map((c) => [c.name, c]));
-      const rows = Object.entries(knownModels()).map(([name, e]) => ({ name, params: e.params, size: e.size ?? '', cached: cached.get(name) }));
+      const rows = Object.entries({ ...knownModels(), ...knownVadModels() }).map(([name, e]) => ({ name, params: e.params, size: e.size ?? '', cached: cached.get(name) }));
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ cache, models: rows.map((r) => ({ name: r.name, cached: !!r.cached, bytes: r.cached?.bytes ?? null, verified: r.cached?.verified ?? null })) }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ cache, models: rows.map((r) => ({ name: r.name, cached: !!r.cached, path: r.cached?.path ?? null, bytes: r.cached?.bytes ?? null, verified: r.cached?.verified ?? null })) }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`  ${'model'.padEnd(16)} ${'params'.padEnd(6)} ${'download'.padEnd(8)} ${'cached'.padEnd(8)} verified\n`);
       for (const r of rows) {
         const size = r.cached ? `${(r.cached.bytes / 1e6).toFixed(0)} MB` : '';
-        process.stdout.write(`${r.cached ? '*' : ' '} ${r.name.padEnd(16)} ${r.params.padEnd(6)} ${r.size.padEnd(8)} ${size.padEnd(8)} ${r.cached?.verified ?? ''}\n`);
+        const elsewhere = r.cached && dirname(r.cached.path) !== resolve(cache) ? ` (${r.cached.path})` : '';
+        process.stdout.write(`${r.cached ? '*' : ' '} ${r.name.padEnd(16)} ${r.params.padEnd(6)} ${r.size.padEnd(8)} ${size.padEnd(8)} ${r.cached?.verified ?? ''}${elsewhere}\n`);
       }
       process.stdout.write(`cache: ${cache}\n`);
     });

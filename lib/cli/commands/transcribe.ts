@@ -14,7 +14,7 @@ import { cueNumber, decodeNumber, positiveInt, temperatures } from '../args.js';
 import { CUE_DEFAULTS } from '../../output/cues.js';
 import { EXIT, reportError } from '../errors.js';
 import { outputStems, stemOf } from '../output-names.js';
-import { createProgress } from '../progress.js';
+import { createDownloadProgress, createProgress } from '../progress.js';
 import { startup } from '../settings.js';
 
 const isProgressive = (f: OutputFormat): f is ProgressiveFormat => (PROGRESSIVE_FORMATS as readonly string[]).includes(f);
@@ -139,13 +139,16 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
   let whisper: Whisper;
   try {
     parseLanguage(flags.language); // an unknown language is a usage error before anything loads
+    const download = createDownloadProgress(flags.model ?? cfg.model);
     whisper = await Whisper.load(flags.model ?? cfg.model, {
       config: cfg,
+      onDownload: download.update,
+      signal,
       ...(gpu !== undefined && { gpu }),
       ...(flags.threads && { threads: flags.threads }),
       ...(flags.batchSize && { batchSize: flags.batchSize }),
       logger: log,
-    });
+    }).finally(() => download.stop());
     startLanguage({ language: flags.language, translate: !!flags.translate, multilingual: !!flags.multilingual }, whisper.info());
   } catch (err) {
     return reportError(err, !!flags.verbose);
