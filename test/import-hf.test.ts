@@ -7,14 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readGgmlModel } from '../lib/models/ggml-format.js';
-import { importCt2, openCt2Source } from '../lib/models/import-ct2.js';
-import { hfName } from '../lib/models/import-hf.js';
+import { importCt2 } from '../lib/models/import-ct2.js';
 import { importModel } from '../lib/models/import.js';
-import type { TensorData } from '../lib/models/tensor-data.js';
-import { whisperLayout } from '../lib/models/whisper-layout.js';
 import { packageRoot } from '../lib/native/binding.js';
 import { Whisper } from '../lib/whisper.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN_CT2, have, normalise, readWav16k } from './helpers/fixtures.js';
+import { hfCheckpoint } from './helpers/hf-checkpoint.js';
 import { writeSafetensors } from './helpers/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ws-hf-'));
@@ -27,32 +25,7 @@ describe.skipIf(!have(TINY_EN_CT2))('Hugging Face transformers import', () => {
 
   beforeAll(() => {
     importCt2(TINY_EN_CT2, fromCt2);
-    const src = openCt2Source(TINY_EN_CT2);
-    const tensors = new Map<string, TensorData>();
-    try {
-      for (const t of whisperLayout({ ...src.hparams, ftype: 1 })) tensors.set(`model.${hfName(t.name)}`, src.tensor(t));
-    } finally {
-      src.close();
-    }
-    const h = src.hparams;
-    const config = {
-      model_type: 'whisper',
-      architectures: ['WhisperForConditionalGeneration'],
-      vocab_size: h.nVocab,
-      num_mel_bins: h.nMels,
-      d_model: h.nAudioState,
-      encoder_layers: h.nAudioLayer,
-      encoder_attention_heads: h.nAudioHead,
-      decoder_layers: h.nTextLayer,
-      decoder_attention_heads: h.nTextHead,
-      max_source_positions: h.nAudioCtx,
-      max_target_positions: h.nTextCtx,
-    };
-    for (const d of [hf, sharded]) {
-      mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, 'config.json'), JSON.stringify(config));
-      copyFileSync(join(TINY_EN_CT2, 'tokenizer.json'), join(d, 'tokenizer.json'));
-    }
+    const tensors = hfCheckpoint(TINY_EN_CT2, [hf, sharded]);
     writeSafetensors(join(hf, 'model.safetensors'), tensors);
     // Two shards split down the middle, with the index transformers writes.
     const names = [...tensors.keys()];

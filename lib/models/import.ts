@@ -2,8 +2,8 @@
  * A model directory of either kind → ggml: CTranslate2 (model.bin) or transformers (safetensors);
  * or a Silero VAD .onnx file → whisper.cpp's VAD ggml.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { WhisperServeError } from '../errors.js';
 import { binding } from '../native/binding.js';
 import type { Quantizer } from './ggml-writer.js';
@@ -29,11 +29,18 @@ export const nativeQuantizer: Quantizer = (type, data, nPerRow) => binding().qua
 
 export function importModel(dir: string, outPath: string, options: Omit<ImportOptions, 'quantize'> = {}): ModelFormat {
   const format = detectModelFormat(dir);
-  if (format === 'silero-vad') {
-    importSileroVad(dir, outPath);
+  try {
+    mkdirSync(dirname(resolve(outPath)), { recursive: true }); // `-o models/ggml-small.bin` in a project without models/
+    if (format === 'silero-vad') {
+      importSileroVad(dir, outPath);
+      return format;
+    }
+    const withQuantizer = { ...options, ...(options.type && /^q/.test(options.type) && { quantize: nativeQuantizer }) };
+    (format === 'ctranslate2' ? importCt2 : importHf)(dir, outPath, withQuantizer);
     return format;
+  } catch (err) {
+    // A file system error (no room, no rights) is the import's failure, not a transcription's.
+    if (err instanceof WhisperServeError) throw err;
+    throw new WhisperServeError('MODEL_IMPORT_FAILED', `cannot write ${outPath}: ${(err as Error).message}`, { cause: err });
   }
-  const withQuantizer = { ...options, ...(options.type && /^q/.test(options.type) && { quantize: nativeQuantizer }) };
-  (format === 'ctranslate2' ? importCt2 : importHf)(dir, outPath, withQuantizer);
-  return format;
 }

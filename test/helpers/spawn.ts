@@ -9,9 +9,9 @@ export interface Finished {
   stderr: string;
 }
 
-export function runChild(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeout?: number } = {}): Promise<Finished> {
+export function runChild(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeout?: number; cwd?: string } = {}): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeout ?? 300_000 });
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeout ?? 300_000, ...(options.cwd && { cwd: options.cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
