@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
-import { knownModels, knownVadModels, locateFile, registryEntry, type RegistryEntry } from './registry.js';
+import { knownModels, knownVadModels, locateFile, registryEntry, registryNames, type RegistryEntry } from './registry.js';
 
 export type Verification = 'ok' | 'imported' | 'mismatch' | 'unchecked';
 
@@ -63,7 +63,7 @@ export async function listCache(dir: string): Promise<CachedModel[]> {
 /** Removes a cached model by registry name (and its sidecar and any partial download). */
 export function removeModel(name: string, dir: string): string[] {
   const entry = registryEntry(name);
-  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${[...Object.keys(knownModels()), ...Object.keys(knownVadModels())].join(', ')}`);
+  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${registryNames()}`);
   const path = join(dir, entry.file);
   const removed = [path, `${path}.verified`, `${path}.partial`].filter((p) => existsSync(p));
   if (!removed.includes(path)) throw new WhisperServeError('MODEL_NOT_FOUND', `model ${name} is not in the cache (${path})`);

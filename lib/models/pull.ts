@@ -14,7 +14,7 @@ import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
 import { WhisperServeError } from '../errors.js';
 import { hashFile } from './cache.js';
 import { GGML_MAGIC, readGgmlModel } from './ggml-format.js';
-import { knownModels, knownVadModels, registryEntry } from './registry.js';
+import { knownVadModels, registryEntry, registryNames } from './registry.js';
 
 export interface PullOptions {
   /** The model cache (a shell's WHISPER_MODEL_CACHE). */
@@ -103,7 +103,7 @@ async function lockDownload(dest: string, signal: AbortSignal | undefined): Prom
 
 export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
   const entry = registryEntry(name);
-  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${[...Object.keys(knownModels()), ...Object.keys(knownVadModels())].join(', ')}`);
+  if (!entry) throw new WhisperServeError('MODEL_NOT_FOUND', `unknown model "${name}"; known: ${registryNames()}`);
   const isVad = name in knownVadModels();
   const dir = o.cacheDir;
   mkdirSync(dir, { recursive: true });

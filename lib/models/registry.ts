@@ -45,6 +45,9 @@ export function knownVadModels(): Record<string, RegistryEntry> {
   return read().vad;
 }
 
+/** Every registry name, Whisper models then VAD, for messages. */
+export const registryNames = (): string => [...Object.keys(knownModels()), ...Object.keys(knownVadModels())].join(', ');
+
 /** Any registry entry, Whisper or VAD, by name. */
 export function registryEntry(name: string): RegistryEntry | undefined {
   return knownModels()[name] ?? knownVadModels()[name];
