@@ -13,7 +13,7 @@ import { DEFAULTS, readConfig, type Config } from './config.js';
 import { createLogger as createLoggerWith, quietLogger, type Logger, type LoggerOptions } from './log.js';
 import { listCache as listCacheIn, removeModel as removeModelIn, type CachedModel } from './models/cache.js';
 import { pullModel as pullModelWith, type PullOptions, type Pulled } from './models/pull.js';
-import { obtainModel, obtainVad, type ObtainOptions } from './models/obtain.js';
+import { obtainModel, obtainOptions, obtainVad, type ObtainOptions } from './models/obtain.js';
 import { resolveModel as resolveModelIn } from './models/registry.js';
 import type { VadOptions } from './vad.js';
 import { SegmentStream } from './segment-stream.js';
@@ -73,10 +73,8 @@ export class Whisper extends CoreWhisper {
 
 function fetchOptions(config: Config, options: ModelLoadOptions): ObtainOptions {
   return {
-    cacheDir: config.modelCache,
-    mirror: config.modelMirror,
-    download: options.download ?? config.modelDownload,
-    log: options.logger ?? quietLogger,
+    ...obtainOptions(config, options.logger ?? quietLogger),
+    ...(options.download !== undefined && { download: options.download }),
     ...(options.onDownload && { onDownload: options.onDownload }),
     ...(options.signal && { signal: options.signal }),
   };

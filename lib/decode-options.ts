@@ -142,19 +142,34 @@ export const DECODE_RANGES = {
   patience: { min: 0.1, max: 10, orDefault: -1 },
   lengthPenalty: { min: 0, max: 10, orDefault: -1 },
   maxTokensPerSegment: { min: 0, max: 224, int: true },
-} as const satisfies Partial<Record<keyof DecodeOptions, { min: number; max: number; int?: boolean; orDefault?: number }>>;
+} as const satisfies Partial<Record<keyof DecodeOptions, NumberRange>>;
 
 /** The last characters of a prompt kept: more than whisper's 223 prompt tokens of any text; past it whisper drops the front anyway. */
 export const MAX_PROMPT_CHARS = 2000;
 
+/** One row of a table of ranges (DECODE_RANGES here, CUE_RANGES in lib/output/cues.ts). */
+export interface NumberRange {
+  min: number;
+  max: number;
+  int?: boolean;
+  /** A value outside the range that means "whisper.cpp's own". */
+  orDefault?: number;
+}
+
+/** Whether `v` is a number `r` takes. */
+export const inNumberRange = (r: NumberRange, v: unknown): v is number =>
+  typeof v === 'number' && (v === r.orDefault || (v >= r.min && v <= r.max && (!r.int || Number.isInteger(v))));
+
+/** "an integer from 1 to 8": what `r` takes, for messages. */
+export const rangeText = (r: NumberRange): string => `${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}`;
+
 /** INVALID_ARGUMENT naming the first option outside DECODE_RANGES. */
 export function checkDecodeOptions(o: DecodeOptions): void {
-  for (const [name, r] of Object.entries(DECODE_RANGES) as Array<[keyof typeof DECODE_RANGES, { min: number; max: number; int?: boolean; orDefault?: number }]>) {
+  for (const [name, r] of Object.entries(DECODE_RANGES) as Array<[keyof typeof DECODE_RANGES, NumberRange]>) {
     const v = o[name];
-    if (r.orDefault !== undefined && v === r.orDefault) continue;
-    if (typeof v !== 'number' || !(v >= r.min && v <= r.max) || (r.int && !Number.isInteger(v))) {
+    if (!inNumberRange(r, v)) {
       const or = r.orDefault !== undefined ? ` (or ${r.orDefault} for whisper.cpp's own)` : '';
-      throw new WhisperServeError('INVALID_ARGUMENT', `${name} must be ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}${or}, got ${String(v)}`, { details: { field: name } });
+      throw new WhisperServeError('INVALID_ARGUMENT', `${name} must be ${rangeText(r)}${or}, got ${String(v)}`, { details: { field: name } });
     }
   }
 }

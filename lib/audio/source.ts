@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { collectPcm, openDecoded, type DecodedAudio, type DecodedStream, type DecodeOptions } from './decode.js';
 import { SAMPLE_RATE } from '../windows.js';
 import { download, type FetchOptions } from './fetch.js';
+import { processRuns } from '../processes.js';
 
 export type AudioInput = string | URL | Buffer | Uint8Array | Readable | { base64: string };
 
@@ -78,17 +79,9 @@ export async function removeJobDir(dir: string): Promise<void> {
  * when a server or worker starts; the dirs of live processes are left alone.
  */
 export async function sweepStaleJobDirs(root: string, log?: Logger): Promise<string[]> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  };
   const stale = (await readdir(root).catch(() => [] as string[])).filter((name) => {
     const m = /^(?:job|upload)-(\d+)-/.exec(name);
-    return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+    return m !== null && Number(m[1]) !== process.pid && !processRuns(Number(m[1]));
   });
   await Promise.all(stale.map((name) => rm(join(root, name), { recursive: true, force: true })));
   if (stale.length) log?.info('removed temp dirs left by processes that were killed', { dirs: stale.length });

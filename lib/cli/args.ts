@@ -1,6 +1,6 @@
 /** Option parsers: a bad value is a usage error (exit 2) that names what the option takes. */
 import { InvalidArgumentError } from 'commander';
-import { DECODE_RANGES } from '../decode-options.js';
+import { DECODE_RANGES, inNumberRange, rangeText, type NumberRange } from '../decode-options.js';
 import { CUE_RANGES } from '../output/cues.js';
 
 export function positiveInt(value: string): number {
@@ -15,15 +15,12 @@ export function portNumber(value: string): number {
   return n;
 }
 
-type Range = { min: number; max: number; int?: boolean; orDefault?: number };
-
 /** A number in `r`, else a usage error that says the range. */
-function rangedNumber(r: Range): (value: string) => number {
+function rangedNumber(r: NumberRange): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    const inRange = n === r.orDefault || (n >= r.min && n <= r.max && (!r.int || Number.isInteger(n)));
-    if (value.trim() === '' || !inRange) {
-      throw new InvalidArgumentError(`expected ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}${r.orDefault !== undefined ? ` (or ${r.orDefault}: whisper.cpp's own)` : ''}.`);
+    if (value.trim() === '' || !inNumberRange(r, n)) {
+      throw new InvalidArgumentError(`expected ${rangeText(r)}${r.orDefault !== undefined ? ` (or ${r.orDefault}: whisper.cpp's own)` : ''}.`);
     }
     return n;
   };

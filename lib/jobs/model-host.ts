@@ -9,7 +9,7 @@
 import type { Config } from '../config.js';
 import { WhisperServeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { obtainModel, obtainVad } from '../models/obtain.js';
+import { obtainModel, obtainOptions, obtainVad } from '../models/obtain.js';
 import { Whisper, type LoadOptions } from '../whisper.js';
 
 interface Entry {
@@ -60,18 +60,14 @@ export class ModelHost {
   /** The Silero VAD a job's `enable_vad` needs, downloaded on the first such job unless WHISPER_VAD_MODEL names one. */
   async obtainVad(log: Logger, signal?: AbortSignal): Promise<void> {
     if (this.config.vadModel) return;
-    await obtainVad({ ...this.fetching(log), ...(signal && { signal }) });
-  }
-
-  private fetching(log: Logger) {
-    return { cacheDir: this.config.modelCache, mirror: this.config.modelMirror, download: this.config.modelDownload, log };
+    await obtainVad({ ...obtainOptions(this.config, log), ...(signal && { signal }) });
   }
 
   /** Loads (or reuses) the model; call the returned release() when done. */
   async acquire(model: string, log: Logger = this.log): Promise<Acquired> {
     if (this.closed) throw new WhisperServeError('MODEL_DISPOSED', 'the server is shutting down');
     // A named model not yet in the cache is downloaded on the first job that wants it.
-    const { path, name } = await obtainModel(model, this.fetching(log));
+    const { path, name } = await obtainModel(model, obtainOptions(this.config, log));
     while (this.current && this.current.key !== path) {
       const other = this.current;
       if (other.users > 0) {

@@ -6,6 +6,7 @@
  * often pid 1 again), so a restart on one machine does not wait for the lease to lapse.
  */
 import { randomBytes } from 'node:crypto';
+import { processRuns } from '../processes.js';
 
 export interface NodeIdentity {
   /** This process's lease owner string. */
@@ -25,13 +26,7 @@ export function nodeIdentity(name: string): NodeIdentity {
       const m = /^(.*)\/(\d+)\/([0-9a-f]+)$/.exec(other);
       if (!m || m[1] !== name || other === owner) return false;
       const pid = Number(m[2]);
-      if (pid === process.pid) return true;
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code === 'ESRCH';
-      }
+      return pid === process.pid || !processRuns(pid);
     },
   };
 }

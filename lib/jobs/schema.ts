@@ -4,7 +4,7 @@
  * switch without changes. Unknown keys are an error, never silently ignored.
  */
 import { z } from 'zod';
-import { DECODE_RANGES } from '../decode-options.js';
+import { DECODE_RANGES, type NumberRange } from '../decode-options.js';
 import { CUE_RANGES } from '../output/cues.js';
 import { WhisperServeError } from '../errors.js';
 import { languageCode } from '../languages.js';
@@ -14,7 +14,7 @@ const TextFormat = z.enum(['plain_text', 'formatted_text', 'srt', 'vtt']);
 export type TextFormat = z.infer<typeof TextFormat>;
 
 /** A number in one of the tables of ranges (lib/decode-options.ts, lib/output/cues.ts). */
-const inRange = (r: { min: number; max: number; int?: boolean }) => {
+const inRange = (r: NumberRange) => {
   const n = z.number().min(r.min).max(r.max);
   return r.int ? n.int() : n;
 };

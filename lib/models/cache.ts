@@ -18,15 +18,29 @@ export interface CachedModel {
   verified: Verification;
 }
 
-/** sha256 and sha1 of a file in one read (the registry may name either). */
-export async function hashFile(path: string): Promise<{ sha256: string; sha1: string }> {
-  const sha256 = createHash('sha256');
-  const sha1 = createHash('sha1');
-  for await (const chunk of createReadStream(path)) {
-    sha256.update(chunk as Buffer);
-    sha1.update(chunk as Buffer);
+export interface Checksums {
+  sha256: string;
+  sha1: string;
+}
+
+/** sha256 and sha1 at once: the registry names upstream files by sha1, our imports by sha256. */
+export class Hashes {
+  private readonly sha256 = createHash('sha256');
+  private readonly sha1 = createHash('sha1');
+  update(chunk: Buffer): void {
+    this.sha256.update(chunk);
+    this.sha1.update(chunk);
   }
-  return { sha256: sha256.digest('hex'), sha1: sha1.digest('hex') };
+  digest(): Checksums {
+    return { sha256: this.sha256.digest('hex'), sha1: this.sha1.digest('hex') };
+  }
+}
+
+/** sha256 and sha1 of a file in one read (the registry may name either). */
+export async function hashFile(path: string): Promise<Checksums> {
+  const hashes = new Hashes();
+  for await (const chunk of createReadStream(path)) hashes.update(chunk as Buffer);
+  return hashes.digest();
 }
 
 /** ok: the registry's checksum; imported: the checksum of our own import of the test weights. */

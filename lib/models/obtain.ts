@@ -7,9 +7,10 @@
  */
 import { join } from 'node:path';
 import { WhisperServeError } from '../errors.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_VAD_FILES, VAD_MODEL } from '../vad.js';
-import { pullModel } from './pull.js';
+import { downloadUrl, pullModel } from './pull.js';
 import { locateFile, missingModelHint, packageModelsAreInstalled, registryEntry, resolveModel } from './registry.js';
 
 export interface ObtainOptions {
@@ -21,6 +22,11 @@ export interface ObtainOptions {
   /** Bytes so far, and in all where the server says. */
   onDownload?: (done: number, total: number | undefined) => void;
   signal?: AbortSignal;
+}
+
+/** ObtainOptions from the settings (WHISPER_MODEL_CACHE, WHISPER_MODEL_MIRROR, WHISPER_MODEL_DOWNLOAD). */
+export function obtainOptions(config: Pick<Config, 'modelCache' | 'modelMirror' | 'modelDownload'>, log: Logger): ObtainOptions {
+  return { cacheDir: config.modelCache, mirror: config.modelMirror, download: config.modelDownload, log };
 }
 
 const warned = new Set<string>();
@@ -43,7 +49,7 @@ export async function obtainFile(name: string, o: ObtainOptions): Promise<string
   }
   const path = join(o.cacheDir, entry.file);
   if (o.download === false) throw new WhisperServeError('MODEL_NOT_FOUND', `model ${name} is not in the cache (${path}), and WHISPER_MODEL_DOWNLOAD=0: ${missingModelHint(name, entry, o.cacheDir)}`, { details: { model: name, path } });
-  const url = o.mirror ? `${o.mirror.replace(/\/$/, '')}/${entry.file}` : entry.url;
+  const url = downloadUrl(entry, o.mirror);
   o.log.info(`model ${name} is not in the cache: downloading it (once)`, { url, to: path, ...(entry.size && { size: entry.size }) });
   try {
     const pulled = await pullModel(name, { cacheDir: o.cacheDir, ...(o.mirror && { mirror: o.mirror }), ...(o.onDownload && { onProgress: o.onDownload }), ...(o.signal && { signal: o.signal }) });

@@ -5,16 +5,16 @@
  * structure, then renamed into place. Offline it fails fast, naming the URL and the path to place
  * the file by hand.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { retryableStatus, USER_AGENT, withRetries } from '../net/http.js';
 import { WhisperServeError } from '../errors.js';
-import { hashFile } from './cache.js';
+import { processRuns } from '../processes.js';
+import { Hashes, hashFile, type Checksums } from './cache.js';
 import { GGML_MAGIC, readGgmlModel } from './ggml-format.js';
-import { knownVadModels, registryEntry, registryNames } from './registry.js';
+import { knownVadModels, registryEntry, registryNames, type RegistryEntry } from './registry.js';
 
 export interface PullOptions {
   /** The model cache (a shell's WHISPER_MODEL_CACHE). */
@@ -40,24 +40,6 @@ export interface Pulled {
   checksum: string;
 }
 
-interface Checksums {
-  sha256: string;
-  sha1: string;
-}
-
-/** sha256 and sha1 at once: the registry names upstream files by sha1, our imports by sha256. */
-class Hashes {
-  private readonly sha256 = createHash('sha256');
-  private readonly sha1 = createHash('sha1');
-  update(chunk: Buffer): void {
-    this.sha256.update(chunk);
-    this.sha1.update(chunk);
-  }
-  digest(): Checksums {
-    return { sha256: this.sha256.digest('hex'), sha1: this.sha1.digest('hex') };
-  }
-}
-
 /** A VAD file is not a Whisper model: its ggml magic is all there is to check without loading it. */
 function checkGgmlMagic(path: string): void {
   const fd = openSync(path, 'r');
@@ -68,15 +50,6 @@ function checkGgmlMagic(path: string): void {
     closeSync(fd);
   }
 }
-
-const running = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-};
 
 /**
  * Takes `<file>.lock` (this process's pid in it), waiting while another live process (or another
@@ -92,7 +65,7 @@ async function lockDownload(dest: string, signal: AbortSignal | undefined): Prom
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = Number(readFileSync(lock, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && !running(holder)) {
+    if (Number.isInteger(holder) && holder > 0 && !processRuns(holder)) {
       rmSync(lock, { force: true });
       continue;
     }
@@ -100,6 +73,9 @@ async function lockDownload(dest: string, signal: AbortSignal | undefined): Prom
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Where a registry file is downloaded from: `<mirror>/<file>`, else the registry's URL. */
+export const downloadUrl = (entry: RegistryEntry, mirror: string | undefined): string => (mirror ? mirror.replace(/\/?$/, `/${entry.file}`) : entry.url);
 
 export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
   const entry = registryEntry(name);
@@ -109,7 +85,7 @@ export async function pullModel(name: string, o: PullOptions): Promise<Pulled> {
   mkdirSync(dir, { recursive: true });
   const dest = join(dir, entry.file);
   const partial = `${dest}.partial`;
-  const url = o.url ?? o.mirror?.replace(/\/?$/, `/${entry.file}`) ?? entry.url;
+  const url = o.url ?? downloadUrl(entry, o.mirror);
   // The file upstream publishes, or (from a mirror, say) our own import of the same weights.
   const accepted = o.sha256 ? [o.sha256] : [entry.sha256, entry.sha1, entry.importedSha256].filter((x): x is string => !!x);
   const byHand = `download ${url} yourself and place it at ${dest}`;

@@ -7,6 +7,7 @@
  * cue on screen while its words are said). `highlightWords` is openai-whisper's: one cue per
  * word with that word underlined, the cue's other words around it.
  */
+import type { NumberRange } from '../decode-options.js';
 import type { Segment } from '../whisper.js';
 
 export interface CueOptions {
@@ -28,7 +29,7 @@ export const CUE_RANGES = {
   maxLineWidth: { min: 10, max: 200, int: true },
   maxLineCount: { min: 1, max: 10, int: true },
   maxCueSeconds: { min: 1, max: 60 },
-} as const satisfies Record<keyof typeof CUE_DEFAULTS, { min: number; max: number; int?: boolean }>;
+} as const satisfies Record<keyof typeof CUE_DEFAULTS, NumberRange>;
 
 export interface Cue {
   start: number;

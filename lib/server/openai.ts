@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { knownModels } from '../models/registry.js';
 import { formatTranscript, toVerboseJson } from '../output/formats.js';
 import { CUE_RANGES, type CueOptions } from '../output/cues.js';
+import { inNumberRange, rangeText, type NumberRange } from '../decode-options.js';
 import type { ModelHost } from '../jobs/model-host.js';
 import type { Segment } from '../whisper.js';
 
@@ -123,13 +124,11 @@ function pickModel(requested: string | undefined, host: ModelHost): string {
 
 /** whisper-serve's own fields for srt/vtt answers: the RunPod schema's names, CUE_RANGES. */
 function cueFields(field: (name: string) => string | undefined): CueOptions {
-  const number = (name: string, r: { min: number; max: number; int?: boolean }) => {
+  const number = (name: string, r: NumberRange) => {
     const raw = field(name);
     if (raw === undefined) return undefined;
     const n = Number(raw);
-    if (raw.trim() === '' || !(n >= r.min && n <= r.max) || (r.int && !Number.isInteger(n))) {
-      throw new WhisperServeError('INVALID_INPUT', `${name}: ${r.int ? 'an integer' : 'a number'} from ${r.min} to ${r.max}`);
-    }
+    if (raw.trim() === '' || !inNumberRange(r, n)) throw new WhisperServeError('INVALID_INPUT', `${name}: ${rangeText(r)}`);
     return n;
   };
   const highlight = field('highlight_words');

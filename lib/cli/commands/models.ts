@@ -9,7 +9,7 @@ import { pullModel } from '../../models/pull.js';
 import { knownModels, knownVadModels } from '../../models/registry.js';
 import { readConfig } from '../../config.js';
 import { reportError } from '../errors.js';
-import { obtainModel } from '../../models/obtain.js';
+import { obtainModel, obtainOptions } from '../../models/obtain.js';
 import { createDownloadProgress } from '../progress.js';
 import { startup } from '../settings.js';
 
@@ -78,7 +78,7 @@ export function modelsCommand(): Command {
       const bar = createDownloadProgress(model);
       try {
         const { cfg, log } = startup();
-        const { path } = await obtainModel(model, { cacheDir: cfg.modelCache, mirror: cfg.modelMirror, download: cfg.modelDownload, log, onDownload: bar.update });
+        const { path } = await obtainModel(model, { ...obtainOptions(cfg, log), onDownload: bar.update });
         bar.stop();
         const m = readGgmlModel(path);
         const types = m.tensors.reduce<Record<string, number>>((a, t) => ({ ...a, [t.type]: (a[t.type] ?? 0) + 1 }), {});
