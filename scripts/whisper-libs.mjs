@@ -50,7 +50,7 @@ const run = (args) => {
 // sapphirerapids variant would otherwise carry them): they crashed quantised models (issue 24).
 const noAmx = process.env.WHISPER_SERVE_AMX === '1' ? [] : ['C', 'CXX'].map((l) => `-DCMAKE_${l}_FLAGS=-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__`);
 const common = [...noAmx, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON', '-DWHISPER_BUILD_EXAMPLES=OFF',
-  '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF'];
+  '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF', '-DGGML_LLAMAFILE=ON' /* as CMakeLists.txt */];
 // $ORIGIN, not the build folder, in the libraries' own search path: they are shipped side by side.
 const dynamicBackends = ['-DBUILD_SHARED_LIBS=ON', '-DGGML_BACKEND_DL=ON', '-DGGML_NATIVE=OFF', '-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON'];
 // A native build: the instruction sets of the prebuild's module for this CPU, as build-native.mjs.
