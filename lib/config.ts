@@ -8,6 +8,13 @@ import { WhisperServeError } from './errors.js';
 export type GpuMode = 'auto' | 'required' | 'off';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+function matricesEnv(env: NodeJS.ProcessEnv): Config['matrices'] {
+  const raw = env.WHISPER_SERVE_MATRICES;
+  if (!raw) return DEFAULTS.matrices;
+  if (raw === 'auto' || raw === 'file' || raw === 'q8_0') return raw;
+  throw new WhisperServeError('INVALID_ARGUMENT', `WHISPER_SERVE_MATRICES must be auto, file or q8_0, got "${raw}"`);
+}
+
 function intEnv(name: string, env: NodeJS.ProcessEnv): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -92,10 +99,18 @@ export interface Config {
    */
   engineProfile: boolean;
   /**
-   * WHISPER_SERVE_REPACK: `0` = q4_0 weights stay in ggml's plain layout on the CPU; default: its
-   * repacked one (interleaved rows for its AVX2/AVX-512 GEMM, ~2× the products' rate).
+   * WHISPER_SERVE_REPACK: `0` = q4_0 and q8_0 weights stay in ggml's plain layout on the CPU;
+   * default: the layouts of its own kernels (q4_0 interleaved for its AVX2/AVX-512 GEMM, ~2× the
+   * products' rate; q8_0 in AMX tiles where the CPU has AMX, ~3× in the encoder).
    */
   repackWeights: boolean;
+  /**
+   * WHISPER_SERVE_MATRICES: `q8_0` = the batched engine on the CPU quantises an f16 model's
+   * matrices to q8_0 as they load (int8 products, as faster-whisper's `compute_type="int8"`);
+   * `file` = as the file has them (f16, bf16 on AVX512-BF16); default `auto`: q8_0 where the CPU
+   * has AMX's int8 tiles (3× bf16's products there), else the file's (lib/device.ts).
+   */
+  matrices: 'auto' | 'file' | 'q8_0';
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -246,6 +261,7 @@ export const DEFAULTS: Readonly<Config> = {
   multilingual: false,
   engineProfile: false,
   repackWeights: true,
+  matrices: 'auto',
   logLevel: 'info',
   logFormat: 'text',
 };
@@ -275,6 +291,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     multilingual: env.MULTILINGUAL === '1' || env.MULTILINGUAL === 'true',
     engineProfile: env.WHISPER_SERVE_PROFILE === '1',
     repackWeights: env.WHISPER_SERVE_REPACK !== '0',
+    matrices: matricesEnv(env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

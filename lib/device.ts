@@ -42,6 +42,17 @@ export function chooseDevice(mode: GpuMode | boolean, log?: Logger): { info: Nat
   return { info, plan: planDevice(info, mode, log, variant) };
 }
 
+/**
+ * Whether the batched engine quantises an f16 model's matrices (not the convolutions) to q8_0 as
+ * they load: asked for (`q8_0`), or `auto` on the CPU where ggml's module has AMX's int8 tiles.
+ * There the products run at 3× bf16's, at the WER of bf16 within 0.6 points on the bench
+ * (bench/README.md, AMX); elsewhere plain q8_0 is no faster than bf16/f16, so the file's stay.
+ */
+export function quantiseToQ8(matrices: Config['matrices'], device: DevicePlan, info: NativeSystemInfo): boolean {
+  if (device.useGpu || matrices === 'file') return false;
+  return matrices === 'q8_0' || info.features.includes('AMX_INT8 = 1');
+}
+
 /** "12.4" from the CUDA runtime's 12040. */
 function cudaVersion(v: number): string {
   return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;

@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { DEFAULTS, type Config, type GpuMode } from './config.js';
 import { boundPrompt, checkDecodeOptions, DECODE_DEFAULTS, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
-import { chooseDevice, planBatch, type BatchPlan, type DevicePlan } from './device.js';
+import { chooseDevice, planBatch, quantiseToQ8, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
 import { SegmentStream } from './segment-stream.js';
@@ -244,7 +244,8 @@ export class Whisper implements AsyncDisposable {
     const file = readGgmlModel(path);
     const b = binding();
     const config: Config = { ...DEFAULTS, ...options.config };
-    const device = chooseDevice(options.gpu ?? config.gpu, log).plan;
+    const { info, plan: device } = chooseDevice(options.gpu ?? config.gpu, log);
+    const q8Matrices = quantiseToQ8(config.matrices, device, info);
     const batch = planBatch({
       requested: options.batchSize,
       threads: options.threads,
@@ -254,13 +255,14 @@ export class Whisper implements AsyncDisposable {
       shape: file.hparams,
     });
     let native: NativeModel;
-    let engine: { backend: string; attention: string };
+    let engine: { backend: string; attention: string; repackedMatrices: number };
     try {
       native = await b.loadModel(path, {
         useGpu: device.useGpu,
         gpuDevice: options.gpuDevice ?? 0,
         flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
         repackWeights: config.repackWeights,
+        q8Matrices,
         poolSize: batch.poolSize,
       });
       // The batched engine (the default path) loads its weights now: part of the cold start.
@@ -276,6 +278,8 @@ export class Whisper implements AsyncDisposable {
       model: name ?? path,
       device: device.reason,
       engine: `${engine.backend}, ${engine.attention} attention`,
+      ...(q8Matrices && { matrices: `q8_0 (WHISPER_SERVE_MATRICES=${config.matrices})` }),
+      ...(engine.repackedMatrices > 0 && { repackedMatrices: engine.repackedMatrices }),
       batchSize: batch.batchSize,
       batchSizeFrom: batch.source,
       threads: batch.threads,

@@ -47,26 +47,28 @@ struct BatchEngine::Slot {
   DecodeResult result;
 };
 
-BatchEngine::BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn, bool repackWeights) {
-  if (useGpu) {
+BatchEngine::BatchEngine(const EngineSpec& spec) {
+  if (spec.useGpu) {
     int seen = 0;
     for (size_t i = 0; i < ggml_backend_dev_count() && !backend_; i++) {
       ggml_backend_dev_t dev = ggml_backend_dev_get(i);
-      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU && seen++ == gpuDevice) backend_ = ggml_backend_dev_init(dev, nullptr);
+      if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_GPU && seen++ == spec.gpuDevice)
+        backend_ = ggml_backend_dev_init(dev, nullptr);
     }
   }
   onCpu_ = backend_ == nullptr;
   if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
   try {
-    weights_ = WhisperWeights::load(modelPath, backend_, onCpu_ && cpuHasFeature("AVX512_BF16"), onCpu_ && repackWeights);
+    weights_ = WhisperWeights::load(spec.path, backend_,
+                                    {onCpu_ && cpuHasFeature("AVX512_BF16"), onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices});
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
   }
   allocator_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
   graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
-  flashAttn_ = flashAttn && runsFusedAttention();
+  flashAttn_ = spec.flashAttn && runsFusedAttention();
 }
 
 // ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's
@@ -166,18 +168,33 @@ bool BatchEngine::fits(int slots, int kept, int encoderWindows) {
 }
 
 // The first node the backend cannot run, or null: on one backend without a fallback, ggml would
-// abort the process on such a node. The CPU runs them all.
+// abort the process on such a node. The CPU runs every op, except on a matrix in ggml's AMX
+// layout: its kernel takes any product whose weights are there without a check of its own, and
+// reads out of bounds (or garbage) on a 3-D, strided or non-f32 input or rows not in 32s.
 ggml_tensor* BatchEngine::unsupportedNode(ggml_cgraph* graph) const {
-  if (onCpu_) return nullptr;
   for (int i = 0; i < ggml_graph_n_nodes(graph); i++) {
-    if (!ggml_backend_supports_op(backend_, ggml_graph_node(graph, i))) return ggml_graph_node(graph, i);
+    ggml_tensor* node = ggml_graph_node(graph, i);
+    if (!onCpu_) {
+      if (!ggml_backend_supports_op(backend_, node)) return node;
+      continue;
+    }
+    for (int s = 0; s < GGML_MAX_SRC && node->src[s]; s++) {
+      if (!inAmxLayout(node->src[s])) continue;
+      const ggml_tensor* x = node->src[1];
+      const bool runs = s == 0 && node->op == GGML_OP_MUL_MAT && x->type == GGML_TYPE_F32 && ggml_is_contiguous(x) && x->ne[2] == 1 &&
+                        x->ne[3] == 1 && node->ne[0] % 32 == 0 && node->src[0]->ne[0] % 32 == 0;
+      if (!runs) return node;
+    }
   }
   return nullptr;
 }
 
 bool BatchEngine::supported(ggml_cgraph* graph) const {
   // Not a size problem (fit() shrinks on runtime_error): this batch would not run either.
-  if (ggml_tensor* node = unsupportedNode(graph)) throw std::logic_error(std::string("the backend cannot run ") + ggml_op_desc(node));
+  if (ggml_tensor* node = unsupportedNode(graph)) {
+    throw std::logic_error(std::string(onCpu_ ? "ggml's AMX kernel cannot run " : "the backend cannot run ") + ggml_op_desc(node) + " (" +
+                           node->name + ")");
+  }
   return true;
 }
 

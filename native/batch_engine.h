@@ -19,6 +19,7 @@
 #include "batch_rules.h"
 #include "batch_weights.h"
 #include "encoding_store.h"
+#include "engine_spec.h"
 #include "op_profile.h"
 
 namespace wserve {
@@ -67,9 +68,7 @@ struct EngineRun {
 
 class BatchEngine {
  public:
-  // useGpu: weights and graphs on the first GPU backend ggml offers (CPU when there is none).
-  // repackWeights: q4_0 matrices in ggml's CPU_REPACK layout (its AVX2/AVX-512 GEMM) on the CPU.
-  BatchEngine(const std::string& modelPath, bool useGpu, int gpuDevice, bool flashAttn, bool repackWeights);
+  explicit BatchEngine(const EngineSpec& spec);
   ~BatchEngine();
 
   const WhisperWeights& weights() const { return *weights_; }

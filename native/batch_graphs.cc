@@ -17,9 +17,17 @@ ggml_tensor* layerNorm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, ggml_t
 // rate on sm80 and later) instead of writing f16 and converting it in a kernel of its own (10 % of
 // the encoder's GPU time). On one window (2-D) the same flag would send CUDA to an f32 GEMM on
 // converted weights, so it stays off there; the CPU ignores it.
+// A matrix in ggml's AMX layout takes the windows folded into rows: its kernel reads one 2-D input
+// (on a 3-D one it would look for the weights of each window past their end).
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_tensor* b) {
-  ggml_tensor* y = ggml_mul_mat(ctx, w, x);
-  if (x->ne[2] > 1) ggml_mul_mat_set_prec(y, GGML_PREC_F32);
+  ggml_tensor* y;
+  if (inAmxLayout(w)) {
+    ggml_tensor* rows = ggml_reshape_2d(ctx, ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), x->ne[0], ggml_nrows(x));
+    y = ggml_reshape_4d(ctx, ggml_mul_mat(ctx, w, rows), w->ne[1], x->ne[1], x->ne[2], x->ne[3]);
+  } else {
+    y = ggml_mul_mat(ctx, w, x);
+    if (x->ne[2] > 1) ggml_mul_mat_set_prec(y, GGML_PREC_F32);
+  }
   return b ? ggml_add(ctx, y, b) : y;
 }
 

@@ -1,6 +1,8 @@
 #include "batch_weights.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -61,23 +63,30 @@ std::string format(const char* pattern, int i) {
 WhisperWeights::~WhisperWeights() {
   if (buffer_) ggml_backend_buffer_free(buffer_);
   if (ctx_) ggml_free(ctx_);
-  if (repackedBuffer_) ggml_backend_buffer_free(repackedBuffer_);
-  if (repackedCtx_) ggml_free(repackedCtx_);
+  for (const Layout& l : repacked_) {
+    if (l.buffer) ggml_backend_buffer_free(l.buffer);
+    ggml_free(l.ctx);
+  }
 }
 
 namespace {
 
-// ggml's CPU_REPACK buffer type, or null: q4_0 matrices there are stored as interleaved rows for
-// its AVX2/AVX-512 GEMM (2.1× the products' rate of plain q4_0 on Zen 4). Only q4_0 goes there:
-// ggml repacks q4_0 on any AVX2 CPU (q4_0_8x8), while q8_0 and q5_0 have no x86 layout, and a
-// tensor it cannot repack would abort the process.
-ggml_backend_buffer_type_t repackBufferType(ggml_backend_t backend) {
+// One of the CPU's extra buffer types by name, or null. Matrices there are stored in the layout
+// of ggml's own kernel for them, which then runs every product that reads them:
+// - CPU_REPACK: q4_0 as interleaved rows for its AVX2/AVX-512 GEMM (2.1× the products' rate of
+//   plain q4_0 on Zen 4). Only q4_0: ggml repacks it on any AVX2 CPU (q4_0_8x8), while q8_0 and
+//   q5_0 have no x86 layout there, and a tensor it cannot repack would abort the process.
+// - AMX: q8_0 in the tiles of Intel's AMX int8 unit (present only where the addon was built with
+//   ggml's AMX kernels and Linux granted the process the tile state). Its kernel reads the input
+//   as one f32 matrix and writes outputs in 32s: linear() folds windows into rows, and the engine
+//   checks every graph for a product it could not run (unsupportedNode) before it computes one.
+ggml_backend_buffer_type_t extraBufferType(ggml_backend_t backend, const char* name) {
   ggml_backend_dev_t dev = ggml_backend_get_device(backend);
   if (!dev || ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU) return nullptr;
   auto extra = reinterpret_cast<ggml_backend_dev_get_extra_bufts_t>(
       ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts"));
   for (ggml_backend_buffer_type_t* b = extra ? extra(dev) : nullptr; b && *b; b++) {
-    if (std::string(ggml_backend_buft_name(*b)) == "CPU_REPACK") return *b;
+    if (std::strcmp(ggml_backend_buft_name(*b), name) == 0) return *b;
   }
   return nullptr;
 }
@@ -92,7 +101,9 @@ int64_t rowLength(const std::vector<int64_t>& ne) {
 
 }  // namespace
 
-std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, ggml_backend_t backend, bool bf16Matrices, bool repackQ4) {
+bool inAmxLayout(const ggml_tensor* t) { return t->buffer && std::strcmp(ggml_backend_buffer_name(t->buffer), "AMX") == 0; }
+
+std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, ggml_backend_t backend, Forms forms) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path);
   if (readValue<uint32_t>(in, "magic") != kGgmlMagic) throw std::runtime_error(path + " is not a whisper ggml model");
@@ -207,9 +218,8 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
     throw std::runtime_error("model file has " + std::to_string(records.size()) + " tensors, expected " + std::to_string(expected.size()));
   }
   ggml_init_params params = {ggml_tensor_overhead() * (expected.size() + 1), nullptr, true};
-  w->ctx_ = ggml_init(params);
-  ggml_backend_buffer_type_t repack = repackQ4 && cpuHasFeature("AVX2") ? repackBufferType(backend) : nullptr;
-  if (repack) w->repackedCtx_ = ggml_init(params);
+  ggml_backend_buffer_type_t q4Layout = forms.repack && cpuHasFeature("AVX2") ? extraBufferType(backend, "CPU_REPACK") : nullptr;
+  ggml_backend_buffer_type_t q8Layout = forms.repack ? extraBufferType(backend, "AMX") : nullptr;
   std::map<std::string, ggml_tensor*> byName;
   for (const Expected& e : expected) {
     ggml_type type = e.type;
@@ -225,23 +235,40 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
       // the encoder's products than f16, same transcripts on the bench speech); f16 elsewhere, and
       // where the rows are no multiple of 32 (conv1's 3 × 80), which llamafile's bf16 GEMM leaves
       // to ggml's dot product per row (~10× slower than its f16 GEMM there: bench/README.md).
-      if (bf16Matrices && type == GGML_TYPE_F16 && rowLength(e.ne) % 32 == 0) type = GGML_TYPE_BF16;
+      // q8_0 (asked for): the products in int8, as faster-whisper's int8 compute type, and as
+      // whisper.cpp's quantiser writes them: the layers' matrices and the token embedding (the
+      // logits product of every decoder step: as bf16 it cost a q8_0 run 10-20 %); the
+      // convolutions keep f16.
+      const bool matrix = (e.name.find("blocks.") != std::string::npos || e.name == "decoder.token_embedding.weight") && e.ne.size() == 2;
+      if (forms.q8 && type == GGML_TYPE_F16 && matrix && e.ne[0] % 32 == 0) type = GGML_TYPE_Q8_0;  // blocks of 32
+      if (forms.bf16 && type == GGML_TYPE_F16 && rowLength(e.ne) % 32 == 0) type = GGML_TYPE_BF16;
     }
-    // ggml's q4_0_8x8 takes rows in eights; the token embedding is also read by GET_ROWS, which
-    // the repacked layout does not serve.
-    const bool repacked =
-        repack && type == GGML_TYPE_Q4_0 && e.ne.size() == 2 && e.ne[1] % 8 == 0 && e.name != "decoder.token_embedding.weight";
-    ggml_tensor* tensor = ggml_new_tensor(repacked ? w->repackedCtx_ : w->ctx_, type, static_cast<int>(e.ne.size()), e.ne.data());
-    w->repackedMatrices += repacked ? 1 : 0;
+    // Only the products' matrices: the token embedding is also read by GET_ROWS, which neither
+    // layout serves. q4_0_8x8 takes rows in eights; AMX takes rows and outputs in 32s.
+    ggml_backend_buffer_type_t layout = nullptr;
+    if (e.ne.size() == 2 && e.name != "decoder.token_embedding.weight") {
+      if (type == GGML_TYPE_Q4_0 && e.ne[1] % 8 == 0) layout = q4Layout;
+      if (type == GGML_TYPE_Q8_0 && e.ne[0] % 32 == 0 && e.ne[1] % 32 == 0) layout = q8Layout;
+    }
+    ggml_context** ctx = &w->ctx_;
+    if (layout) {
+      auto held = std::find_if(w->repacked_.begin(), w->repacked_.end(), [&](const Layout& l) { return l.type == layout; });
+      if (held == w->repacked_.end()) held = w->repacked_.insert(held, Layout{layout, nullptr, nullptr});
+      ctx = &held->ctx;
+    }
+    if (!*ctx) *ctx = ggml_init(params);
+    ggml_tensor* tensor = ggml_new_tensor(*ctx, type, static_cast<int>(e.ne.size()), e.ne.data());
+    w->repackedMatrices += layout ? 1 : 0;
     ggml_set_name(tensor, e.name.c_str());
     byName[e.name] = tensor;
   }
   w->buffer_ = ggml_backend_alloc_ctx_tensors(w->ctx_, backend);
   if (!w->buffer_) throw std::runtime_error("cannot allocate the model's weights on the backend");
-  if (repack && ggml_get_first_tensor(w->repackedCtx_)) {
-    w->repackedBuffer_ = ggml_backend_alloc_ctx_tensors_from_buft(w->repackedCtx_, repack);
-    if (!w->repackedBuffer_) throw std::runtime_error("cannot allocate the model's repacked weights");
-    ggml_backend_buffer_set_usage(w->repackedBuffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+  for (Layout& l : w->repacked_) {
+    l.buffer = ggml_backend_alloc_ctx_tensors_from_buft(l.ctx, l.type);
+    if (!l.buffer)
+      throw std::runtime_error(std::string("cannot allocate the model's weights in ggml's ") + ggml_backend_buft_name(l.type) + " layout");
+    ggml_backend_buffer_set_usage(l.buffer, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   }
   ggml_backend_buffer_set_usage(w->buffer_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   if (records.empty()) ggml_backend_buffer_clear(w->buffer_, 0);
@@ -253,12 +280,15 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
     in.seekg(r.offset);
     in.read(data.data(), static_cast<std::streamsize>(data.size()));
     if (!in) throw std::runtime_error("model file ends inside tensor " + r.name);
-    if (tensor->type == GGML_TYPE_BF16 && r.type == GGML_TYPE_F16) {
+    if (tensor->type != r.type) {  // bf16 or q8_0 from f16
       const int64_t n = ggml_nelements(tensor);
       std::vector<float> f(n);
       ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(data.data()), f.data(), n);
       data.resize(ggml_nbytes(tensor));
-      ggml_fp32_to_bf16_row(f.data(), reinterpret_cast<ggml_bf16_t*>(data.data()), n);
+      if (tensor->type == GGML_TYPE_BF16)
+        ggml_fp32_to_bf16_row(f.data(), reinterpret_cast<ggml_bf16_t*>(data.data()), n);
+      else
+        ggml_quantize_chunk(tensor->type, f.data(), data.data(), 0, n / tensor->ne[0], tensor->ne[0], nullptr);
     }
     ggml_backend_tensor_set(tensor, data.data(), 0, data.size());
     w->bytes += data.size();

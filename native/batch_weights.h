@@ -44,9 +44,14 @@ struct DecoderBlock {
 
 class WhisperWeights {
  public:
-  // Throws std::runtime_error naming what is wrong with the file. bf16Matrices: the file's f16
-  // matrices are held as bf16.
-  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, bool bf16Matrices, bool repackQ4);
+  // The forms the matrices take (each only where it applies).
+  struct Forms {
+    bool bf16;    // the file's f16 matrices held as bf16
+    bool repack;  // q4_0 and q8_0 in the layout of the CPU's own kernels for them (extraBufferType)
+    bool q8;      // the file's f16 matrices (not the convolutions) quantised to q8_0 (before bf16)
+  };
+  // Throws std::runtime_error naming what is wrong with the file.
+  static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, Forms forms);
   ~WhisperWeights();
   WhisperWeights(const WhisperWeights&) = delete;
   WhisperWeights& operator=(const WhisperWeights&) = delete;
@@ -57,7 +62,7 @@ class WhisperWeights {
   std::vector<float> melFilters;   // nMels × nFftBins
   std::vector<std::string> vocab;  // token text by id (special tokens as whisper.cpp names them)
   size_t bytes = 0;
-  int repackedMatrices = 0;  // in ggml's CPU_REPACK layout
+  int repackedMatrices = 0;  // in ggml's CPU_REPACK or AMX layout
 
   ggml_tensor *encPos, *conv1W, *conv1B, *conv2W, *conv2B, *encLnW, *encLnB;
   std::vector<EncoderBlock> encoder;
@@ -68,8 +73,16 @@ class WhisperWeights {
   WhisperWeights() = default;
   ggml_context* ctx_ = nullptr;
   ggml_backend_buffer_t buffer_ = nullptr;
-  ggml_context* repackedCtx_ = nullptr;  // matrices in ggml's CPU_REPACK layout (see repackBufferType)
-  ggml_backend_buffer_t repackedBuffer_ = nullptr;
+  struct Layout {  // matrices held in one of ggml's extra buffer types (extraBufferType)
+    ggml_backend_buffer_type_t type;
+    ggml_context* ctx;
+    ggml_backend_buffer_t buffer;
+  };
+  std::vector<Layout> repacked_;
 };
+
+// Whether a matrix is held in ggml's AMX layout, whose kernel runs only products that read it as
+// src[0] of a contiguous 2-D f32 input (BatchEngine::unsupportedNode checks each graph).
+bool inAmxLayout(const ggml_tensor* t);
 
 }  // namespace wserve

@@ -25,21 +25,20 @@ struct ModelClass {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, whisper_context_params params, bool repackWeights, int poolSize)
+  LoadWorker(Napi::Env env, whisper_context_params params, EngineSpec spec, int poolSize)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
-        path_(std::move(path)),
         params_(params),
-        repackWeights_(repackWeights),
+        spec_(std::move(spec)),
         poolSize_(poolSize) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
     clearLastNativeError();
-    ctx_ = whisper_init_from_file_with_params_no_state(path_.c_str(), params_);
+    ctx_ = whisper_init_from_file_with_params_no_state(spec_.path.c_str(), params_);
     std::error_code ec;
-    const auto size = std::filesystem::file_size(path_, ec);
+    const auto size = std::filesystem::file_size(spec_.path, ec);
     bytes_ = ec ? 0 : static_cast<int64_t>(size);
     if (ctx_ == nullptr) {
       std::string why = lastNativeError();
@@ -49,8 +48,7 @@ class LoadWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(
-        ctx_, poolSize_, LoadSpec{path_, params_.use_gpu, params_.gpu_device, params_.flash_attn, repackWeights_}));
+    auto* handle = new std::shared_ptr<ModelHandle>(std::make_shared<ModelHandle>(ctx_, poolSize_, spec_));
     ctx_ = nullptr;
     Napi::Object model = env.GetInstanceData<ModelClass>()->ctor.New({Napi::External<std::shared_ptr<ModelHandle>>::New(env, handle)});
     delete handle;
@@ -62,9 +60,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::string path_;
   whisper_context_params params_;
-  bool repackWeights_;
+  EngineSpec spec_;
   int poolSize_;
   whisper_context* ctx_ = nullptr;
   int64_t bytes_ = 0;
@@ -120,13 +117,13 @@ class EngineLoadWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-ModelHandle::ModelHandle(whisper_context* c, int poolCapacity, LoadSpec spec)
+ModelHandle::ModelHandle(whisper_context* c, int poolCapacity, EngineSpec spec)
     : owner{c}, ctx(c), pool(c, poolCapacity), spec_(std::move(spec)) {}
 
 ModelHandle::~ModelHandle() { pool.close(); }
 
 BatchEngine& ModelHandle::engine() {
-  if (!engine_) engine_ = std::make_unique<BatchEngine>(spec_.path, spec_.useGpu, spec_.gpuDevice, spec_.flashAttn, spec_.repackWeights);
+  if (!engine_) engine_ = std::make_unique<BatchEngine>(spec_);
   return *engine_;
 }
 
@@ -158,9 +155,11 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   params.use_gpu = boolField(env, opts, "useGpu");
   params.gpu_device = intField(env, opts, "gpuDevice", 0, 64);
   params.flash_attn = boolField(env, opts, "flashAttn");
-  const bool repackWeights = boolField(env, opts, "repackWeights");
+  EngineSpec spec{
+      info[0].As<Napi::String>().Utf8Value(), params.use_gpu, params.gpu_device, params.flash_attn, boolField(env, opts, "repackWeights"),
+      boolField(env, opts, "q8Matrices")};
   const int poolSize = intField(env, opts, "poolSize", 1, 4096);
-  auto* worker = new LoadWorker(env, info[0].As<Napi::String>().Utf8Value(), params, repackWeights, poolSize);
+  auto* worker = new LoadWorker(env, params, std::move(spec), poolSize);
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "engine_spec.h"
 #include "state_pool.h"
 
 struct whisper_context;
@@ -18,17 +19,9 @@ namespace wserve {
 
 class BatchEngine;
 
-// How the model was loaded: the batched engine loads the same file the same way when first used.
-struct LoadSpec {
-  std::string path;
-  bool useGpu;
-  int gpuDevice;
-  bool flashAttn;
-  bool repackWeights;  // q4_0 matrices in ggml's CPU_REPACK layout (the batched engine on the CPU)
-};
-
 struct ModelHandle {
-  ModelHandle(whisper_context* ctx, int poolCapacity, LoadSpec spec);
+  // spec: how the batched engine loads the same file when first used.
+  ModelHandle(whisper_context* ctx, int poolCapacity, EngineSpec spec);
   ~ModelHandle();
   // The batched engine (its own copy of the weights, on its own backend), created by the first
   // batched job; one job runs on it at a time, holding `engineMutex`. Throws when it cannot load.
@@ -45,14 +38,14 @@ struct ModelHandle {
   std::atomic<bool> disposed{false};
 
  private:
-  LoadSpec spec_;
+  EngineSpec spec_;
   std::unique_ptr<BatchEngine> engine_;
 };
 
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports);
-  // loadModel(path, { useGpu, gpuDevice, flashAttn, repackWeights, poolSize }): Promise<Model>
+  // loadModel(path, { useGpu, gpuDevice, flashAttn, repackWeights, q8Matrices, poolSize }): Promise<Model>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);

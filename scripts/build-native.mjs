@@ -9,7 +9,7 @@
 //                                               set; with WHISPER_SERVE_CUDA=1 also cuda/libggml-cuda.so
 //   node scripts/build-native.mjs --whisper-cli also build whisper.cpp's whisper-cli (benchmark baseline)
 // Env: WHISPER_SERVE_CUDA=1 (CUDA backend), CUDA_ARCHITECTURES, WHISPER_CPP_DIR, WHISPER_SERVE_NATIVE=0|1,
-// WHISPER_SERVE_AMX=1 (ggml's AMX kernels: off by default, see CMakeLists.txt), WHISPER_SERVE_MARCH_NATIVE=1
+// WHISPER_SERVE_AMX=0 (leave ggml's AMX kernels out, see CMakeLists.txt), WHISPER_SERVE_MARCH_NATIVE=1
 // (-march=native instead of the instruction sets of the prebuild's module for this CPU).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -83,7 +83,7 @@ const defines = [
   `--CDGGML_NATIVE=${native && !variant ? 'ON' : 'OFF'}`,
   ...(variant ? variant.options.map((o) => `--CD${o.slice('-D'.length)}`) : []),
   `--CDGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
-  `--CDWHISPER_SERVE_AMX=${process.env.WHISPER_SERVE_AMX === '1' ? 'ON' : 'OFF'}`,
+  `--CDWHISPER_SERVE_AMX=${process.env.WHISPER_SERVE_AMX === '0' ? 'OFF' : 'ON'}`,
 ];
 if (cuda) {
   // Local builds target this machine's GPU; machines without one (a Docker build stage, CI) get

@@ -6,8 +6,8 @@
 // -march=native (host tuning, every extension the CPU has), which this takes out of the build.
 import { existsSync, readFileSync } from 'node:fs';
 
-// In ggml's order; AMX is compiled out of every build here (CMakeLists.txt), so sapphirerapids
-// is zen4's list.
+// In ggml's order. sapphirerapids (zen4's list and AMX) unless ggml's AMX kernels are left out
+// (WHISPER_SERVE_AMX=0: CMakeLists.txt); then zen4's list is the best such a CPU gets.
 const VARIANTS = [
   ['x64', []],
   ['sse42', ['SSE42']],
@@ -23,7 +23,8 @@ const VARIANTS = [
   ['zen4', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16']],
   ['alderlake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX_VNNI']],
 ];
-const ALL = ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AVX_VNNI'];
+const AMX_VARIANT = ['sapphirerapids', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AMX_TILE', 'AMX_INT8']];
+const ALL = ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AVX_VNNI', 'AMX_TILE', 'AMX_INT8'];
 // /proc/cpuinfo's names; ggml's AVX512 means F, CD, VL, DQ and BW together.
 const CPUINFO = {
   SSE42: ['sse4_2'],
@@ -37,15 +38,17 @@ const CPUINFO = {
   AVX512_VNNI: ['avx512_vnni'],
   AVX512_BF16: ['avx512_bf16'],
   AVX_VNNI: ['avx_vnni'],
+  AMX_TILE: ['amx_tile'],
+  AMX_INT8: ['amx_int8'],
 };
 
 /** { name, options: ['-DGGML_AVX=ON', …every one ON or OFF] } for this machine, or null off x86-64 Linux. */
-export function cpuVariant(cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '') {
+export function cpuVariant(cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '', amx = process.env.WHISPER_SERVE_AMX !== '0') {
   if (process.arch !== 'x64' || process.platform !== 'linux') return null;
   const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
   if (flags.size <= 1) return null;
   const has = (feature) => CPUINFO[feature].every((f) => flags.has(f));
-  const runnable = VARIANTS.filter(([, features]) => features.every(has));
+  const runnable = [...VARIANTS, ...(amx ? [AMX_VARIANT] : [])].filter(([, features]) => features.every(has));
   const [name, features] = runnable.reduce((best, v) => (v[1].length >= best[1].length ? v : best));
   return { name, options: ALL.map((f) => `-DGGML_${f}=${features.includes(f) ? 'ON' : 'OFF'}`) };
 }

@@ -46,10 +46,13 @@ const run = (args) => {
   if (r.error) fail(`cmake is needed to build whisper.cpp: ${r.error.message}`);
   if (r.status !== 0) fail(`cmake ${args.join(' ')} failed`);
 };
-// ggml's AMX kernels stay out unless WHISPER_SERVE_AMX=1, as in CMakeLists.txt (the prebuild's
-// sapphirerapids variant would otherwise carry them): they crashed quantised models (issue 24).
-const noAmx = process.env.WHISPER_SERVE_AMX === '1' ? [] : ['C', 'CXX'].map((l) => `-DCMAKE_${l}_FLAGS=-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__`);
-const common = [...noAmx, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON', '-DWHISPER_BUILD_EXAMPLES=OFF',
+// ggml's AMX kernels (the prebuild's sapphirerapids module; a native build on such a CPU) with
+// GCC 12's tile configuration repaired, as in CMakeLists.txt; WHISPER_SERVE_AMX=0 leaves them out.
+const amx =
+  process.env.WHISPER_SERVE_AMX === '0'
+    ? ['C', 'CXX'].map((l) => `-DCMAKE_${l}_FLAGS=-U__AMX_TILE__ -U__AMX_INT8__ -U__AMX_BF16__`)
+    : [`-DCMAKE_CXX_FLAGS=-include "${join(root, 'third_party', 'amx-tile-config.h')}"`];
+const common = [...amx, '-DCMAKE_BUILD_TYPE=Release', '-DCMAKE_POSITION_INDEPENDENT_CODE=ON', '-DWHISPER_BUILD_EXAMPLES=OFF',
   '-DWHISPER_BUILD_TESTS=OFF', '-DWHISPER_BUILD_SERVER=OFF', '-DGGML_OPENMP=OFF', '-DGGML_LLAMAFILE=ON' /* as CMakeLists.txt */];
 // $ORIGIN, not the build folder, in the libraries' own search path: they are shipped side by side.
 const dynamicBackends = ['-DBUILD_SHARED_LIBS=ON', '-DGGML_BACKEND_DL=ON', '-DGGML_NATIVE=OFF', '-DCMAKE_BUILD_RPATH_USE_ORIGIN=ON'];

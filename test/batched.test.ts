@@ -141,7 +141,7 @@ describe.skipIf(!ready)('batched engine without fused attention (the GPU fallbac
   });
 
   it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, poolSize: 1 });
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, poolSize: 1 });
     try {
       expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
     } finally {
@@ -156,7 +156,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let model: NativeModel;
   let jfk: Float32Array;
   beforeAll(async () => {
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, poolSize: 1 });
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, poolSize: 1 });
     jfk = readWav16k(JFK_WAV);
   });
   afterAll(() => model?.dispose());

@@ -13,6 +13,8 @@ describe('configuration', () => {
     expect(readConfig({})).toEqual(DEFAULTS);
     expect(readConfig({ MAX_AUDIO_SECONDS: '60', WHISPER_GPU: 'OFF', ALLOW_PRIVATE_URLS: '10.0.0.0/8' })).toMatchObject({ maxAudioSeconds: 60, gpu: 'off', allowPrivateUrls: ['10.0.0.0/8'] });
     expect(() => readConfig({ MODEL_BATCH_SIZE: 'eight' })).toThrow(/MODEL_BATCH_SIZE must be a positive integer/);
+    expect(readConfig({ WHISPER_SERVE_MATRICES: 'q8_0' }).matrices).toBe('q8_0');
+    expect(() => readConfig({ WHISPER_SERVE_MATRICES: 'int8' })).toThrow(/WHISPER_SERVE_MATRICES must be auto, file or q8_0, got "int8"/);
   });
 });
 

@@ -19,13 +19,17 @@ describe.skipIf(process.arch !== 'x64' || process.platform !== 'linux')("ggml's 
     expect(variant(`${base} avx_vnni`)!.name).toBe('alderlake');
     expect(variant(`${base} ${avx512}`)!.name).toBe('skylakex');
     expect(variant(`${base} ${avx512} avx512_vnni`)!.name).toBe('cascadelake');
-    // Zen 4, and Sapphire Rapids (AMX and AVX-VNNI besides: AMX is compiled out, so zen4's list)
+    // Zen 4, and Sapphire Rapids: zen4's list and AMX (AVX-VNNI besides, which ggml's variant
+    // leaves out); zen4's list where the AMX kernels are left out (WHISPER_SERVE_AMX=0).
     expect(variant(`${base} ${avx512} avx512vbmi avx512_vnni avx512_bf16`)!.name).toBe('zen4');
-    const spr = variant(`${base} ${avx512} avx512vbmi avx512_vnni avx512_bf16 avx_vnni amx_tile amx_int8 amx_bf16`)!;
-    expect(spr.name).toBe('zen4');
-    expect(spr.options).toContain('-DGGML_AVX512_BF16=ON');
-    expect(spr.options).toContain('-DGGML_AVX_VNNI=OFF');
-    expect(spr.options).toHaveLength(11);
+    const sprFlags = `${base} ${avx512} avx512vbmi avx512_vnni avx512_bf16 avx_vnni amx_tile amx_int8 amx_bf16`;
+    const spr = cpuVariant(cpuinfo(sprFlags), true) as Variant;
+    expect(spr!.name).toBe('sapphirerapids');
+    expect(spr!.options).toEqual(expect.arrayContaining(['-DGGML_AVX512_BF16=ON', '-DGGML_AMX_TILE=ON', '-DGGML_AMX_INT8=ON', '-DGGML_AVX_VNNI=OFF']));
+    expect(spr!.options).toHaveLength(13);
+    const sprNoAmx = cpuVariant(cpuinfo(sprFlags), false) as Variant;
+    expect(sprNoAmx!.name).toBe('zen4');
+    expect(sprNoAmx!.options).toContain('-DGGML_AMX_INT8=OFF');
     // AVX-512 without all five of F, CD, VL, DQ, BW is not ggml's AVX512.
     expect(variant(`${base} avx512f avx512cd`)!.name).toBe('haswell');
     expect(variant('fpu sse sse2')!.name).toBe('x64');
@@ -40,5 +44,6 @@ describe.skipIf(process.arch !== 'x64' || process.platform !== 'linux')("ggml's 
     const mine = cpuVariant() as Variant;
     if (mine?.options.includes('-DGGML_AVX2=ON')) expect(cpuUnit.command).toMatch(/-mavx2/);
     if (mine?.options.includes('-DGGML_AVX512_BF16=ON')) expect(cpuUnit.command).toMatch(/-mavx512bf16/);
+    if (mine?.options.includes('-DGGML_AMX_INT8=ON')) expect(cpuUnit.command).toMatch(/-mamx-int8/);
   });
 });

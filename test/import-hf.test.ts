@@ -2,16 +2,16 @@
 // transformers' names into a safetensors checkpoint (one file, and sharded), must import to
 // the very bytes the CTranslate2 importer writes; q8_0/q5_0 go through whisper.cpp's quantiser.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readGgmlModel } from '../lib/models/ggml-format.js';
 import { importCt2 } from '../lib/models/import-ct2.js';
 import { importModel } from '../lib/models/import.js';
-import { packageRoot } from '../lib/native/binding.js';
+import { binding, packageRoot } from '../lib/native/binding.js';
 import { Whisper } from '../lib/whisper.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN_CT2, have, normalise, readWav16k } from './helpers/fixtures.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, TINY_EN_CT2, have, normalise, readWav16k } from './helpers/fixtures.js';
 import { hfCheckpoint } from './helpers/hf-checkpoint.js';
 import { writeSafetensors } from './helpers/safetensors.js';
 
@@ -91,41 +91,74 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised import through whisper.c
 // Every decoder path on quantised weights, in a child process: a CPU feature path that kills the
 // process (whisper-cli's SIGILL/SIGSEGV with q8_0 and q4_0 on an AMX Xeon) fails here with its
 // signal instead of taking the test runner down.
-describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder path of the CPU in hand', () => {
+// Asynchronous: a child that decodes for many seconds must not block vitest's worker (its RPC times out).
+async function runChild(script: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, env });
+  const r = { stdout: '', stderr: '', status: null as number | null, signal: null as NodeJS.Signals | null };
+  child.stdout.on('data', (c: Buffer) => (r.stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (r.stderr += c.toString()));
+  [r.status, r.signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])));
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.status, r.stderr).toBe(0);
+  return r;
+}
+
+// The batched engine, word timings and beam search on one model file, in a child process (its
+// info logs on stderr).
+const everyPath = (model: string) => `
+  import { Whisper, createLogger, loadAudio } from ${JSON.stringify(join(packageRoot, 'dist', 'index.js'))};
+  const w = await Whisper.load(${JSON.stringify(model)}, { batchSize: 2, logger: createLogger({ level: 'info' }) });
+  const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
+  const texts = [];
+  for (const o of [{}, { wordTimestamps: true }, { beamSize: 2 }]) texts.push((await w.transcribe(pcm, o)).text);
+  w.dispose();
+  process.stdout.write(JSON.stringify(texts));`;
+
+describe.skipIf(!have(TINY_EN_CT2, TINY_EN, JFK_WAV))('quantised weights on every decoder path of the CPU in hand', () => {
   for (const type of ['q8_0', 'q5_0', 'q4_0'] as const) {
     it(`${type}: the batched engine, word timings and beam search each give jfk, and the process lives`, async () => {
       const out = join(dir, `paths-${type}.bin`);
       importModel(TINY_EN_CT2, out, { type });
-      const script = `
-        import { Whisper, loadAudio } from ${JSON.stringify(join(packageRoot, 'dist', 'index.js'))};
-        const w = await Whisper.load(${JSON.stringify(out)}, { batchSize: 2 });
-        const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
-        const texts = [];
-        for (const o of [{}, { wordTimestamps: true }, { beamSize: 2 }]) texts.push((await w.transcribe(pcm, o)).text);
-        w.dispose();
-        process.stdout.write(JSON.stringify(texts));`;
-      // Asynchronous: a child that decodes for many seconds must not block vitest's worker (its RPC times out).
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-      const r = { stdout: '', stderr: '', status: null as number | null, signal: null as NodeJS.Signals | null };
-      child.stdout.on('data', (c: Buffer) => (r.stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (r.stderr += c.toString()));
-      [r.status, r.signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])));
-      expect(r.signal, r.stderr).toBeNull();
-      expect(r.status, r.stderr).toBe(0);
+      const r = await runChild(everyPath(out));
       for (const text of JSON.parse(r.stdout) as string[]) expect(normalise(text)).toBe(normalise(JFK_TEXT));
     });
   }
 
-  it("q4_0: the engine's matrices in ggml's repacked layout on an AVX2 CPU (2× the products' rate), jfk the same either way", async () => {
-    const out = join(dir, 'repack-q4_0.bin');
-    importModel(TINY_EN_CT2, out, { type: 'q4_0' });
+  it('f16 with WHISPER_SERVE_MATRICES=q8_0: the matrices quantised as they load, jfk on every path', async () => {
+    const r = await runChild(everyPath(TINY_EN), { ...process.env, WHISPER_SERVE_MATRICES: 'q8_0' });
+    for (const text of JSON.parse(r.stdout) as string[]) expect(normalise(text)).toBe(normalise(JFK_TEXT));
+    expect(r.stderr).toMatch(/model loaded .*"matrices":"q8_0 \(WHISPER_SERVE_MATRICES=q8_0\)"/);
+    // q8_0 takes 34 bytes a block of 32 where f16 takes 64: the engine's weights shrink.
+    const sizes = await runChild(`
+      import { binding } from ${JSON.stringify(join(packageRoot, 'dist', 'native', 'binding.js'))};
+      const bytes = [];
+      for (const q8Matrices of [false, true]) {
+        const native = await binding().loadModel(${JSON.stringify(TINY_EN)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices, poolSize: 1 });
+        bytes.push((await native.loadEngine()).weightBytes);
+        native.dispose();
+      }
+      process.stdout.write(JSON.stringify(bytes));`);
+    const [f16, q8] = JSON.parse(sizes.stdout) as number[];
+    expect(q8!).toBeLessThan(f16! * 0.75);
+  });
+
+  // q4_0 in ggml's CPU_REPACK layout on an AVX2 CPU (2× the products' rate); q8_0 in its AMX
+  // tiles where the CPU and the addon have AMX (3× in the encoder, bench/README.md).
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const layouts = [
+    { type: 'q4_0', where: 'an AVX2 CPU', cpu: /^flags\s*:.*\bavx2\b/m.test(cpuinfo), addon: 'REPACK = 1' },
+    { type: 'q8_0', where: 'an AMX CPU', cpu: /^flags\s*:.*\bamx_int8\b/m.test(cpuinfo), addon: 'AMX_INT8 = 1' },
+  ] as const;
+  for (const { type, where, cpu, addon } of layouts) it(`${type}: the engine's matrices in the layout of ggml's own kernel on ${where}, jfk the same either way`, async () => {
+    const out = join(dir, `repack-${type}.bin`);
+    importModel(TINY_EN_CT2, out, { type });
     const script = `
       import { Whisper, loadAudio } from ${JSON.stringify(join(packageRoot, 'dist', 'index.js'))};
       import { binding } from ${JSON.stringify(join(packageRoot, 'dist', 'native', 'binding.js'))};
       const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
       const seen = [];
       for (const repackWeights of [true, false]) {
-        const native = await binding().loadModel(${JSON.stringify(out)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights, poolSize: 1 });
+        const native = await binding().loadModel(${JSON.stringify(out)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights, q8Matrices: false, poolSize: 1 });
         const { repackedMatrices } = await native.loadEngine();
         native.dispose();
         const w = await Whisper.load(${JSON.stringify(out)}, { batchSize: 2, config: { repackWeights } });
@@ -133,18 +166,10 @@ describe.skipIf(!have(TINY_EN_CT2, JFK_WAV))('quantised weights on every decoder
         w.dispose();
       }
       process.stdout.write(JSON.stringify(seen));`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
-    expect(signal, stderr).toBeNull();
-    expect(status, stderr).toBe(0);
+    const { stdout } = await runChild(script);
     const [repacked, plain] = JSON.parse(stdout) as Array<{ repackedMatrices: number; text: string }>;
-    const avx2 = /^flags\s*:.*\bavx2\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
     // tiny.en: 4 + 4 layers' attention and MLP matrices, the cross-attention's; not the token embedding.
-    if (avx2) expect(repacked!.repackedMatrices).toBeGreaterThanOrEqual(40);
+    if (cpu && binding().systemInfo().features.includes(addon)) expect(repacked!.repackedMatrices).toBeGreaterThanOrEqual(40);
     else expect(repacked!.repackedMatrices).toBe(0);
     expect(plain!.repackedMatrices).toBe(0);
     expect(normalise(repacked!.text)).toBe(normalise(JFK_TEXT));

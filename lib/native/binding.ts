@@ -13,8 +13,10 @@ export interface NativeLoadOptions {
   useGpu: boolean;
   gpuDevice: number;
   flashAttn: boolean;
-  /** The batched engine on the CPU keeps q4_0 matrices in ggml's repacked layout (its AVX2/AVX-512 GEMM). */
+  /** The batched engine on the CPU keeps q4_0/q8_0 matrices in ggml's CPU_REPACK/AMX layouts. */
   repackWeights: boolean;
+  /** The batched engine on the CPU quantises the file's f16 matrices to q8_0 as they load. */
+  q8Matrices: boolean;
   /** Most whisper_states (concurrent windows) this model will hold. */
   poolSize: number;
 }
@@ -209,7 +211,7 @@ export interface NativeModel {
   /** The ids whisper.cpp's decoder uses and those the batched engine derives; `languages`: 0 for English-only models. */
   specialTokens(): { whisper: NativeSpecialTokens; engine: NativeSpecialTokens; languages: number };
   /** Loads the batched engine's weights now (else the first decodeBatch does); idempotent. */
-  loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number; /** Matrices in ggml's repacked q4_0 layout (repackWeights). */ repackedMatrices: number }>;
+  loadEngine(): Promise<{ backend: string; attention: 'fused' | 'softmax'; weightBytes: number; /** Matrices in ggml's CPU_REPACK (q4_0) or AMX (q8_0) layout (repackWeights). */ repackedMatrices: number }>;
   transcribeWindows(
     pcm: Float32Array,
     windows: NativeWindow[],
