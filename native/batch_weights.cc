@@ -6,8 +6,10 @@
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
 #include "backends.h"
+#include "parallel.h"
 
 namespace wserve {
 
@@ -89,6 +91,25 @@ ggml_backend_buffer_type_t extraBufferType(ggml_backend_t backend, const char* n
     if (std::strcmp(ggml_backend_buft_name(*b), name) == 0) return *b;
   }
   return nullptr;
+}
+
+// A tensor's f16 data as bf16 or q8_0, in blocks of rows spread over the cores: on one core a
+// large model's matrices take seconds, all of them part of the cold start.
+std::vector<char> convertF16(const std::vector<char>& f16, const ggml_tensor* to) {
+  const int64_t rowLen = to->ne[0], rows = ggml_nelements(to) / rowLen, block = 64;
+  std::vector<float> f(static_cast<size_t>(rowLen * rows));
+  std::vector<char> out(ggml_nbytes(to));
+  const auto* in = reinterpret_cast<const ggml_fp16_t*>(f16.data());
+  parallelFor(static_cast<size_t>((rows + block - 1) / block), static_cast<int>(std::thread::hardware_concurrency()), [&](size_t b) {
+    const int64_t first = static_cast<int64_t>(b) * block * rowLen, n = std::min(block, rows - static_cast<int64_t>(b) * block) * rowLen;
+    ggml_fp16_to_fp32_row(in + first, f.data() + first, n);
+    if (to->type == GGML_TYPE_BF16) {
+      ggml_fp32_to_bf16_row(f.data() + first, reinterpret_cast<ggml_bf16_t*>(out.data()) + first, n);
+    } else {
+      ggml_quantize_chunk(to->type, f.data(), out.data(), first, n / rowLen, rowLen, nullptr);
+    }
+  });
+  return out;
 }
 
 // The length of the rows a matrix product reads: all dimensions but the last (a convolution's
@@ -280,16 +301,7 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
     in.seekg(r.offset);
     in.read(data.data(), static_cast<std::streamsize>(data.size()));
     if (!in) throw std::runtime_error("model file ends inside tensor " + r.name);
-    if (tensor->type != r.type) {  // bf16 or q8_0 from f16
-      const int64_t n = ggml_nelements(tensor);
-      std::vector<float> f(n);
-      ggml_fp16_to_fp32_row(reinterpret_cast<const ggml_fp16_t*>(data.data()), f.data(), n);
-      data.resize(ggml_nbytes(tensor));
-      if (tensor->type == GGML_TYPE_BF16)
-        ggml_fp32_to_bf16_row(f.data(), reinterpret_cast<ggml_bf16_t*>(data.data()), n);
-      else
-        ggml_quantize_chunk(tensor->type, f.data(), data.data(), 0, n / tensor->ne[0], tensor->ne[0], nullptr);
-    }
+    if (tensor->type != r.type) data = convertF16(data, tensor);  // bf16 or q8_0 from f16
     ggml_backend_tensor_set(tensor, data.data(), 0, data.size());
     w->bytes += data.size();
   }
