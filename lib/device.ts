@@ -53,6 +53,33 @@ export function quantiseToQ8(matrices: Config['matrices'], device: DevicePlan, i
   return matrices === 'q8_0' || info.features.includes('AMX_INT8 = 1');
 }
 
+/**
+ * Whether the batched engine caches cross-attention keys/values as q8_0: asked for, or `auto` on
+ * the CPU, where the decoder's fused attention over them is memory-bound (a step reads every
+ * live window's 1500 keys and values per layer) and ggml's CPU kernel reads q8_0 directly. Not on a
+ * GPU: untested there, and not where the bound is.
+ */
+export function q8CrossCache(crossCache: Config['crossCache'], device: DevicePlan): boolean {
+  return !device.useGpu && crossCache !== 'f16';
+}
+
+/**
+ * Whose kernels run the encoder on the CPU: ours in AMX tiles (attention and products, bf16 with
+ * f32 sums) where ggml's module has AMX (Sapphire Rapids on; the addon checks AMX-BF16 itself),
+ * our attention in AVX-512 registers where it has AVX512_BF16, else ggml's (its fused attention
+ * multiplies in f32): bench/README.md, "The encoder in bf16". One asked for that the CPU lacks is
+ * refused.
+ */
+export function encoderKernels(choice: Config['encoderKernels'], device: DevicePlan, info: NativeSystemInfo): 'ggml' | 'avx512-bf16' | 'amx-bf16' {
+  if (device.useGpu || choice === 'ggml') return 'ggml';
+  const has = { 'avx512-bf16': info.features.includes('AVX512_BF16 = 1'), 'amx-bf16': info.features.includes('AMX_INT8 = 1') && info.features.includes('AVX512_BF16 = 1') };
+  if (choice === 'auto') return has['amx-bf16'] ? 'amx-bf16' : has['avx512-bf16'] ? 'avx512-bf16' : 'ggml';
+  if (!has[choice]) {
+    throw new WhisperServeError('INVALID_ARGUMENT', `WHISPER_SERVE_ENCODER_KERNELS=${choice} needs a CPU with ${choice === 'amx-bf16' ? 'AMX and ' : ''}AVX512-BF16 (\`whisper-serve info\` lists this one's features)`);
+  }
+  return choice;
+}
+
 /** "12.4" from the CUDA runtime's 12040. */
 function cudaVersion(v: number): string {
   return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;

@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { DEFAULTS, type Config, type GpuMode } from './config.js';
 import { boundPrompt, checkDecodeOptions, DECODE_DEFAULTS, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
-import { chooseDevice, planBatch, quantiseToQ8, type BatchPlan, type DevicePlan } from './device.js';
+import { chooseDevice, encoderKernels, planBatch, q8CrossCache, quantiseToQ8, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
 import { SegmentStream } from './segment-stream.js';
@@ -246,6 +246,8 @@ export class Whisper implements AsyncDisposable {
     const config: Config = { ...DEFAULTS, ...options.config };
     const { info, plan: device } = chooseDevice(options.gpu ?? config.gpu, log);
     const q8Matrices = quantiseToQ8(config.matrices, device, info);
+    const q8Cross = q8CrossCache(config.crossCache, device);
+    const encoder = encoderKernels(config.encoderKernels, device, info);
     const batch = planBatch({
       requested: options.batchSize,
       threads: options.threads,
@@ -263,6 +265,9 @@ export class Whisper implements AsyncDisposable {
         flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
         repackWeights: config.repackWeights,
         q8Matrices,
+        q8CrossCache: q8Cross,
+        bf16Attention: encoder !== 'ggml',
+        amxEncoder: encoder === 'amx-bf16',
         poolSize: batch.poolSize,
       });
       // The batched engine (the default path) loads its weights now: part of the cold start.
@@ -279,6 +284,8 @@ export class Whisper implements AsyncDisposable {
       device: device.reason,
       engine: `${engine.backend}, ${engine.attention} attention`,
       ...(q8Matrices && { matrices: `q8_0 (WHISPER_SERVE_MATRICES=${config.matrices})` }),
+      ...(q8Cross && { crossCache: `q8_0 (WHISPER_SERVE_CROSS_CACHE=${config.crossCache})` }),
+      ...(encoder !== 'ggml' && { encoderKernels: `${encoder} (WHISPER_SERVE_ENCODER_KERNELS=${config.encoderKernels})` }),
       ...(engine.repackedMatrices > 0 && { repackedMatrices: engine.repackedMatrices }),
       batchSize: batch.batchSize,
       batchSizeFrom: batch.source,

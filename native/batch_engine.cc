@@ -6,9 +6,11 @@
 #include <future>
 #include <stdexcept>
 
+#include "amx_tiles.h"
 #include "backends.h"
 #include "batch_graphs.h"
 #include "batch_mel.h"
+#include "encoder_attention.h"
 #include "parallel.h"
 
 namespace wserve {
@@ -60,8 +62,10 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
   try {
+    const bool bf16 = onCpu_ && cpuHasFeature("AVX512_BF16");
     weights_ = WhisperWeights::load(spec.path, backend_,
-                                    {onCpu_ && cpuHasFeature("AVX512_BF16"), onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices});
+                                    {bf16, onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices,
+                                     bf16 && spec.flashAttn && spec.bf16Attention && spec.amxEncoder && amxBf16Runs()});
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
@@ -69,6 +73,9 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   allocator_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
   graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
   flashAttn_ = spec.flashAttn && runsFusedAttention();
+  if (onCpu_ && spec.q8CrossCache) crossCacheType_ = GGML_TYPE_Q8_0;
+  bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
+  amxEncoder_ = bf16Attention_ && spec.amxEncoder && amxBf16Runs();
 }
 
 // ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's
@@ -96,7 +103,7 @@ bool BatchEngine::runsFusedAttention() {
 // The encoder graph for n windows, or the decoder step for n slots at the longest context: the
 // largest graphs a run builds, for reserving and checking.
 ggml_cgraph* BatchEngine::buildGraph(ggml_context* ctx, bool encoder, int n) const {
-  return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_).graph
+  return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_).graph
                  : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n).graph;
 }
 
@@ -150,7 +157,7 @@ int BatchEngine::fit(int wanted, int encoderWindows) {
 // (encoder windows halved until they fit); false, with the caches released, where they do not.
 bool BatchEngine::fits(int slots, int kept, int encoderWindows) {
   try {
-    caches_.allocate(backend_, weights_->hp, slots, kept, !flashAttn_);
+    caches_.allocate(backend_, weights_->hp, slots, kept, !flashAttn_, crossCacheType_);
     encodings_.reset(slots, slots + kept);
     // gallocr's buffer only grows (a failed reservation frees it): encoder first, then the decoder.
     for (encoderWindows_ = std::min(slots, encoderWindows);; encoderWindows_ /= 2) {
@@ -267,7 +274,7 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   const auto t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
-  EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_);
+  EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_);
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.mel, mel.data(), 0, mel.size() * sizeof(float));
   ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));

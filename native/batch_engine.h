@@ -106,7 +106,10 @@ class BatchEngine {
   ggml_backend_t backend_ = nullptr;
   bool onCpu_ = true;
   bool flashAttn_ = false;
-  int slotCeiling_ = 1 << 30;  // slots known to fit, once a larger batch did not
+  bool bf16Attention_ = false;                // the encoder's, with fused attention on the CPU
+  bool amxEncoder_ = false;                   // it and the encoder's products in AMX tiles
+  ggml_type crossCacheType_ = GGML_TYPE_F16;  // with fused attention only (EngineCaches::allocate)
+  int slotCeiling_ = 1 << 30;                 // slots known to fit, once a larger batch did not
   int slotsGranted_ = 0;
   EngineTimings timings_;
   int encoderWindows_ = 1;  // windows per encoder graph: as asked, or fewer where they did not fit

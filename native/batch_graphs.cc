@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "amx_linear.h"
+#include "encoder_attention.h"
+
 namespace wserve {
 
 namespace {
@@ -51,11 +54,38 @@ ggml_tensor* conv1d(ggml_context* ctx, ggml_tensor* kernel, ggml_tensor* x, int 
   return ggml_reshape_3d(ctx, y, kernel->ne[2], cols->ne[1], cols->ne[2]);
 }
 
+// ggml's attention over the encoder's q, k, v products ([state, T, n]) → [state, T, n].
+ggml_tensor* ggmlAttention(ggml_context* ctx, ggml_tensor* qLinear, ggml_tensor* kLinear, ggml_tensor* vLinear, int heads, bool flashAttn,
+                           bool headCopies) {
+  const int state = static_cast<int>(qLinear->ne[0]), T = static_cast<int>(qLinear->ne[1]), n = static_cast<int>(qLinear->ne[2]);
+  const int headDim = state / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  ggml_tensor* q = splitHeads(ctx, qLinear, headDim, heads, T, n);
+  // K and V for the attention. The CPU's fused attention gets contiguous f32 heads: its tiled
+  // kernel widens f16 tiles to f32 one element at a time, which cost more than the copy
+  // (encoder attention 1.49 -> 1.13 s, tiny.en, 9 windows, Xeon Sapphire Rapids). A GPU gets f16,
+  // converted before the split: the strided copy of the per-head view was 11 % of its encoder's
+  // time, converting the contiguous product one coalesced kernel. The softmax path multiplies f16.
+  auto attentionHeads = [&](ggml_tensor* y) {
+    if (!headCopies) return splitHeads(ctx, ggml_cast(ctx, y, GGML_TYPE_F16), headDim, heads, T, n);
+    ggml_tensor* split = splitHeads(ctx, y, headDim, heads, T, n);
+    return flashAttn ? ggml_cont(ctx, split) : ggml_cast(ctx, split, GGML_TYPE_F16);
+  };
+  ggml_tensor* k = attentionHeads(kLinear);
+  if (flashAttn)
+    return ggml_reshape_3d(ctx, ggml_flash_attn_ext(ctx, q, k, attentionHeads(vLinear), nullptr, scale, 0.0f, 0.0f), state, T, n);
+  ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), nullptr, scale, 0.0f);
+  ggml_tensor* vT = ggml_cast(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, vLinear, headDim, heads, T, n), 1, 2, 0, 3), GGML_TYPE_F16);
+  return mergeHeads(ctx, ggml_mul_mat(ctx, vT, kq), state, T, n);
+}
+
 }  // namespace
 
-void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues) {
+void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues,
+                            ggml_type crossCacheType) {
   release();
   vTransposed = transposedValues;
+  crossType = transposedValues ? GGML_TYPE_F16 : crossCacheType;
   ggml_init_params params = {ggml_tensor_overhead() * (4 * hp.nTextLayer + 1), nullptr, true};
   ctx = ggml_init(params);
   for (int il = 0; il < hp.nTextLayer; il++) {
@@ -63,9 +93,9 @@ void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, in
     selfV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count)
                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
     const int cross = count + keptEncodings;
-    crossK.push_back(ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, cross));
+    crossK.push_back(ggml_new_tensor_3d(ctx, crossType, hp.nTextState, hp.nAudioCtx, cross));
     crossV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, cross)
-                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nAudioCtx, cross));
+                                 : ggml_new_tensor_3d(ctx, crossType, hp.nTextState, hp.nAudioCtx, cross));
   }
   buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
   if (!buffer) {
@@ -90,7 +120,8 @@ void EngineCaches::release() {
   crossV.clear();
 }
 
-EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn, bool headCopies) {
+EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn, bool headCopies,
+                               bool bf16Kernel, bool amx) {
   const WhisperHparams& hp = w.hp;
   const int state = hp.nAudioState, heads = hp.nAudioHead, headDim = state / heads, T = hp.nAudioCtx;
   EncoderGraph g;
@@ -106,34 +137,21 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   x = ggml_cont(ctx, ggml_transpose(ctx, x));  // [frames, state, n]: the next convolution's input
   x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv2W, x, 2), ggml_reshape_1d(ctx, w.conv2B, state)));  // [state, T, n]
   x = ggml_add(ctx, x, w.encPos);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+  // The encoder's products in our AMX-BF16 kernel where its weights are bf16 for it.
+  auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
+    if (!amx || !amxLinearTakes(weight)) return linear(ctx, weight, in, bias);
+    ggml_tensor* y = amxLinear(ctx, weight, in);
+    return bias ? ggml_add(ctx, y, bias) : y;
+  };
   for (const EncoderBlock& b : w.encoder) {
     ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
-    ggml_tensor* q = splitHeads(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), headDim, heads, T, n);
-    // K and V for the attention. The CPU's fused attention gets contiguous f32 heads: its tiled
-    // kernel widens f16 tiles to f32 one element at a time, which cost more than the copy
-    // (encoder attention 1.49 -> 1.13 s, tiny.en, 9 windows, Xeon Sapphire Rapids). A GPU gets f16,
-    // converted before the split: the strided copy of the per-head view was 11 % of its encoder's
-    // time, converting the contiguous product one coalesced kernel. The softmax path multiplies f16.
-    auto attentionHeads = [&](ggml_tensor* y) {
-      if (!headCopies) return splitHeads(ctx, ggml_cast(ctx, y, GGML_TYPE_F16), headDim, heads, T, n);
-      ggml_tensor* split = splitHeads(ctx, y, headDim, heads, T, n);
-      return flashAttn ? ggml_cont(ctx, split) : ggml_cast(ctx, split, GGML_TYPE_F16);
-    };
-    ggml_tensor* k = attentionHeads(linear(ctx, b.attn.kW, h, nullptr));
-    ggml_tensor* vLinear = linear(ctx, b.attn.vW, h, b.attn.vB);
-    ggml_tensor* attn;
-    if (flashAttn) {
-      ggml_tensor* v = attentionHeads(vLinear);
-      attn = ggml_reshape_3d(ctx, ggml_flash_attn_ext(ctx, q, k, v, nullptr, scale, 0.0f, 0.0f), state, T, n);
-    } else {
-      ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), nullptr, scale, 0.0f);
-      ggml_tensor* vT = ggml_cast(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, vLinear, headDim, heads, T, n), 1, 2, 0, 3), GGML_TYPE_F16);
-      attn = mergeHeads(ctx, ggml_mul_mat(ctx, vT, kq), state, T, n);
-    }
-    x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
+    ggml_tensor* q = product(b.attn.qW, h, b.attn.qB);
+    ggml_tensor* k = product(b.attn.kW, h, nullptr);
+    ggml_tensor* v = product(b.attn.vW, h, b.attn.vB);
+    ggml_tensor* attn = bf16Kernel ? bf16Attention(ctx, q, k, v, amx) : ggmlAttention(ctx, q, k, v, heads, flashAttn, headCopies);
+    x = ggml_add(ctx, x, product(b.attn.outW, attn, b.attn.outB));
     h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
-    h = linear(ctx, b.mlp2W, ggml_gelu(ctx, linear(ctx, b.mlp0W, h, b.mlp0B)), b.mlp2B);
+    h = product(b.mlp2W, ggml_gelu(ctx, product(b.mlp0W, h, b.mlp0B)), b.mlp2B);
     x = ggml_add(ctx, x, h);
   }
   ggml_tensor* enc = layerNorm(ctx, x, w.encLnW, w.encLnB);  // [state, T, n]
@@ -141,10 +159,10 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   const float crossScale = std::pow(static_cast<float>(headDim), -0.25f);
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const AttentionWeights& a = w.decoder[il].cross;
-    ggml_tensor* k = ggml_scale(ctx, linear(ctx, a.kW, enc, nullptr), crossScale);
+    ggml_tensor* k = ggml_scale(ctx, product(a.kW, enc, nullptr), crossScale);
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.crossSlots),
                                                      ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
-    ggml_tensor* v = linear(ctx, a.vW, enc, a.vB);  // [state, T, n]
+    ggml_tensor* v = product(a.vW, enc, a.vB);  // [state, T, n]
     if (c.vTransposed) {
       ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, v));  // [T, state, n]
       ggml_build_forward_expand(g.graph,
@@ -177,6 +195,7 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   }
 
   const size_t es = ggml_type_size(GGML_TYPE_F16);
+  const size_t crossRow = ggml_row_size(c.crossType, state), crossHead = ggml_row_size(c.crossType, headDim);
   const float scale = std::pow(static_cast<float>(headDim), -0.25f);
   ggml_tensor* maskF16 = c.vTransposed ? nullptr : ggml_cast(ctx, g.mask, GGML_TYPE_F16);
   ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
@@ -208,16 +227,14 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
 
     h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
     ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
-    ggml_tensor* ck =
-        ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, state * es, headDim * es, static_cast<size_t>(state) * T * es, 0);
+    ggml_tensor* ck = ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
     if (c.vTransposed) {
       ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
                                      static_cast<size_t>(T) * state * es, 0);
       ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
       attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
     } else {
-      ggml_tensor* cv =
-          ggml_view_4d(ctx, c.crossV[il], headDim, T, heads, S, state * es, headDim * es, static_cast<size_t>(state) * T * es, 0);
+      ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
       attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
     }
     x = ggml_add(ctx, x, linear(ctx, b.cross.outW, attn, b.cross.outB));

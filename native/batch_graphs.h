@@ -20,17 +20,21 @@ constexpr int kMaxGraphNodes = 16384;
 // Per slot: self-attention K [state, textCtx] and V; cross-attention K [state, audioCtx] and V.
 // V is transposed ([textCtx, state], [audioCtx, state]) for the softmax(QKᵀ)V graphs, whose
 // product with the attention weights then reads rows; laid out as K for ggml's fused attention.
-// F16, one tensor per decoder layer with a slot dimension.
+// F16, one tensor per decoder layer with a slot dimension; the cross-attention ones in K's layout
+// may be q8_0 instead (crossType): ggml's CPU fused attention reads them directly.
 struct EngineCaches {
   int slots = 0;       // sequences: self-attention caches, and the first `slots` cross-attention ones
   int crossSlots = 0;  // cross-attention caches: the slots', then kept encodings (BatchEngine's store)
   bool vTransposed = true;
+  ggml_type crossType = GGML_TYPE_F16;  // crossK's and crossV's (f16 whenever V is transposed)
   std::vector<ggml_tensor*> selfK, selfV, crossK, crossV;
   ggml_context* ctx = nullptr;
   ggml_backend_buffer_t buffer = nullptr;
 
-  // Throws std::runtime_error when the backend cannot hold them.
-  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues);
+  // Throws std::runtime_error when the backend cannot hold them. crossCacheType applies to K-layout
+  // cross caches only (transposed ones stay f16).
+  void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues,
+                ggml_type crossCacheType = GGML_TYPE_F16);
   void release();
   ~EngineCaches() { release(); }
 };
@@ -57,8 +61,10 @@ struct DecoderGraph {
 // backend supports whatever the length. The decoder's attention follows the caches' layout.
 // headCopies: K and V copied per head for the attention, in f32 for the fused kernel (the CPU's
 // layout: see the encoder block); else converted to f16 in place and read strided (a GPU's).
+// bf16Kernel (with flashAttn, on the CPU): our bf16 attention op instead (encoder_attention.h),
+// in AMX tiles with amx.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn,
-                               bool headCopies);
+                               bool headCopies, bool bf16Kernel, bool amx);
 // The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live` of them.
 DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live);
 

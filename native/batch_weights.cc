@@ -261,7 +261,13 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
       // logits product of every decoder step: as bf16 it cost a q8_0 run 10-20 %); the
       // convolutions keep f16.
       const bool matrix = (e.name.find("blocks.") != std::string::npos || e.name == "decoder.token_embedding.weight") && e.ne.size() == 2;
-      if (forms.q8 && type == GGML_TYPE_F16 && matrix && e.ne[0] % 32 == 0) type = GGML_TYPE_Q8_0;  // blocks of 32
+      // The encoder graph's own products (its blocks', and the cross-attention keys and values it
+      // writes for the decoder) stay bf16 for our AMX-BF16 kernel where it runs (amx_linear.h).
+      const bool encoderProduct = e.name.rfind("encoder.blocks.", 0) == 0 || e.name.find("cross_attn.key.") != std::string::npos ||
+                                  e.name.find("cross_attn.value.") != std::string::npos;
+      if (forms.q8 && type == GGML_TYPE_F16 && matrix && e.ne[0] % 32 == 0 && !(forms.bf16EncoderProducts && encoderProduct)) {
+        type = GGML_TYPE_Q8_0;  // blocks of 32
+      }
       if (forms.bf16 && type == GGML_TYPE_F16 && rowLength(e.ne) % 32 == 0) type = GGML_TYPE_BF16;
     }
     // Only the products' matrices: the token embedding is also read by GET_ROWS, which neither

@@ -14,6 +14,15 @@ struct EngineSpec {
   // q4_0 on AVX2, AMX for q8_0: WhisperWeights::load).
   bool repackWeights;
   bool q8Matrices;  // on the CPU: the file's f16 matrices (not the convolutions) quantised to q8_0 as they load
+  // On the CPU with fused attention: the cross-attention keys/values cached as q8_0, not f16. Every
+  // decoder step reads all of them (memory-bound): half the bytes.
+  bool q8CrossCache;
+  // On the CPU with fused attention: the encoder's self-attention through our bf16 kernel
+  // (encoder_attention.h) where the CPU has AVX512-BF16, instead of ggml's f32 one. amxEncoder:
+  // that kernel in AMX tiles, and the encoder's products too (amx_linear.h, on bf16 matrices),
+  // where the CPU has AMX-BF16.
+  bool bf16Attention;
+  bool amxEncoder;
 };
 
 }  // namespace wserve

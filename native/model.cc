@@ -155,9 +155,15 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   params.use_gpu = boolField(env, opts, "useGpu");
   params.gpu_device = intField(env, opts, "gpuDevice", 0, 64);
   params.flash_attn = boolField(env, opts, "flashAttn");
-  EngineSpec spec{
-      info[0].As<Napi::String>().Utf8Value(), params.use_gpu, params.gpu_device, params.flash_attn, boolField(env, opts, "repackWeights"),
-      boolField(env, opts, "q8Matrices")};
+  EngineSpec spec{info[0].As<Napi::String>().Utf8Value(),
+                  params.use_gpu,
+                  params.gpu_device,
+                  params.flash_attn,
+                  boolField(env, opts, "repackWeights"),
+                  boolField(env, opts, "q8Matrices"),
+                  boolField(env, opts, "q8CrossCache"),
+                  boolField(env, opts, "bf16Attention"),
+                  boolField(env, opts, "amxEncoder")};
   const int poolSize = intField(env, opts, "poolSize", 1, 4096);
   auto* worker = new LoadWorker(env, params, std::move(spec), poolSize);
   Napi::Promise promise = worker->promise();

@@ -1,5 +1,10 @@
 #include "op_profile.h"
 
+#include <cstring>
+
+#include "amx_linear.h"
+#include "encoder_attention.h"
+
 namespace wserve {
 
 namespace {
@@ -27,12 +32,14 @@ void OpProfile::start(const ggml_cgraph* graph, const char* stage) {
   for (int i = 0; i < ggml_graph_n_nodes(g); i++) {
     const ggml_tensor* t = ggml_graph_node(g, i);
     if (layoutOnly(t)) continue;
-    std::string key = std::string(stage) + " " + ggml_op_desc(t);
+    // A custom op by the name its builder gave it (encoder_attention.cc's).
+    std::string key = std::string(stage) + " " + (t->op == GGML_OP_CUSTOM && t->name[0] ? t->name : ggml_op_desc(t));
     double flop = 0;
-    if (t->op == GGML_OP_MUL_MAT) {
-      key += std::string(" ") + ggml_type_name(t->src[0]->type);
+    const bool custom = t->op == GGML_OP_CUSTOM;
+    if (t->op == GGML_OP_MUL_MAT || (custom && std::strcmp(t->name, kAmxProductName) == 0)) {
+      if (!custom) key += std::string(" ") + ggml_type_name(t->src[0]->type);
       flop = 2.0 * static_cast<double>(t->src[0]->ne[0]) * static_cast<double>(ggml_nelements(t));
-    } else if (t->op == GGML_OP_FLASH_ATTN_EXT) {
+    } else if (t->op == GGML_OP_FLASH_ATTN_EXT || (custom && std::strcmp(t->name, kBf16AttentionName) == 0)) {
       const ggml_tensor *q = t->src[0], *k = t->src[1];  // QKᵀ and the product with V: 2 × 2·d·n_q·n_kv per head
       flop = 4.0 * static_cast<double>(q->ne[0]) * q->ne[1] * q->ne[2] * q->ne[3] * k->ne[1];
     }

@@ -23,7 +23,7 @@ const VARIANTS = [
   ['zen4', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16']],
   ['alderlake', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX_VNNI']],
 ];
-const AMX_VARIANT = ['sapphirerapids', ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AMX_TILE', 'AMX_INT8']];
+const AMX_VARIANT = ['sapphirerapids', [...VARIANTS.find(([name]) => name === 'zen4')[1], 'AMX_TILE', 'AMX_INT8']];
 const ALL = ['SSE42', 'AVX', 'F16C', 'FMA', 'AVX2', 'BMI2', 'AVX512', 'AVX512_VBMI', 'AVX512_VNNI', 'AVX512_BF16', 'AVX_VNNI', 'AMX_TILE', 'AMX_INT8'];
 // /proc/cpuinfo's names; ggml's AVX512 means F, CD, VL, DQ and BW together.
 const CPUINFO = {

@@ -123,6 +123,46 @@ describe.skipIf(!ready)('batched engine on tiny.en', () => {
   });
 });
 
+// The encoder in our bf16 kernels (bf16 products, f32 sums; the default where the CPU has them):
+// amx-bf16 = attention (native/encoder_attention.cc) and products (native/amx_linear.cc) in AMX
+// tiles, avx512-bf16 = attention in AVX-512 registers; against ggml's (WHISPER_SERVE_ENCODER_KERNELS=ggml).
+describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
+  const features = binding().systemInfo().features;
+  const kernels = [
+    ['avx512-bf16', features.includes('AVX512_BF16 = 1')],
+    ['amx-bf16', features.includes('AMX_INT8 = 1') && features.includes('AVX512_BF16 = 1')],
+  ] as const;
+  let ggml: Whisper;
+  let jfk: Float32Array;
+  let long: Float32Array;
+  let reference: string;
+  beforeAll(async () => {
+    ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml' } });
+    jfk = readWav16k(JFK_WAV);
+    long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
+    reference = normalise((await ggml.transcribe(long)).text);
+  });
+  afterAll(() => ggml?.dispose());
+
+  for (const [kernel, runs] of kernels) {
+    it(`${kernel}: ggml's transcript on several windows and jfk exactly where the CPU has it; refused where it has not`, async () => {
+      const load = Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: kernel } });
+      if (!runs) {
+        await expect(load).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /AVX512-BF16/ });
+        return;
+      }
+      const ours = await load;
+      try {
+        expect(normalise((await ours.transcribe(jfk)).text)).toBe(REF);
+        expect(reference.split('ask not what your country').length - 1).toBe(7);
+        expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
+      } finally {
+        ours.dispose();
+      }
+    });
+  }
+});
+
 // softmax(QKᵀ)V with transposed value caches: the graphs a GPU backend runs where it has no fused
 // attention for whisper's shapes. CI has no GPU, so the CPU runs them here.
 describe.skipIf(!ready)('batched engine without fused attention (the GPU fallback graphs, on the CPU)', () => {
@@ -141,7 +181,7 @@ describe.skipIf(!ready)('batched engine without fused attention (the GPU fallbac
   });
 
   it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, poolSize: 1 });
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     try {
       expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
     } finally {
@@ -156,7 +196,8 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let model: NativeModel;
   let jfk: Float32Array;
   beforeAll(async () => {
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, poolSize: 1 });
+    // Cross-attention caches in q8_0, as Whisper.load has them on the CPU (WHISPER_SERVE_CROSS_CACHE=auto).
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     jfk = readWav16k(JFK_WAV);
   });
   afterAll(() => model?.dispose());

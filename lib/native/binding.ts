@@ -17,6 +17,12 @@ export interface NativeLoadOptions {
   repackWeights: boolean;
   /** The batched engine on the CPU quantises the file's f16 matrices to q8_0 as they load. */
   q8Matrices: boolean;
+  /** The batched engine on the CPU, with flashAttn, caches cross-attention keys/values as q8_0. */
+  q8CrossCache: boolean;
+  /** The batched engine on the CPU, with flashAttn, runs the encoder's attention in our bf16 kernel (AVX512-BF16 only). */
+  bf16Attention: boolean;
+  /** That kernel in AMX tiles, and the encoder's products on bf16 matrices (where the CPU has AMX-BF16). */
+  amxEncoder: boolean;
   /** Most whisper_states (concurrent windows) this model will hold. */
   poolSize: number;
 }
