@@ -78,7 +78,7 @@ if (espoken && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status
 // After the check that dist/ is built.
 const { findFfmpeg } = await import('../dist/audio/ffmpeg.js');
 const { readConfig } = await import('../dist/config.js');
-const { quantiseToQ8, q8CrossCache } = await import('../dist/device.js');
+const { encoderKernels, quantiseToQ8, q8CrossCache } = await import('../dist/device.js');
 const { binding } = await import('../dist/native/binding.js');
 const ffmpeg = findFfmpeg().path;
 
@@ -295,13 +295,18 @@ for (const m of models) {
   }
 }
 
-// What our CPU runs do with the file's matrices and the cross-attention caches, as lib/whisper.ts
-// decides from this environment (WHISPER_SERVE_MATRICES, WHISPER_SERVE_CROSS_CACHE) and this CPU.
+// What our CPU runs do with the file's matrices, the cross-attention caches and the encoder, as
+// lib/whisper.ts decides from this environment (WHISPER_SERVE_MATRICES, WHISPER_SERVE_CROSS_CACHE,
+// WHISPER_SERVE_ENCODER_KERNELS) and this CPU.
 const formsOnCpu = (() => {
   const config = readConfig();
   const cpu = { useGpu: false };
-  const matrices = quantiseToQ8(config.matrices, cpu, binding().systemInfo()) ? 'matrices q8_0 at load' : 'matrices as the file has them';
-  return `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${q8CrossCache(config.crossCache, cpu) ? 'q8_0' : 'f16'} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache})`;
+  const info = binding().systemInfo();
+  const matrices = quantiseToQ8(config.matrices, cpu, info) ? 'matrices q8_0 at load' : 'matrices as the file has them';
+  return (
+    `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${q8CrossCache(config.crossCache, cpu) ? 'q8_0' : 'f16'} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache}), ` +
+    `encoder kernels ${encoderKernels(config.encoderKernels, cpu, info)} (WHISPER_SERVE_ENCODER_KERNELS=${config.encoderKernels})`
+  );
 })();
 
 const report = {

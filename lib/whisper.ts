@@ -246,8 +246,12 @@ export class Whisper implements AsyncDisposable {
     const config: Config = { ...DEFAULTS, ...options.config };
     const { info, plan: device } = chooseDevice(options.gpu ?? config.gpu, log);
     const q8Matrices = quantiseToQ8(config.matrices, device, info);
-    const q8Cross = q8CrossCache(config.crossCache, device);
-    const encoder = encoderKernels(config.encoderKernels, device, info);
+    const flashAttn = options.flashAttn ?? true; // whisper.cpp's default since 1.8: faster on CPU too
+    // The q8_0 cross caches and our encoder kernels go with fused attention only
+    // (native/batch_engine.cc), so the load log says what runs. The kernel asked for is checked either way.
+    const q8Cross = flashAttn && q8CrossCache(config.crossCache, device);
+    const kernels = encoderKernels(config.encoderKernels, device, info);
+    const encoder = flashAttn ? kernels : 'ggml';
     const batch = planBatch({
       requested: options.batchSize,
       threads: options.threads,
@@ -262,7 +266,7 @@ export class Whisper implements AsyncDisposable {
       native = await b.loadModel(path, {
         useGpu: device.useGpu,
         gpuDevice: options.gpuDevice ?? 0,
-        flashAttn: options.flashAttn ?? true, // whisper.cpp's default since 1.8: faster on CPU too
+        flashAttn,
         repackWeights: config.repackWeights,
         q8Matrices,
         q8CrossCache: q8Cross,

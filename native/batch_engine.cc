@@ -61,11 +61,11 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   onCpu_ = backend_ == nullptr;
   if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
+  // Our AMX-BF16 encoder is decided before the weights load: it keeps the encoder's matrices bf16.
+  const bool bf16 = onCpu_ && cpuHasFeature("AVX512_BF16");
+  const bool amx = bf16 && spec.flashAttn && spec.bf16Attention && spec.amxEncoder && amxBf16Runs();
   try {
-    const bool bf16 = onCpu_ && cpuHasFeature("AVX512_BF16");
-    weights_ = WhisperWeights::load(spec.path, backend_,
-                                    {bf16, onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices,
-                                     bf16 && spec.flashAttn && spec.bf16Attention && spec.amxEncoder && amxBf16Runs()});
+    weights_ = WhisperWeights::load(spec.path, backend_, {bf16, onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices, amx});
   } catch (...) {
     ggml_backend_free(backend_);
     throw;
@@ -75,7 +75,7 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   flashAttn_ = spec.flashAttn && runsFusedAttention();
   if (onCpu_ && spec.q8CrossCache) crossCacheType_ = GGML_TYPE_Q8_0;
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
-  amxEncoder_ = bf16Attention_ && spec.amxEncoder && amxBf16Runs();
+  amxEncoder_ = amx && bf16Attention_;
 }
 
 // ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's

@@ -301,7 +301,7 @@ ggml_tensor* bf16Attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, gg
   GGML_ASSERT(ggml_is_contiguous(q) && ggml_is_contiguous(k) && ggml_is_contiguous(v) && q->ne[0] % kHeadDim == 0);
   ggml_tensor* args[] = {q, k, v};
   ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, 3, attentionOp, GGML_N_TASKS_MAX,
-                                    amx && amxBf16Runs() ? const_cast<bool*>(&kInAmxTiles) : nullptr);
+                                    amx ? const_cast<bool*>(&kInAmxTiles) : nullptr);
   return ggml_set_name(out, kBf16AttentionName);
 #else
   (void)ctx, (void)q, (void)k, (void)v, (void)amx;

@@ -18,7 +18,7 @@ bool bf16AttentionRuns(int headDim);
 
 // q, k, v: [state, T, n] f32, contiguous, heads of 64 side by side in each row (the products'
 // output, before any split); the result has the same layout (heads merged), ready for the
-// output projection. The scale is 1/√64. amx: in AMX tiles (amx_tiles.h: amxBf16Runs), else AVX-512.
+// output projection. The scale is 1/√64. amx: in AMX tiles (only where amx_tiles.h's amxBf16Runs), else AVX-512.
 ggml_tensor* bf16Attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, bool amx);
 
 }  // namespace wserve
