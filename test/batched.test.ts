@@ -212,6 +212,19 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     abortFlag: new Int32Array(1),
   });
 
+  it("resumes a window from its last timestamp only where the rest has sound: no encoder pass to hear a pause", async () => {
+    // jfk then 4 s of silence, one window: the decoder's last timestamp is ~4 s short of the end.
+    const quiet = await decodeBatched(model, run(concat(jfk, new Float32Array(4 * 16000)), {}));
+    expect(quiet.resumed).toBe(0);
+    expect(quiet.timings.encoderGraphs).toBe(1);
+    expect(normalise(quiet.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
+    // jfk, 2 s of silence, then jfk's first 2.5 s: tiny.en stops at the pause and resumes there, once.
+    const more = await decodeBatched(model, run(concat(jfk, new Float32Array(2 * 16000), jfk.subarray(0, 40000)), {}));
+    const text = normalise(more.windows[0]!.map((s) => s.text).join(''));
+    expect(text.startsWith(REF)).toBe(true);
+    expect(text.length, 'the sound after the pause is heard').toBeGreaterThan(REF.length + 5);
+  });
+
   it('retries a window that fails the compression check at every temperature, keeping the likeliest text', async () => {
     // jfk's text compresses to ~1.3: a threshold of 1 fails every try.
     const r = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
@@ -345,7 +358,7 @@ describe('tokens → segments', () => {
   });
 
   it("ends an unfinished segment with the piece on the last try, and never resumes without progress", () => {
-    const last = tokensToSegments(scored([ts(0), 0, ts(5), ts(5), 1, 2]), vocab, 30, true);
+    const last = tokensToSegments(scored([ts(0), 0, ts(5), ts(5), 1, 2]), vocab, 30, () => false);
     expect(last.segments.map((s) => [s.t0, s.t1, s.text])).toEqual([
       [0, 5, 'a'],
       [5, 30, 'b c'],

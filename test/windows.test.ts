@@ -1,7 +1,7 @@
 // Cutting PCM into windows and stitching their segments back: fixed 30 s windows at quiet places,
 // long digital silence left out, overlaps said once.
 import { describe, expect, it } from 'vitest';
-import { audibleSpans, keepInWindow, planFixedWindows, SAMPLE_RATE } from '../lib/windows.js';
+import { audibleSpans, hasSound, keepInWindow, planFixedWindows, SAMPLE_RATE } from '../lib/windows.js';
 import { concat, noise } from './helpers/fixtures.js';
 
 const seconds = (s: number) => Math.round(s * SAMPLE_RATE);
@@ -30,6 +30,19 @@ describe('windows', () => {
     expect(Math.abs(w[0]!.end - seconds(26.05))).toBeLessThan(seconds(0.06));
     for (let i = 1; i < w.length; i++) expect(w[i - 1]!.end - w[i]!.start).toBe(seconds(1));
     expect(w[w.length - 1]!.end).toBe(pcm.length);
+  });
+
+  it("hears sound at a window's end only where 100 ms or more stand above its pause level", () => {
+    const pcm = noise(seconds(20), 0.3);
+    pcm.fill(0, seconds(17)); // the window ends in 3 s of silence…
+    pcm.fill(0.001, seconds(18), seconds(18.5)); // …with a hum 50 dB under the speech (a pause's level)…
+    for (let i = seconds(19); i < seconds(19.05); i++) pcm[i] = 0.3; // …and a 50 ms click
+    const window = { start: 0, end: pcm.length };
+    expect(hasSound(pcm, seconds(16.5), pcm.length, window)).toBe(true); // the last half second of speech
+    expect(hasSound(pcm, seconds(17), pcm.length, window)).toBe(false);
+    for (let i = seconds(19.3); i < seconds(19.45); i++) pcm[i] = 0.3; // a 150 ms word
+    expect(hasSound(pcm, seconds(17), pcm.length, window)).toBe(true);
+    expect(hasSound(pcm, seconds(17), seconds(19.3), window)).toBe(false);
   });
 
   it('keeps one copy of what overlapping windows both heard', () => {
