@@ -79,7 +79,7 @@ if (espoken && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status
 // After the check that dist/ is built.
 const { findFfmpeg } = await import('../dist/audio/ffmpeg.js');
 const { readConfig } = await import('../dist/config.js');
-const { encoderKernels, quantiseToQ8, q8CrossCache } = await import('../dist/device.js');
+const { crossCacheForm, encoderKernels, quantiseToQ8 } = await import('../dist/device.js');
 const { binding } = await import('../dist/native/binding.js');
 const ffmpeg = findFfmpeg().path;
 
@@ -302,7 +302,7 @@ const formsOnCpu = (() => {
   const info = binding().systemInfo();
   const matrices = quantiseToQ8(config.matrices, cpu, info) ? 'matrices q8_0 at load' : 'matrices as the file has them';
   return (
-    `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${q8CrossCache(config.crossCache, cpu) ? 'q8_0' : 'f16'} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache}), ` +
+    `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${crossCacheForm(config.crossCache, cpu, info)} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache}), ` +
     `encoder kernels ${encoderKernels(config.encoderKernels, cpu, info)} (WHISPER_SERVE_ENCODER_KERNELS=${config.encoderKernels})`
   );
 })();

@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import type { DecodeOptions } from './decode-options.js';
 import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeOpCost, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
-import { hasSound, SAMPLE_RATE } from './windows.js';
+import { hasSound, MIN_SOUND_SAMPLES, SAMPLE_RATE, soundEnd } from './windows.js';
 
 /** Seconds per timestamp token. */
 const TIMESTAMP_STEP = 0.02;
@@ -274,6 +274,16 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     }
   };
 
+  // Where sound remains after a piece's last timestamp the decoder goes on (no end-of-text before
+  // it, native pickToken) rather than stop and cost a resumed piece its encoder pass: in steps, the
+  // latest last timestamp that would resume (accept's rule).
+  const endNotBefore = (piece: Piece): number => {
+    const end = o.withoutTimestamps ? undefined : soundEnd(run.pcm, piece.start, piece.end, run.windows[piece.window]!);
+    if (end === undefined) return 0;
+    const seconds = Math.min(end - MIN_SOUND_SAMPLES, piece.end - MIN_RESUME_REST * SAMPLE_RATE) - piece.start;
+    return Math.max(0, Math.floor(seconds / SAMPLE_RATE / TIMESTAMP_STEP));
+  };
+
   while (pending.length > 0 || started < run.windows.length) {
     // Until the language is known only the first window is decoded.
     while (started < run.windows.length && (language === 'auto' && !perWindow ? pending.length === 0 : queued() < turn)) {
@@ -289,9 +299,10 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
       n += w.copies;
     }
     // Seeds follow the window, not its place in a batch: the same text at every batch size.
-    const requests = batch.flatMap((w) =>
-      Array.from({ length: w.copies }, (_, c) => ({ start: w.piece.start, end: w.piece.end, temperature: w.temperature, seed: w.piece.window * 31 + c })),
-    );
+    const requests = batch.flatMap((w) => {
+      const until = endNotBefore(w.piece);
+      return Array.from({ length: w.copies }, (_, c) => ({ start: w.piece.start, end: w.piece.end, temperature: w.temperature, seed: w.piece.window * 31 + c, endNotBefore: until }));
+    });
     const firstOf = batch.flatMap((w) => Array.from({ length: w.copies }, () => (w.first ? w.piece.window : -1)));
     const onDone = run.onWindowDone && ((i: number) => firstOf[i]! >= 0 && run.onWindowDone!(firstOf[i]!));
     const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, requests, params(), onDone, run.abortFlag));

@@ -115,10 +115,11 @@ export interface Config {
   matrices: 'auto' | 'file' | 'q8_0';
   /**
    * WHISPER_SERVE_CROSS_CACHE: the type the batched engine keeps each window's cross-attention
-   * keys/values in: `q8_0` or `f16`; default `auto`: q8_0 on the CPU (every decoder step reads them
-   * all, so half the bytes is ~25 % off the decoder's time), f16 on a GPU (lib/device.ts).
+   * keys/values in: `bf16` (packed for our cross-attention kernel, native/cross_attention.cc;
+   * AVX512-BF16 only), `q8_0` or `f16` (ggml's fused attention reads them); default `auto`: bf16
+   * on a CPU with AVX512-BF16, else q8_0 on the CPU, f16 on a GPU (lib/device.ts).
    */
-  crossCache: 'auto' | 'f16' | 'q8_0';
+  crossCache: 'auto' | 'f16' | 'q8_0' | 'bf16';
   /**
    * WHISPER_SERVE_ENCODER_KERNELS: the encoder on the CPU: `amx-bf16` = our attention
    * (native/encoder_attention.cc) and matrix products (native/amx_linear.cc, the encoder's
@@ -310,7 +311,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineProfile: env.WHISPER_SERVE_PROFILE === '1',
     repackWeights: env.WHISPER_SERVE_REPACK !== '0',
     matrices: choiceEnv('WHISPER_SERVE_MATRICES', 'matrices', ['auto', 'file', 'q8_0'], env),
-    crossCache: choiceEnv('WHISPER_SERVE_CROSS_CACHE', 'crossCache', ['auto', 'f16', 'q8_0'], env),
+    crossCache: choiceEnv('WHISPER_SERVE_CROSS_CACHE', 'crossCache', ['auto', 'f16', 'q8_0', 'bf16'], env),
     encoderKernels: choiceEnv('WHISPER_SERVE_ENCODER_KERNELS', 'encoderKernels', ['auto', 'ggml', 'avx512-bf16', 'amx-bf16'], env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,

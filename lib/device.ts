@@ -54,13 +54,20 @@ export function quantiseToQ8(matrices: Config['matrices'], device: DevicePlan, i
 }
 
 /**
- * Whether the batched engine caches cross-attention keys/values as q8_0: asked for, or `auto` on
- * the CPU, where the decoder's fused attention over them is memory-bound (a step reads every
- * live window's 1500 keys and values per layer) and ggml's CPU kernel reads q8_0 directly. Not on a
- * GPU: untested there, and not where the bound is.
+ * How the batched engine caches cross-attention keys/values, which decides who reads them at
+ * every decoder step (each reads all of a live window's 1500 keys and values per layer): `bf16`
+ * packed for our kernel where the CPU has AVX512-BF16 (native/cross_attention.cc: ggml's fused
+ * attention spends ~100 cycles a key on one query, two thirds of base's decoder step), else q8_0
+ * on the CPU (ggml's kernel reads it directly: half f16's bytes), f16 on a GPU (untested there in
+ * other forms, and not where the bound is). One asked for that the CPU lacks is refused.
  */
-export function q8CrossCache(crossCache: Config['crossCache'], device: DevicePlan): boolean {
-  return !device.useGpu && crossCache !== 'f16';
+export function crossCacheForm(choice: Config['crossCache'], device: DevicePlan, info: NativeSystemInfo): 'f16' | 'q8_0' | 'bf16' {
+  if (device.useGpu) return 'f16';
+  const bf16 = info.features.includes('AVX512_BF16 = 1');
+  if (choice === 'bf16' && !bf16) {
+    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_CROSS_CACHE=bf16 needs a CPU with AVX512-BF16 (`whisper-serve info` lists this one\'s features)');
+  }
+  return choice === 'auto' ? (bf16 ? 'bf16' : 'q8_0') : choice;
 }
 
 /**

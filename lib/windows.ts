@@ -66,24 +66,31 @@ export function findPause(pcm: Float32Array, from: number, to: number): number |
 
 /** The shortest loud stretch that can be a word: 100 ms. */
 const MIN_SOUND_FRAMES = 10;
+export const MIN_SOUND_SAMPLES = MIN_SOUND_FRAMES * FRAME;
 
 /**
- * Whether [from, to), the end of `window`, holds anything to hear: 100 ms or more above the
- * window's pause level (findPause's). The rest of a window after the decoder's last timestamp is
- * often just the pause the window was cut at; decoding it again would cost an encoder pass to
- * hear silence.
+ * Where the last 100 ms or more above `window`'s pause level (findPause's) within [from, to)
+ * ends, as a sample; undefined when that stretch holds nothing to hear. The rest of a window after
+ * the decoder's last timestamp is often just the pause the window was cut at: decoding it again
+ * would cost an encoder pass to hear silence.
  */
-export function hasSound(pcm: Float32Array, from: number, to: number, window: NativeWindow): boolean {
+export function soundEnd(pcm: Float32Array, from: number, to: number, window: NativeWindow): number | undefined {
   const whole = frameEnergies(pcm, window.start, window.end);
-  if (whole.length === 0) return to > from;
+  if (whole.length === 0) return to > from ? to : undefined;
   const quiet = quietLevel(whole);
   const first = Math.max(0, Math.floor((from - window.start) / FRAME));
   const last = Math.min(whole.length, Math.ceil((to - window.start) / FRAME));
+  let end: number | undefined;
   for (let f = first, loud = 0; f < last; f++) {
     loud = whole[f]! > quiet ? loud + 1 : 0;
-    if (loud >= MIN_SOUND_FRAMES) return true;
+    if (loud >= MIN_SOUND_FRAMES) end = f + 1;
   }
-  return false;
+  return end === undefined ? undefined : Math.min(to, window.start + end * FRAME);
+}
+
+/** Whether [from, to), the end of `window`, holds anything to hear (soundEnd). */
+export function hasSound(pcm: Float32Array, from: number, to: number, window: NativeWindow): boolean {
+  return soundEnd(pcm, from, to, window) !== undefined;
 }
 
 /** The quietest 100 ms in [from, to): where to cut when there is no pause. */

@@ -10,6 +10,7 @@
 #include "backends.h"
 #include "batch_graphs.h"
 #include "batch_mel.h"
+#include "cross_attention.h"
 #include "encoder_attention.h"
 #include "parallel.h"
 
@@ -74,6 +75,8 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
   flashAttn_ = spec.flashAttn && runsFusedAttention();
   if (onCpu_ && spec.q8CrossCache) crossCacheType_ = GGML_TYPE_Q8_0;
+  if (onCpu_ && spec.bf16CrossCache && bf16CrossAttentionRuns(weights_->hp.nTextState / weights_->hp.nTextHead))
+    crossCacheType_ = GGML_TYPE_BF16;
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
   amxEncoder_ = amx && bf16Attention_;
 }
@@ -468,7 +471,8 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
         }
       }
       if (slot.fed + 1 >= slot.prompt.size()) {
-        picks[row] = pickToken(l, slot.generated, t, nVocab, run.rules, run.requests[slot.request].temperature, slot.rng);
+        picks[row] = pickToken(l, slot.generated, t, nVocab, run.rules, run.requests[slot.request].temperature,
+                               run.requests[slot.request].endNotBefore, slot.rng);
       }
     });
     for (size_t row = 0; row < live.size(); row++) {

@@ -29,6 +29,7 @@ struct DecodeRequest {
   int samples;
   float temperature;
   uint32_t seed;
+  int endNotBefore;  // 20 ms steps: no end-of-text before a timestamp this far in (pickToken)
 };
 
 struct DecodeResult {
@@ -108,7 +109,7 @@ class BatchEngine {
   bool flashAttn_ = false;
   bool bf16Attention_ = false;                // the encoder's, with fused attention on the CPU
   bool amxEncoder_ = false;                   // it and the encoder's products in AMX tiles
-  ggml_type crossCacheType_ = GGML_TYPE_F16;  // with fused attention only (EngineCaches::allocate)
+  ggml_type crossCacheType_ = GGML_TYPE_F16;  // with fused attention only (EngineCaches::allocate); bf16: packed
   int slotCeiling_ = 1 << 30;                 // slots known to fit, once a larger batch did not
   int slotsGranted_ = 0;
   EngineTimings timings_;

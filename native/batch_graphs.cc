@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "amx_linear.h"
+#include "cross_attention.h"
 #include "encoder_attention.h"
 
 namespace wserve {
@@ -86,6 +87,9 @@ void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, in
   release();
   vTransposed = transposedValues;
   crossType = transposedValues ? GGML_TYPE_F16 : crossCacheType;
+  packedCross = crossType == GGML_TYPE_BF16;
+  const int64_t crossRows =
+      packedCross ? static_cast<int64_t>(packedCrossElements(hp.nTextState, hp.nAudioCtx) / hp.nTextState) : hp.nAudioCtx;
   ggml_init_params params = {ggml_tensor_overhead() * (4 * hp.nTextLayer + 1), nullptr, true};
   ctx = ggml_init(params);
   for (int il = 0; il < hp.nTextLayer; il++) {
@@ -93,9 +97,9 @@ void EngineCaches::allocate(ggml_backend_t backend, const WhisperHparams& hp, in
     selfV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextCtx, hp.nTextState, count)
                                 : ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nTextState, hp.nTextCtx, count));
     const int cross = count + keptEncodings;
-    crossK.push_back(ggml_new_tensor_3d(ctx, crossType, hp.nTextState, hp.nAudioCtx, cross));
+    crossK.push_back(ggml_new_tensor_3d(ctx, crossType, hp.nTextState, crossRows, cross));
     crossV.push_back(vTransposed ? ggml_new_tensor_3d(ctx, GGML_TYPE_F16, hp.nAudioCtx, hp.nTextState, cross)
-                                 : ggml_new_tensor_3d(ctx, crossType, hp.nTextState, hp.nAudioCtx, cross));
+                                 : ggml_new_tensor_3d(ctx, crossType, hp.nTextState, crossRows, cross));
   }
   buffer = ggml_backend_alloc_ctx_tensors(ctx, backend);
   if (!buffer) {
@@ -160,6 +164,10 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const AttentionWeights& a = w.decoder[il].cross;
     ggml_tensor* k = ggml_scale(ctx, product(a.kW, enc, nullptr), crossScale);
+    if (c.packedCross) {
+      ggml_build_forward_expand(g.graph, packCrossCache(ctx, k, product(a.vW, enc, a.vB), g.rowsK, c.crossK[il], c.crossV[il]));
+      continue;
+    }
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.crossSlots),
                                                      ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
     ggml_tensor* v = product(a.vW, enc, a.vB);  // [state, T, n]
@@ -226,16 +234,20 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
     x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
 
     h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
-    ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
-    ggml_tensor* ck = ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
-    if (c.vTransposed) {
-      ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
-                                     static_cast<size_t>(T) * state * es, 0);
-      ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
-      attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
+    if (c.packedCross) {
+      attn = bf16CrossAttention(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), c.crossK[il], c.crossV[il], T);
     } else {
-      ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
-      attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
+      ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
+      ggml_tensor* ck = ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
+      if (c.vTransposed) {
+        ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
+                                       static_cast<size_t>(T) * state * es, 0);
+        ggml_tensor* ckq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, ck, cq), nullptr, scale, 0.0f);
+        attn = ggml_reshape_2d(ctx, mergeHeads(ctx, ggml_mul_mat(ctx, cv, ckq), state, 1, S), state, S);
+      } else {
+        ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
+        attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
+      }
     }
     x = ggml_add(ctx, x, linear(ctx, b.cross.outW, attn, b.cross.outB));
 

@@ -21,18 +21,20 @@ constexpr int kMaxGraphNodes = 16384;
 // V is transposed ([textCtx, state], [audioCtx, state]) for the softmax(QKᵀ)V graphs, whose
 // product with the attention weights then reads rows; laid out as K for ggml's fused attention.
 // F16, one tensor per decoder layer with a slot dimension; the cross-attention ones in K's layout
-// may be q8_0 instead (crossType): ggml's CPU fused attention reads them directly.
+// may be q8_0 instead (crossType): ggml's CPU fused attention reads them directly; or bf16
+// packed for our cross-attention op (cross_attention.h: [state, padded T] a slot, its own layout).
 struct EngineCaches {
   int slots = 0;       // sequences: self-attention caches, and the first `slots` cross-attention ones
   int crossSlots = 0;  // cross-attention caches: the slots', then kept encodings (BatchEngine's store)
   bool vTransposed = true;
   ggml_type crossType = GGML_TYPE_F16;  // crossK's and crossV's (f16 whenever V is transposed)
+  bool packedCross = false;             // crossType bf16: packed for bf16CrossAttention
   std::vector<ggml_tensor*> selfK, selfV, crossK, crossV;
   ggml_context* ctx = nullptr;
   ggml_backend_buffer_t buffer = nullptr;
 
   // Throws std::runtime_error when the backend cannot hold them. crossCacheType applies to K-layout
-  // cross caches only (transposed ones stay f16).
+  // cross caches only (transposed ones stay f16); GGML_TYPE_BF16 means packed.
   void allocate(ggml_backend_t backend, const WhisperHparams& hp, int count, int keptEncodings, bool transposedValues,
                 ggml_type crossCacheType = GGML_TYPE_F16);
   void release();

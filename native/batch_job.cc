@@ -203,7 +203,7 @@ Napi::Value BatchJob::Start(const Napi::CallbackInfo& info, std::shared_ptr<Mode
   for (uint32_t i = 0; i < requests.Length(); i++) {
     const std::string where = "requests[" + std::to_string(i) + "]";
     Napi::Value v = requests.Get(i);
-    if (!v.IsObject()) throwInvalid(env, where + " must be {start, end, temperature, seed}");
+    if (!v.IsObject()) throwInvalid(env, where + " must be {start, end, temperature, seed, endNotBefore}");
     Napi::Object r = v.As<Napi::Object>();
     // Sample offsets pass 2^24 after 17 min: read as 64-bit integers, not as floats.
     const int64_t start = requiredField(env, r, "start", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int64Value();
@@ -213,9 +213,9 @@ Napi::Value BatchJob::Start(const Napi::CallbackInfo& info, std::shared_ptr<Mode
     }
     const float temperature = numberField(env, r, "temperature");
     if (!(temperature >= 0 && temperature <= 10)) throwInvalid(env, where + ".temperature must be between 0 and 10");
-    job->requests.push_back(
-        DecodeRequest{pcm.Data() + start, static_cast<int>(end - start), temperature,
-                      requiredField(env, r, "seed", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Uint32Value()});
+    const uint32_t seed = requiredField(env, r, "seed", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Uint32Value();
+    const int endNotBefore = requiredField(env, r, "endNotBefore", &Napi::Value::IsNumber, "a number").As<Napi::Number>().Int32Value();
+    job->requests.push_back(DecodeRequest{pcm.Data() + start, static_cast<int>(end - start), temperature, seed, endNotBefore});
   }
   job->abortFlag = abortFlagArg(info, 4, job->abortRef);
   Napi::Function onDone = callbackArg(info, 3);

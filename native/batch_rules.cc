@@ -64,7 +64,7 @@ DecodeRules DecodeRules::make(const WhisperWeights& w, bool suppressBlank, bool 
 }
 
 Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTokens& t, int nVocab, const DecodeRules& rules,
-               float temperature, std::mt19937& rng) {
+               float temperature, int endNotBefore, std::mt19937& rng) {
   const int tsBegin = t.timestampBegin;
   for (int id = 0; id < nVocab; id++) {
     if (rules.suppressed[id]) logits[id] = kNegInf;
@@ -96,6 +96,10 @@ Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTo
       const int from = lastWasTimestamp && !penultimateWasTimestamp ? lastTimestamp : lastTimestamp + 1;
       for (int id = tsBegin; id < std::min(from, nVocab); id++) logits[id] = kNegInf;
     }
+    // Sound remains after the last timestamp: a sequence that has said something goes on (one
+    // that has said nothing is left free to end: forcing text on it would make some up).
+    const bool saidSomething = std::any_of(generated.begin(), generated.end(), [&](int id) { return id < t.eot; });
+    if (lastTimestamp >= 0 && lastTimestamp - tsBegin < endNotBefore && saidSomething) logits[t.eot] = kNegInf;
     if (initial) {
       for (int id = 0; id < tsBegin; id++) logits[id] = kNegInf;  // a window starts with a timestamp
       for (int id = tsBegin + rules.maxInitialTimestamp + 1; id < nVocab; id++) logits[id] = kNegInf;

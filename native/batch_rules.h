@@ -29,9 +29,11 @@ struct Pick {
   float logprob;  // of the picked token under the rules (at the temperature)
 };
 
-// logits: the sequence's raw logits (modified in place); generated: tokens after the prompt.
+// logits: the sequence's raw logits (modified in place); generated: tokens after the prompt;
+// endNotBefore: no end-of-text while the last timestamp is under this many 20 ms steps (the
+// piece still has sound after it: an end there would cost a resumed piece, an encoder pass).
 Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTokens& t, int nVocab, const DecodeRules& rules,
-               float temperature, std::mt19937& rng);
+               float temperature, int endNotBefore, std::mt19937& rng);
 
 // softmax(logits)[index]: the no-speech probability (from the logits after start-of-transcript),
 // or a language's among the language tokens.

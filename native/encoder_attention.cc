@@ -1,9 +1,7 @@
 // softmax(QKᵀ/8)V for 64-dimensional heads in bf16 (see encoder_attention.h).
 //
-// Per head: keys and values are packed once into bf16 pairs laid out for VDPBF16PS, which adds
-// a lane's two bf16 products into an f32: a key vector holds the same pair of 16 keys (so one
-// instruction gives 16 scores' partial sums for a query), a value vector the same pair of 16
-// dimensions for two keys. The same layouts are AMX's B tiles (16 pairs × 16 columns). A block
+// Per head: keys and values are packed once into bf16 pairs laid out for VDPBF16PS
+// (bf16_kernels.h). The same layouts are AMX's B tiles (16 pairs × 16 columns). A block
 // of queries (8 in AVX-512 registers, 16 in an AMX tile) then takes its whole score rows
 // (T = 1500 fits in L2), an exact softmax over each, and the product with V, sums in f32.
 #include "encoder_attention.h"
@@ -17,18 +15,18 @@
 
 #include "amx_tiles.h"
 #include "backends.h"
+#include "bf16_kernels.h"
 
 namespace wserve {
 
 namespace {
 
-constexpr int kHeadDim = 64;
-constexpr int kPairs = kHeadDim / 2;  // bf16 pairs in a row of a head: one 32-bit lane each
-constexpr int kLanes = 16;            // 32-bit lanes in a 512-bit vector
-constexpr int kBlock = 8;             // queries whose scores AVX-512 computes together
-constexpr int kTileRows = 16;         // queries an AMX tile holds (and the most a block has)
-
 #ifdef WSERVE_X86
+
+using namespace bf16;
+
+constexpr int kBlock = 8;      // queries whose scores AVX-512 computes together
+constexpr int kTileRows = 16;  // queries an AMX tile holds (and the most a block has)
 
 // What one thread packs and computes in; grown to the longest T seen, kept for the next graph.
 struct Scratch {
@@ -42,52 +40,12 @@ struct Scratch {
 
 thread_local Scratch scratch;
 
-WSERVE_BF16_TARGET inline __m512i bf16Row32(const float* row) {
-  // 32 floats → 32 bf16 (round to nearest even), in order.
-  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row)));
-}
-
-// e^x for x ≤ 0 (scores minus their maximum): 2^n·p(r), r = x − n·ln 2, |r| ≤ ln 2 / 2, a
-// degree-6 Taylor polynomial (relative error ~2e-7); below −87 it is 0 in f32 anyway.
-WSERVE_BF16_TARGET inline __m512 expNonPositive(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 720);
-  for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-  return _mm512_scalef_ps(p, n);
-}
-
-// Keys of one head → scratch.keys; values → scratch.values. Rows `stride` floats apart; keys
-// past T are zero (their scores are masked), as is the value pairing the last key when T is odd.
-WSERVE_BF16_TARGET void packHead(const float* k, const float* v, int T, int paddedT, size_t stride) {
-  std::vector<uint32_t>& keys = scratch.keys;
-  std::vector<uint32_t>& values = scratch.values;
-  keys.assign(static_cast<size_t>(paddedT) * kPairs, 0);
-  values.assign(static_cast<size_t>(paddedT) * kPairs, 0);
-  alignas(64) uint32_t row[kPairs];
-  for (int t = 0; t < T; t++) {
-    _mm512_store_si512(row, bf16Row32(k + t * stride));
-    _mm512_store_si512(row + kLanes, bf16Row32(k + t * stride + 32));
-    uint32_t* group = keys.data() + static_cast<size_t>(t / kLanes) * kPairs * kLanes + t % kLanes;
-    for (int i = 0; i < kPairs; i++) group[i * kLanes] = row[i];
-  }
-  // Interleave two keys' bf16 values dimension by dimension: lane d of vector j holds
-  // (v[t][16j + d], v[t + 1][16j + d]).
-  const __m512i firstHalf = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35,
-                                             3, 34, 2, 33, 1, 32, 0);
-  const __m512i secondHalf = _mm512_add_epi16(firstHalf, _mm512_set1_epi16(16));
-  const __m512i zero = _mm512_setzero_si512();
-  for (int t = 0; t < T; t += 2) {
-    for (int half = 0; half < 2; half++) {
-      const __m512i a = bf16Row32(v + t * stride + 32 * half);
-      const __m512i b = t + 1 < T ? bf16Row32(v + (t + 1) * stride + 32 * half) : zero;
-      uint32_t* out = values.data() + static_cast<size_t>(t / 2) * kPairs * 2 + 32 * half;
-      _mm512_storeu_si512(out, _mm512_permutex2var_epi16(a, firstHalf, b));
-      _mm512_storeu_si512(out + kLanes, _mm512_permutex2var_epi16(a, secondHalf, b));
-    }
-  }
+// Keys and values of one head → scratch (bf16_kernels.h's layouts). Rows `stride` floats apart.
+WSERVE_BF16_TARGET void packHead(const float* k, const float* v, int T, size_t stride) {
+  scratch.keys.resize(packedWords(T));
+  scratch.values.resize(packedWords(T));
+  packKeys(k, T, stride, scratch.keys.data());
+  packValues(v, T, stride, scratch.values.data());
 }
 
 // Scores of kBlock queries (scratch.queries) against every key, into scratch.scores.
@@ -117,23 +75,8 @@ WSERVE_BF16_TARGET void scoreBlock(int paddedT) {
 
 // Each score row → bf16 probabilities (unnormalised) in scratch.probs; returns 1 / their sums.
 WSERVE_BF16_TARGET void softmaxBlock(int rows, int T, int paddedT, float* inverseSums) {
-  for (int q = 0; q < rows; q++) {
-    float* s = scratch.scores.data() + q * paddedT;
-    uint16_t* p = scratch.probs.data() + q * paddedT;
-    for (int t = T; t < paddedT; t++) s[t] = -INFINITY;
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int t = 0; t < paddedT; t += kLanes) m = _mm512_max_ps(m, _mm512_loadu_ps(s + t));
-    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
-    __m512 sum = _mm512_setzero_ps();
-    for (int t = 0; t < paddedT; t += 2 * kLanes) {
-      const __m512 e0 = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(s + t), max));
-      const __m512 e1 = expNonPositive(_mm512_sub_ps(_mm512_loadu_ps(s + t + kLanes), max));
-      sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
-      _mm512_storeu_si512(p + t, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
-    }
-    for (int t = T; t < paddedT; t++) p[t] = 0;  // exp(−87) is not quite 0
-    inverseSums[q] = 1.0f / _mm512_reduce_add_ps(sum);
-  }
+  for (int q = 0; q < rows; q++)
+    inverseSums[q] = softmaxRow(scratch.scores.data() + q * paddedT, scratch.probs.data() + q * paddedT, T, paddedT);
 }
 
 // The probabilities of queries [q0, q0 + 4) times V, normalised, into their output rows.
@@ -218,9 +161,9 @@ WSERVE_AMX_TARGET void valueTile(int paddedT) {
 WSERVE_AMX_TARGET void attendQueries(const ggml_tensor* dst, int w, int h, int first, int last, bool amx) {
   const ggml_tensor *q = dst->src[0], *k = dst->src[1], *v = dst->src[2];
   const int state = static_cast<int>(q->ne[0]), T = static_cast<int>(k->ne[1]);
-  const int paddedT = (T + 2 * kLanes - 1) / (2 * kLanes) * (2 * kLanes);
+  const int paddedT = paddedKeys(T);
   const size_t window = static_cast<size_t>(w) * T * state, head = static_cast<size_t>(h) * kHeadDim;
-  packHead(static_cast<const float*>(k->data) + window + head, static_cast<const float*>(v->data) + window + head, T, paddedT, state);
+  packHead(static_cast<const float*>(k->data) + window + head, static_cast<const float*>(v->data) + window + head, T, state);
   scratch.scores.resize(static_cast<size_t>(kTileRows) * paddedT);
   scratch.probs.resize(static_cast<size_t>(kTileRows) * paddedT);
   const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
@@ -236,13 +179,7 @@ WSERVE_AMX_TARGET void attendQueries(const ggml_tensor* dst, int w, int h, int f
         std::memset(scratch.queries[i], 0, sizeof(scratch.queries[i]));
         continue;
       }
-      const float* row = static_cast<const float*>(q->data) + window + static_cast<size_t>(t) * state + head;
-      const __m512 s = _mm512_set1_ps(scale);
-      for (int half = 0; half < 2; half++) {
-        const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_mul_ps(_mm512_loadu_ps(row + 32 * half + 16), s),
-                                               _mm512_mul_ps(_mm512_loadu_ps(row + 32 * half), s));
-        _mm512_store_si512(scratch.queries[i] + kLanes * half, reinterpret_cast<__m512i>(b));
-      }
+      packQuery(static_cast<const float*>(q->data) + window + static_cast<size_t>(t) * state + head, scale, scratch.queries[i]);
     }
     float inverseSums[kTileRows];
     if (amx) {
@@ -288,7 +225,7 @@ void attentionOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
 
 bool bf16AttentionRuns(int headDim) {
 #ifdef WSERVE_X86
-  return headDim == kHeadDim && cpuHasFeature("AVX512_BF16");
+  return headDim == bf16::kHeadDim && cpuHasFeature("AVX512_BF16");
 #else
   (void)headDim;
   return false;
@@ -298,7 +235,7 @@ bool bf16AttentionRuns(int headDim) {
 ggml_tensor* bf16Attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, bool amx) {
 #ifdef WSERVE_X86
   GGML_ASSERT(q->type == GGML_TYPE_F32 && k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32);
-  GGML_ASSERT(ggml_is_contiguous(q) && ggml_is_contiguous(k) && ggml_is_contiguous(v) && q->ne[0] % kHeadDim == 0);
+  GGML_ASSERT(ggml_is_contiguous(q) && ggml_is_contiguous(k) && ggml_is_contiguous(v) && q->ne[0] % bf16::kHeadDim == 0);
   ggml_tensor* args[] = {q, k, v};
   ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, 3, attentionOp, GGML_N_TASKS_MAX,
                                     amx ? const_cast<bool*>(&kInAmxTiles) : nullptr);

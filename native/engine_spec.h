@@ -17,6 +17,9 @@ struct EngineSpec {
   // On the CPU with fused attention: the cross-attention keys/values cached as q8_0, not f16. Every
   // decoder step reads all of them (memory-bound): half the bytes.
   bool q8CrossCache;
+  // Instead: cached as bf16 packed for our cross-attention op (cross_attention.h) where the CPU has
+  // AVX512-BF16; ggml's fused attention over q8_0 costs ~100 cycles a key.
+  bool bf16CrossCache;
   // On the CPU with fused attention: the encoder's self-attention through our bf16 kernel
   // (encoder_attention.h) where the CPU has AVX512-BF16, instead of ggml's f32 one. amxEncoder:
   // that kernel in AMX tiles, and the encoder's products too (amx_linear.h, on bf16 matrices),

@@ -162,6 +162,7 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
                   boolField(env, opts, "repackWeights"),
                   boolField(env, opts, "q8Matrices"),
                   boolField(env, opts, "q8CrossCache"),
+                  boolField(env, opts, "bf16CrossCache"),
                   boolField(env, opts, "bf16Attention"),
                   boolField(env, opts, "amxEncoder")};
   const int poolSize = intField(env, opts, "poolSize", 1, 4096);

@@ -181,7 +181,7 @@ describe.skipIf(!ready)('batched engine without fused attention (the GPU fallbac
   });
 
   it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     try {
       expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
     } finally {
@@ -197,7 +197,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let jfk: Float32Array;
   beforeAll(async () => {
     // Cross-attention caches in q8_0, as Whisper.load has them on the CPU (WHISPER_SERVE_CROSS_CACHE=auto).
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     jfk = readWav16k(JFK_WAV);
   });
   afterAll(() => model?.dispose());
@@ -292,7 +292,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   it('stops a sequence caught in a loop (a phrase 8 times running, a sentence 4 times) instead of running it to the length limit; it counts as failing', async () => {
     // A prompt of 2,000 × "x" sends tiny.en into loops (issue 24: 2,682 decoder steps for 11 s).
     const params = { threads: 2, slots: 8, encoderWindows: 1, language: 'en', translate: false, initialPrompt: 'x'.repeat(2000), suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 0, reuseEncodings: true, recording: 0, profile: false };
-    const requests = [0, 0.4, 0.6, 0.8, 1].flatMap((temperature) => [1, 2].map((seed) => ({ start: 0, end: jfk.length, temperature, seed })));
+    const requests = [0, 0.4, 0.6, 0.8, 1].flatMap((temperature) => [1, 2].map((seed) => ({ start: 0, end: jfk.length, temperature, seed, endNotBefore: 0 })));
     const out = await model.decodeBatch(jfk, requests, params);
     const looped = out.results.filter((r) => r.looped);
     expect(looped.length).toBeGreaterThan(0);
@@ -313,7 +313,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
 
   it('reports the slots granted, not the number of requests: a run of 2 windows after one of 6 shrank nothing', async () => {
     const params = { threads: 2, slots: 4, encoderWindows: 2, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 3, reuseEncodings: true, recording: 0, profile: false };
-    const request = { start: 0, end: jfk.length, temperature: 0, seed: 0 };
+    const request = { start: 0, end: jfk.length, temperature: 0, seed: 0, endNotBefore: 0 };
     const wide = await model.decodeBatch(jfk, Array.from({ length: 6 }, () => request), params);
     expect(wide.slots).toBe(4);
     const narrow = await model.decodeBatch(jfk, [request, request], params);
@@ -325,9 +325,9 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {
     const params = { threads: 1, slots: 1, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: false, maxTokensPerSegment: 0, reuseEncodings: true, recording: 0, profile: false };
     const long = new Float32Array(16000 * 40);
-    expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0 }], params)).toThrow(/at most 30 s/);
-    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0 }], params)).toThrow(/inside the audio/);
-    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length, temperature: 0, seed: 0 }], { ...params, slots: 0 })).toThrow(/slots/);
+    expect(() => model.decodeBatch(long, [{ start: 0, end: long.length, temperature: 0, seed: 0, endNotBefore: 0 }], params)).toThrow(/at most 30 s/);
+    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length + 1, temperature: 0, seed: 0, endNotBefore: 0 }], params)).toThrow(/inside the audio/);
+    expect(() => model.decodeBatch(jfk, [{ start: 0, end: jfk.length, temperature: 0, seed: 0, endNotBefore: 0 }], { ...params, slots: 0 })).toThrow(/slots/);
   });
 });
 

@@ -19,6 +19,8 @@ export interface NativeLoadOptions {
   q8Matrices: boolean;
   /** The batched engine on the CPU, with flashAttn, caches cross-attention keys/values as q8_0. */
   q8CrossCache: boolean;
+  /** Instead, with flashAttn: bf16 packed for our cross-attention kernel (AVX512-BF16 only; ignored elsewhere). */
+  bf16CrossCache: boolean;
   /** The batched engine on the CPU, with flashAttn, runs the encoder's attention in our bf16 kernel (AVX512-BF16 only). */
   bf16Attention: boolean;
   /** That kernel in AMX tiles, and the encoder's products on bf16 matrices (where the CPU has AMX-BF16). */
@@ -140,6 +142,8 @@ export interface NativeDecodeRequest {
   end: number;
   temperature: number;
   seed: number;
+  /** No end-of-text after text while the last timestamp is under this many 20 ms steps from `start` (0: none). */
+  endNotBefore: number;
 }
 
 export interface NativeDecodeResult {

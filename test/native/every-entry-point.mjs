@@ -18,7 +18,7 @@ async function expectError(name, call) {
 }
 
 const pcm = new Float32Array(16000);
-const load = { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 };
+const load = { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 };
 await expectError('loadModel()', () => b.loadModel());
 await expectError('loadModel(missing)', () => b.loadModel('/nonexistent/model.bin', load));
 await expectError('loadModel(not a model)', () => b.loadModel(process.argv[1], load));
@@ -44,7 +44,7 @@ const batch = (over = {}) => ({
   suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 4, reuseEncodings: true, recording: 0, profile: false, ...over,
 });
 const windows = [{ start: 0, end: pcm.length }];
-const requests = [{ start: 0, end: pcm.length, temperature: 0, seed: 1 }];
+const requests = [{ start: 0, end: pcm.length, temperature: 0, seed: 1, endNotBefore: 0 }];
 await expectError('transcribeWindows()', () => model.transcribeWindows());
 await expectError('transcribeWindows(Int16Array)', () => model.transcribeWindows(new Int16Array(4), windows, params()));
 await expectError('transcribeWindows(window outside)', () => model.transcribeWindows(pcm, [{ start: 0, end: 1e9 }], params()));
