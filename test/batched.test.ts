@@ -137,7 +137,8 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
   let long: Float32Array;
   let reference: string;
   beforeAll(async () => {
-    ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml' } });
+    // ggml's encoder, and ggml's fused attention over q8_0 caches in the decoder.
+    ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'q8_0' } });
     jfk = readWav16k(JFK_WAV);
     long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
     reference = normalise((await ggml.transcribe(long)).text);
@@ -161,6 +162,21 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
       }
     });
   }
+
+  it("the decoder's cross-attention over bf16 caches (native/cross_attention.cc): the same, refused without AVX512-BF16", async () => {
+    const load = Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'bf16' } });
+    if (!features.includes('AVX512_BF16 = 1')) {
+      await expect(load).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /AVX512-BF16/ });
+      return;
+    }
+    const ours = await load;
+    try {
+      expect(normalise((await ours.transcribe(jfk)).text)).toBe(REF);
+      expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
+    } finally {
+      ours.dispose();
+    }
+  });
 });
 
 // softmax(QKᵀ)V with transposed value caches: the graphs a GPU backend runs where it has no fused
@@ -224,6 +240,13 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     const text = normalise(more.windows[0]!.map((s) => s.text).join(''));
     expect(text.startsWith(REF)).toBe(true);
     expect(text.length, 'the sound after the pause is heard').toBeGreaterThan(REF.length + 5);
+  });
+
+  it('goes on decoding past a pause while the window has sound after it (no end-of-text before it): no resumed piece, no second encoder pass', async () => {
+    const twice = await decodeBatched(model, run(concat(jfk, new Float32Array(3 * 16000), jfk), {}));
+    expect(twice.resumed).toBe(0);
+    expect(twice.timings.encoderGraphs).toBe(1);
+    expect(normalise(twice.windows[0]!.map((s) => s.text).join(''))).toBe(`${REF} ${REF}`);
   });
 
   it('retries a window that fails the compression check at every temperature, keeping the likeliest text', async () => {
