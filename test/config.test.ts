@@ -16,7 +16,7 @@ describe('configuration', () => {
     expect(readConfig({ WHISPER_SERVE_MATRICES: 'q8_0' }).matrices).toBe('q8_0');
     expect(() => readConfig({ WHISPER_SERVE_MATRICES: 'int8' })).toThrow(/WHISPER_SERVE_MATRICES must be auto, file or q8_0, got "int8"/);
     expect(readConfig({ WHISPER_SERVE_CROSS_CACHE: 'f16', WHISPER_SERVE_ENCODER_KERNELS: 'ggml' })).toMatchObject({ crossCache: 'f16', encoderKernels: 'ggml' });
-    expect(() => readConfig({ WHISPER_SERVE_CROSS_CACHE: 'q4_0' })).toThrow(/WHISPER_SERVE_CROSS_CACHE must be auto, f16 or q8_0, got "q4_0"/);
+    expect(() => readConfig({ WHISPER_SERVE_CROSS_CACHE: 'q4_0' })).toThrow(/WHISPER_SERVE_CROSS_CACHE must be auto, f16, q8_0 or bf16, got "q4_0"/);
     expect(() => readConfig({ WHISPER_SERVE_ENCODER_KERNELS: 'amx' })).toThrow(/WHISPER_SERVE_ENCODER_KERNELS must be auto, ggml, avx512-bf16 or amx-bf16, got "amx"/);
   });
 });
