@@ -75,7 +75,7 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   graphMeta_.resize(ggml_tensor_overhead() * kMaxGraphNodes + ggml_graph_overhead_custom(kMaxGraphNodes, false));
   flashAttn_ = spec.flashAttn && runsFusedAttention();
   if (onCpu_ && spec.q8CrossCache) crossCacheType_ = GGML_TYPE_Q8_0;
-  if (onCpu_ && spec.bf16CrossCache && bf16CrossAttentionRuns(weights_->hp.nTextState / weights_->hp.nTextHead))
+  if (onCpu_ && spec.bf16CrossCache && bf16AttentionRuns(weights_->hp.nTextState / weights_->hp.nTextHead))
     crossCacheType_ = GGML_TYPE_BF16;
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
   amxEncoder_ = amx && bf16Attention_;

@@ -98,8 +98,10 @@ Pick pickToken(float* logits, const std::vector<int>& generated, const SpecialTo
     }
     // Sound remains after the last timestamp: a sequence that has said something goes on (one
     // that has said nothing is left free to end: forcing text on it would make some up).
-    const bool saidSomething = std::any_of(generated.begin(), generated.end(), [&](int id) { return id < t.eot; });
-    if (lastTimestamp >= 0 && lastTimestamp - tsBegin < endNotBefore && saidSomething) logits[t.eot] = kNegInf;
+    if (lastTimestamp >= 0 && lastTimestamp - tsBegin < endNotBefore &&
+        std::any_of(generated.begin(), generated.end(), [&](int id) { return id < t.eot; })) {
+      logits[t.eot] = kNegInf;
+    }
     if (initial) {
       for (int id = 0; id < tsBegin; id++) logits[id] = kNegInf;  // a window starts with a timestamp
       for (int id = tsBegin + rules.maxInitialTimestamp + 1; id < nVocab; id++) logits[id] = kNegInf;

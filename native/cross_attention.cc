@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "backends.h"
 #include "bf16_kernels.h"
 
 namespace wserve {
@@ -129,15 +128,6 @@ ggml_tensor* keysOf(ggml_context* ctx, ggml_tensor* cache, int T) {
 
 }  // namespace
 
-bool bf16CrossAttentionRuns(int headDim) {
-#ifdef WSERVE_X86
-  return headDim == bf16::kHeadDim && cpuHasFeature("AVX512_BF16");
-#else
-  (void)headDim;
-  return false;
-#endif
-}
-
 size_t packedCrossElements(int state, int T) {
 #ifdef WSERVE_X86
   return static_cast<size_t>(state) * bf16::paddedKeys(T);
@@ -158,7 +148,7 @@ ggml_tensor* packCrossCache(ggml_context* ctx, ggml_tensor* k, ggml_tensor* v, g
   return ggml_set_name(out, kCrossPackName);
 #else
   (void)ctx, (void)k, (void)v, (void)rows, (void)cacheK, (void)cacheV;
-  GGML_ABORT("packCrossCache needs x86-64 with AVX512-BF16 (bf16CrossAttentionRuns)");
+  GGML_ABORT("packCrossCache needs x86-64 with AVX512-BF16 (bf16AttentionRuns)");
 #endif
 }
 
@@ -171,7 +161,7 @@ ggml_tensor* bf16CrossAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* 
   return ggml_set_name(out, kCrossAttentionName);
 #else
   (void)ctx, (void)q, (void)cacheK, (void)cacheV, (void)T;
-  GGML_ABORT("bf16CrossAttention needs x86-64 with AVX512-BF16 (bf16CrossAttentionRuns)");
+  GGML_ABORT("bf16CrossAttention needs x86-64 with AVX512-BF16 (bf16AttentionRuns)");
 #endif
 }
 

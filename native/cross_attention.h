@@ -15,8 +15,7 @@ namespace wserve {
 inline constexpr char kCrossPackName[] = "bf16 cross pack";
 inline constexpr char kCrossAttentionName[] = "bf16 cross attention";
 
-// Whether this CPU and model can take them: AVX512-BF16 and 64-dimensional heads.
-bool bf16CrossAttentionRuns(int headDim);
+// Whether this CPU and model can take them: encoder_attention.h's bf16AttentionRuns.
 
 // The bf16 elements one slot's packed keys (or values) take for one layer: every head's T keys
 // padded to a multiple of 32.

@@ -12,8 +12,8 @@ namespace wserve {
 // against T keys, 4·state·T·T·n).
 inline constexpr char kBf16AttentionName[] = "bf16 attention";
 
-// Whether this CPU and model can take it: AVX512-BF16 (Intel since Cooper Lake, AMD since Zen 4)
-// and 64-dimensional heads (every Whisper model).
+// Whether this CPU and model can take it (and cross_attention.h's ops): AVX512-BF16 (Intel since
+// Cooper Lake, AMD since Zen 4) and 64-dimensional heads (every Whisper model).
 bool bf16AttentionRuns(int headDim);
 
 // q, k, v: [state, T, n] f32, contiguous, heads of 64 side by side in each row (the products'
