@@ -116,8 +116,9 @@ export interface Config {
   /**
    * WHISPER_SERVE_CROSS_CACHE: the type the batched engine keeps each window's cross-attention
    * keys/values in: `bf16` (packed for our cross-attention kernel, native/cross_attention.cc;
-   * AVX512-BF16 only; the decoder ~2× faster, not yet the default: lib/device.ts), `q8_0` or `f16`
-   * (ggml's fused attention reads them); default `auto`: q8_0 on the CPU, f16 on a GPU.
+   * AVX512-BF16 only; the decoder ~2× faster), `q8_0` or `f16` (ggml's fused attention reads
+   * them); default `auto`: bf16 on a CPU with AVX512-BF16, q8_0 on another, f16 on a GPU
+   * (lib/device.ts).
    */
   crossCache: 'auto' | 'f16' | 'q8_0' | 'bf16';
   /**

@@ -212,7 +212,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let model: NativeModel;
   let jfk: Float32Array;
   beforeAll(async () => {
-    // Cross-attention caches in q8_0, as Whisper.load has them on the CPU (WHISPER_SERVE_CROSS_CACHE=auto).
+    // Cross-attention caches in q8_0, as Whisper.load has them on a CPU without AVX512-BF16 (WHISPER_SERVE_CROSS_CACHE=auto).
     model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     jfk = readWav16k(JFK_WAV);
   });

@@ -1,7 +1,7 @@
 // How many windows one batch holds, and how whisper.cpp's states (beam search, word timings)
 // share the cores.
 import { describe, expect, it } from 'vitest';
-import { planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
+import { crossCacheForm, planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
 import { readConfig } from '../lib/config.js';
 
 const TINY: ModelShape = { nAudioCtx: 1500, nAudioState: 384, nTextCtx: 448, nTextState: 384, nTextLayer: 4 };
@@ -50,5 +50,22 @@ describe('batch planning on a GPU (from free VRAM)', () => {
     expect(planBatch({ device: { useGpu: false, reason: 'CPU' } as never, ...turbo }).encoderWindows).toBe(1);
     // ENCODER_BATCH_SIZE=4, as a shell reads it and passes it down.
     expect(planBatch({ device: gpu(23.5), config: readConfig({ ENCODER_BATCH_SIZE: '4' }), ...turbo }).encoderWindows).toBe(4);
+  });
+});
+
+describe('the cross-attention caches chosen for the device', () => {
+  const cpu = { useGpu: false, reason: 'CPU' } as unknown as Parameters<typeof crossCacheForm>[1];
+  const gpu = { useGpu: true, reason: 'CUDA' } as unknown as Parameters<typeof crossCacheForm>[1];
+  const withBf16 = { features: 'CPU : AVX512 = 1 | AVX512_BF16 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  const without = { features: 'CPU : AVX2 = 1 | AVX512 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  it('auto: bf16 for our kernel where the CPU has AVX512-BF16, q8_0 on another CPU, f16 on a GPU', () => {
+    expect(crossCacheForm('auto', cpu, withBf16)).toBe('bf16');
+    expect(crossCacheForm('auto', cpu, without)).toBe('q8_0');
+    expect(crossCacheForm('auto', gpu, withBf16)).toBe('f16');
+  });
+  it('keeps a form asked for, and refuses bf16 on a CPU without AVX512-BF16', () => {
+    expect(crossCacheForm('q8_0', cpu, withBf16)).toBe('q8_0');
+    expect(crossCacheForm('f16', cpu, without)).toBe('f16');
+    expect(() => crossCacheForm('bf16', cpu, without)).toThrow(/needs a CPU with AVX512-BF16/);
   });
 });
