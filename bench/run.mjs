@@ -204,8 +204,8 @@ const enginesFor = ({ ggml: model, ct2 }) => {
       (mode === 'conditioned'
         ? 'whisper-serve conditioned (whisper.cpp decoder)'
         : mode === 'no-timestamps'
-          ? `whisper-serve batch ${batch}, no timestamps (the CLI's txt default; as fw batched)`
-          : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps)' : ''}`),
+          ? `whisper-serve batch ${batch}, no timestamps (--without-timestamps; as fw batched)`
+          : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps; the CLI, every format)' : ''}`),
     run: (wav) => {
       const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
       return { ...m, ...JSON.parse(m.stdout) };

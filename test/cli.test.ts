@@ -83,6 +83,16 @@ describe.skipIf(!have(TINY_EN, JFK_WAV, join(packageRoot, 'dist', 'cli', 'main.j
     // One temperature: no fallback at all, as faster-whisper's temperature=0.
     const once = await debug('--temperature', '0', '--compression-ratio-threshold', '1');
     expect(decodeLine(once)).toMatchObject({ temperatureIncrement: 0 });
+    // txt decodes with timestamps like every format (no option changed); --without-timestamps
+    // decodes text tokens alone, and refuses a format that needs times.
+    expect(decodeLine(once)).not.toHaveProperty('withoutTimestamps');
+    const textOnly = await debug('--without-timestamps');
+    expect(textOnly.status, textOnly.stderr).toBe(0);
+    expect(normalise(textOnly.stdout)).toBe(normalise(JFK_TEXT));
+    expect(decodeLine(textOnly)).toMatchObject({ withoutTimestamps: true });
+    const srt = await runChild(process.execPath, [bin, 'transcribe', JFK_WAV, '-m', TINY_EN, '-f', 'srt', '--without-timestamps']);
+    expect(srt.status).toBe(2);
+    expect(srt.stderr).toMatch(/--without-timestamps writes txt only/);
     for (const [flag, value] of [['--beam-size', '9'], ['--best-of', '0'], ['--temperature', '0.4,0.2'], ['--temperature', '2'], ['--patience', '0'], ['--logprob-threshold', '1'], ['--no-speech-threshold', 'x']]) {
       const bad = await runChild(process.execPath, [bin, 'transcribe', JFK_WAV, '-m', TINY_EN, flag!, value!]);
       expect(bad.status, `${flag} ${value}`).toBe(2);

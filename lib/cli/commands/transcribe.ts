@@ -32,6 +32,7 @@ interface TranscribeFlags {
   multilingual?: boolean;
   translate?: boolean;
   wordTimestamps?: boolean;
+  withoutTimestamps?: boolean;
   conditionOnPreviousText?: boolean;
   batchSize?: number;
   threads?: number;
@@ -66,6 +67,7 @@ export function transcribeCommand(): Command {
     .option('--translate', 'translate to English')
     .option('--word-timestamps', 'word-level timings (json words; srt/vtt cues split on them)')
     .option('--batch-size <n>', '30 s windows decoded at once (default MODEL_BATCH_SIZE, else 8 on the CPU, from free VRAM on a GPU)', positiveInt)
+    .option('--without-timestamps', 'txt only: decode text tokens alone, as faster-whisper batched does (a little faster; WER up to 1.7 points worse on speech where windows fall back: bench/README.md)')
     .option('--condition-on-previous-text', "condition each window on the text before it (windows in order, on whisper.cpp's own decoder)")
     .option('--threads <n>', 'CPU threads in all', positiveInt)
     .option('--vad', 'cut windows at speech regions (Silero VAD; WHISPER_VAD_MODEL)', false)
@@ -156,7 +158,10 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
   const formats: OutputFormat[] = flags.format === 'all' ? [...FORMATS] : [flags.format];
   const toStdout = !flags.outputDir && inputs.length === 1 && formats.length === 1;
   const wordTimes = !!(flags.wordTimestamps || flags.highlightWords);
-  const textOnly = formats.every((f) => f === 'txt') && !wordTimes;
+  if (flags.withoutTimestamps && (formats.some((f) => f !== 'txt') || wordTimes)) {
+    process.stderr.write('error: --without-timestamps writes txt only, without word timings\n');
+    return EXIT.USAGE;
+  }
   if (!toStdout && !flags.outputDir) {
     process.stderr.write('error: several inputs or formats need --output-dir\n');
     return EXIT.USAGE;
@@ -194,9 +199,10 @@ async function transcribeAll(inputs: string[], flags: TranscribeFlags, gpu: bool
           translate: !!flags.translate,
           wordTimestamps: wordTimes,
           conditionOnPreviousText: !!flags.conditionOnPreviousText,
-          // Plain text has no use for segment times: decoding text tokens only is faster (no
-          // window decoded again from a timestamp) and, measured on the bench speech, as accurate.
-          withoutTimestamps: textOnly,
+          // txt too decodes with timestamps unless asked: a timestamp is where the decoder says a
+          // window's text ends, which lets it go on past a pause and notice a window left
+          // unfinished; text tokens alone lost 1.7 WER points on base's fallback-prone clauses.
+          withoutTimestamps: !!flags.withoutTimestamps,
           vad: flags.vad,
           ...((flags.initialPrompt ?? flags.prompt) && { initialPrompt: flags.initialPrompt ?? flags.prompt }),
           ...flags.temperature,
