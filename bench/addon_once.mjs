@@ -8,11 +8,13 @@ const t0 = performance.now();
 const whisper = await Whisper.load(model, { batchSize: Number(batchSize), threads: Number(threads), gpu: false });
 const t1 = performance.now();
 // 'conditioned': whisper.cpp's own decoder, seeking through the audio with the previous text as
-// prompt; 'no-timestamps': text tokens only, one segment per window (faster-whisper batched's way).
+// prompt; 'no-timestamps': text tokens only, one segment per window (faster-whisper batched's way);
+// 'no-fallback': temperature 0 alone (`--temperature 0`), what the fallback costs beside it.
 const t = await whisper.transcribe(readPlainWav(wav), {
   language: 'en',
   ...(mode === 'conditioned' && { conditionOnPreviousText: true }),
   ...(mode === 'no-timestamps' && { withoutTimestamps: true }),
+  ...(mode === 'no-fallback' && { temperatureIncrement: 0 }),
 });
 const t2 = performance.now();
 whisper.dispose();

@@ -205,7 +205,9 @@ const enginesFor = ({ ggml: model, ct2 }) => {
         ? 'whisper-serve conditioned (whisper.cpp decoder)'
         : mode === 'no-timestamps'
           ? `whisper-serve batch ${batch}, no timestamps (--without-timestamps; as fw batched)`
-          : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps; the CLI, every format)' : ''}`),
+          : mode === 'no-fallback'
+            ? `whisper-serve batch ${batch}, fallback off (--temperature 0: what the fallback costs)`
+            : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps; the CLI, every format)' : ''}`),
     run: (wav) => {
       const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
       return { ...m, ...JSON.parse(m.stdout) };
@@ -214,6 +216,7 @@ const enginesFor = ({ ggml: model, ct2 }) => {
   const engines = [
     ...batches.map((b) => ours(b)),
     ours(DEFAULT_BATCH, 'no-timestamps'),
+    ours(DEFAULT_BATCH, 'no-fallback'),
     ours(1, 'conditioned'),
     ...(existsSync(prebuilt) ? [ours(DEFAULT_BATCH, 'batched', prebuilt), ours(DEFAULT_BATCH, 'no-timestamps', prebuilt)] : []),
     {

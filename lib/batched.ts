@@ -1,11 +1,11 @@
 /**
  * The policy around the native batched engine (native/batch_engine.cc): every window decoded
  * once, many at a time; the windows whose text fails whisper's checks (too repetitive, too
- * unlikely) decoded again, warmer, in a batch of their own; tokens → timed segments.
+ * unlikely) decoded again, warmer, in the same batch as the rest; tokens → timed segments.
  */
 import { gzipSync } from 'node:zlib';
 import type { DecodeOptions } from './decode-options.js';
-import type { EngineTimings, NativeBatchParams, NativeDecodeResult, NativeModel, NativeOpCost, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
+import type { EngineTimings, NativeBatchParams, NativeDecodeRequest, NativeDecodeResult, NativeModel, NativeOpCost, NativeSegment, NativeVocabulary, NativeWindow } from './native/binding.js';
 import { hasSound, MIN_SOUND_SAMPLES, SAMPLE_RATE, soundEnd } from './windows.js';
 
 /** Seconds per timestamp token. */
@@ -16,7 +16,7 @@ const MIN_RESUME_PROGRESS = 1;
 const MIN_RESUME_REST = 1;
 /** Resumed pieces per window at most (each costs an encoder pass). */
 const MAX_RESUMES = 4;
-/** One turn on the engine: this many batches' worth of requests. */
+/** Requests a call on the engine keeps in flight: this many batches' worth. */
 const WINDOWS_PER_TURN = 2;
 /** A window whose likeliest language has at least this probability, and is not the one decoded in, is reported. */
 const CLEARLY_OTHER_LANGUAGE = 0.8;
@@ -165,6 +165,11 @@ class EngineTurns {
   private busy = false;
   private readonly waiting: Array<() => void> = [];
 
+  /** Another call waits for the engine: the one running should end its turn. */
+  get contended(): boolean {
+    return this.waiting.length > 0;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
     this.busy = true;
@@ -208,20 +213,27 @@ interface Work {
   best?: Scored;
   /** The window's first pass: its end is reported as progress. */
   first: boolean;
+  /** The copies' results as they come in. */
+  tries: Scored[];
 }
 
 /**
- * One queue of work, earliest window first: a window's retries (warmer) and resumed pieces go
- * ahead of windows not yet started, and fill the same batches. So every batch is full, and
- * windows settle in order: each time the earliest window with work left moves on, the windows
- * before it are final (`onWindowsFinal`), which is what streaming output waits for.
+ * Each window decoded once, and again where its text fails: a call on the engine starts with a
+ * turn's worth of windows, and every finished piece is answered at once (the engine's callback)
+ * with what follows from it: a retry warmer, the rest of a window from its last timestamp, and
+ * the next windows while no other call waits for the engine. So retries join the batch in
+ * flight instead of running alone after it, and every batch stays full. Windows settle in order:
+ * each time the earliest window with work left moves on, those before it are final
+ * (`onWindowsFinal`), which is what streaming output waits for.
  */
 export async function decodeBatched(model: NativeModel, run: BatchedRun): Promise<BatchedResult> {
   const o = run.decode;
   const vocab = vocabularyOf(model);
-  // In turns of a few batches: between two turns another call on the same model (another job)
-  // gets the engine, so a short job does not wait for a long one's every window.
+  const engine = engineTurns(model);
+  // A call keeps this many requests in flight (queued behind the slots included); between two
+  // calls another transcription on the same model gets the engine.
   const turn = run.slots * WINDOWS_PER_TURN;
+  const copiesOfRetry = o.temperatureIncrement > 0 ? Math.max(1, o.bestOf) : 1;
   // One language for the whole recording, detected on the first window when not given (windows
   // that each guessed could disagree mid-recording) — unless each window detects its own.
   const perWindow = o.multilingual && run.language === 'auto';
@@ -232,34 +244,26 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
   let fallbacks = 0;
   const windows: NativeSegment[][] = run.windows.map(() => []);
   const resumes = new Map<number, number>();
-  const pending: Work[] = [];
-  let started = 0; // windows queued so far
+  const unfinished = new Map<number, number>(); // window → its works not yet final
+  let started = 0; // windows begun so far
   let settled = 0; // windows reported final so far
   const recording = nextRecording();
-  const params = (): NativeBatchParams => ({
-    threads: run.threads,
-    slots: run.slots,
-    encoderWindows: run.encoderWindows,
-    language,
-    translate: o.translate,
-    initialPrompt: o.initialPrompt,
-    suppressBlank: o.suppressBlank,
-    suppressNonSpeech: o.suppressNonSpeech,
-    suppressRegex: o.suppressRegex,
-    withoutTimestamps: o.withoutTimestamps,
-    maxTokensPerSegment: o.maxTokensPerSegment,
-    reuseEncodings: run.reuseEncodings ?? true,
-    recording,
-    profile: run.profile ?? false,
-  });
-  const queued = () => pending.reduce((n, w) => n + w.copies, 0);
   const profile = new Map<string, NativeOpCost>();
   const timings: EngineTimings = { mel: 0, encoder: 0, decoder: 0, logits: 0, rules: 0, encoderGraphs: 0, decoderSteps: 0, encodingsReused: 0 };
 
+  const work = (piece: Piece, temperature: number, copies: number, first: boolean, best?: Scored): Work => {
+    unfinished.set(piece.window, (unfinished.get(piece.window) ?? 0) + 1);
+    return { piece, temperature, copies, first, best, tries: [] };
+  };
+  const nextWindow = (): Work => {
+    const w = run.windows[started]!;
+    return work({ window: started, start: w.start, end: w.end }, o.temperature, 1, true, undefined);
+  };
+
   // Where a window's decoder stopped short, the rest of the window is decoded again from its last
   // timestamp (whisper.cpp's seek), at most MAX_RESUMES times, and only where that rest has sound.
-  const accept = (piece: Piece, scored: Scored) => {
-    if (verdict(scored, o) === 'silence') return;
+  const accept = (piece: Piece, scored: Scored): Work | undefined => {
+    if (verdict(scored, o) === 'silence') return undefined;
     const window = run.windows[piece.window]!;
     const offset = (piece.start - window.start) / SAMPLE_RATE;
     const count = resumes.get(piece.window) ?? 0;
@@ -267,78 +271,127 @@ export async function decodeBatched(model: NativeModel, run: BatchedRun): Promis
     const { segments, resumeAt } = tokensToSegments(scored, vocab, (piece.end - piece.start) / SAMPLE_RATE, resumable);
     const spoken = perWindow && { language: scored.result.language };
     windows[piece.window]!.push(...segments.map((seg) => ({ ...seg, t0: seg.t0 + offset, t1: seg.t1 + offset, ...spoken })));
-    if (resumeAt !== undefined) {
-      resumes.set(piece.window, count + 1);
-      const resumed = { window: piece.window, start: piece.start + Math.round(resumeAt * SAMPLE_RATE), end: piece.end };
-      pending.push({ piece: resumed, temperature: o.temperature, copies: 1, first: false });
+    if (resumeAt === undefined) return undefined;
+    resumes.set(piece.window, count + 1);
+    return work({ window: piece.window, start: piece.start + Math.round(resumeAt * SAMPLE_RATE), end: piece.end }, o.temperature, 1, false);
+  };
+
+  // A work whose copies are all in: kept, or sent back warmer. What follows from it comes back.
+  const finish = (w: Work): Work[] => {
+    const pick = bestOf(w.tries, o);
+    // A retry replaces the earlier result when it passes, or (all failing) is likelier.
+    const best = !w.best || verdict(pick, o) !== 'retry' || pick.avgLogprob > w.best.avgLogprob ? pick : w.best;
+    const warmer = w.temperature + o.temperatureIncrement;
+    if (verdict(best, o) === 'retry' && o.temperatureIncrement > 0 && warmer <= 1 + 1e-6) {
+      fallbacks++;
+      return [work(w.piece, warmer, copiesOfRetry, false, best)];
+    }
+    const heard = best.result;
+    spokenIn[w.piece.window] ??= { language: heard.language, languageProbability: run.language === 'auto' ? heard.languageProbability : 1 }; // given: 1, as faster-whisper says
+    if (language === 'auto' && !perWindow) language = heard.language;
+    const whole = w.piece.start === run.windows[w.piece.window]!.start; // not a resumed piece
+    if (whole && !perWindow && heard.detectedLanguage !== heard.language && heard.detectedProbability >= CLEARLY_OTHER_LANGUAGE) {
+      otherLanguage.push({ window: w.piece.window, language: heard.detectedLanguage, probability: heard.detectedProbability });
+    }
+    const resumed = accept(w.piece, best);
+    return resumed ? [resumed] : [];
+  };
+
+  const settle = () => {
+    let earliest = settled;
+    while (earliest < started && !unfinished.get(earliest)) earliest++;
+    if (earliest > settled) {
+      run.onWindowsFinal?.(settled, windows.slice(settled, earliest));
+      settled = earliest;
     }
   };
 
-  // Where sound remains after a piece's last timestamp the decoder goes on (no end-of-text before
-  // it, native pickToken) rather than stop and cost a resumed piece its encoder pass: in steps, the
-  // latest last timestamp that would resume (accept's rule).
-  const endNotBefore = (piece: Piece): number => {
-    const end = o.withoutTimestamps ? undefined : soundEnd(run.pcm, piece.start, piece.end, run.windows[piece.window]!);
-    if (end === undefined) return 0;
-    const seconds = Math.min(end - MIN_SOUND_SAMPLES, piece.end - MIN_RESUME_REST * SAMPLE_RATE) - piece.start;
-    return Math.max(0, Math.floor(seconds / SAMPLE_RATE / TIMESTAMP_STEP));
-  };
+  while (started < run.windows.length) {
+    // Until the language is known only the first window is decoded (a call decodes in one language).
+    const detecting = language === 'auto' && !perWindow;
+    const inCall: Work[] = []; // by request index: each copy of each work
+    const requests: NativeDecodeRequest[] = [];
+    let inFlight = 0; // requests given and not yet finished
+    const give = (works: Work[]): NativeDecodeRequest[] => {
+      const given = works.flatMap((w) => {
+        const until = endNotBefore(run, w.piece);
+        // Seeds follow the window, not its place in a batch: the same text at every batch size.
+        return Array.from({ length: w.copies }, (_, c) => {
+          inCall.push(w);
+          return { start: w.piece.start, end: w.piece.end, temperature: w.temperature, seed: w.piece.window * 31 + c, endNotBefore: until };
+        });
+      });
+      inFlight += given.length;
+      return given;
+    };
+    // New windows while the call is short of a turn's worth, none while another call waits.
+    const topUp = (): Work[] => {
+      const more: Work[] = [];
+      while (started < run.windows.length && inFlight + more.length < turn && !(detecting && started > 0) && !(inCall.length > 0 && engine.contended)) {
+        more.push(nextWindow());
+        started++;
+      }
+      return more;
+    };
+    requests.push(...give(topUp()));
+    const windowsLeft = run.windows.length - started + inCall.length;
 
-  while (pending.length > 0 || started < run.windows.length) {
-    // Until the language is known only the first window is decoded.
-    while (started < run.windows.length && (language === 'auto' && !perWindow ? pending.length === 0 : queued() < turn)) {
-      const w = run.windows[started]!;
-      pending.push({ piece: { window: started, start: w.start, end: w.end }, temperature: o.temperature, copies: 1, first: true });
-      started++;
-    }
-    pending.sort((a, b) => a.piece.window - b.piece.window);
-    const batch: Work[] = [];
-    for (let n = 0; pending.length > 0 && (batch.length === 0 || n + pending[0]!.copies <= turn); ) {
-      const w = pending.shift()!;
-      batch.push(w);
-      n += w.copies;
-    }
-    // Seeds follow the window, not its place in a batch: the same text at every batch size.
-    const requests = batch.flatMap((w) => {
-      const until = endNotBefore(w.piece);
-      return Array.from({ length: w.copies }, (_, c) => ({ start: w.piece.start, end: w.piece.end, temperature: w.temperature, seed: w.piece.window * 31 + c, endNotBefore: until }));
+    let failure: unknown;
+    const onResult = (i: number, result: NativeDecodeResult): NativeDecodeRequest[] | undefined => {
+      try {
+        inFlight--;
+        const w = inCall[i]!;
+        w.tries.push(score(result, vocab));
+        if (w.tries.length < w.copies) return undefined;
+        if (w.first) run.onWindowDone?.(w.piece.window);
+        const follow = finish(w);
+        unfinished.set(w.piece.window, unfinished.get(w.piece.window)! - 1);
+        settle();
+        return give([...follow, ...topUp()]);
+      } catch (err) {
+        failure ??= err;
+        throw err;
+      }
+    };
+    const params: NativeBatchParams = {
+      threads: run.threads,
+      // Room for a retry's copies side by side even when few windows are left.
+      slots: Math.min(run.slots, Math.max(windowsLeft, copiesOfRetry)),
+      encoderWindows: run.encoderWindows,
+      language,
+      translate: o.translate,
+      initialPrompt: o.initialPrompt,
+      suppressBlank: o.suppressBlank,
+      suppressNonSpeech: o.suppressNonSpeech,
+      suppressRegex: o.suppressRegex,
+      withoutTimestamps: o.withoutTimestamps,
+      maxTokensPerSegment: o.maxTokensPerSegment,
+      reuseEncodings: run.reuseEncodings ?? true,
+      recording,
+      profile: run.profile ?? false,
+    };
+    const out = await engine.run(() => model.decodeBatch(run.pcm, requests, params, onResult, run.abortFlag)).catch((err: unknown) => {
+      throw failure ?? err;
     });
-    const firstOf = batch.flatMap((w) => Array.from({ length: w.copies }, () => (w.first ? w.piece.window : -1)));
-    const onDone = run.onWindowDone && ((i: number) => firstOf[i]! >= 0 && run.onWindowDone!(firstOf[i]!));
-    const out = await engineTurns(model).run(() => model.decodeBatch(run.pcm, requests, params(), onDone, run.abortFlag));
     slotsUsed = Math.min(slotsUsed, out.slots);
     for (const k of Object.keys(timings) as Array<keyof EngineTimings>) timings[k] += out.timings[k];
     for (const c of out.profile) {
       const sum = profile.get(c.op) ?? { op: c.op, seconds: 0, flop: 0, nodes: 0 };
       profile.set(c.op, { op: c.op, seconds: sum.seconds + c.seconds, flop: sum.flop + c.flop, nodes: sum.nodes + c.nodes });
     }
-
-    let r = 0;
-    for (const w of batch) {
-      const tries = out.results.slice(r, (r += w.copies)).map((x) => score(x, vocab));
-      const pick = bestOf(tries, o);
-      // A retry replaces the earlier result when it passes, or (all failing) is likelier.
-      const best = !w.best || verdict(pick, o) !== 'retry' || pick.avgLogprob > w.best.avgLogprob ? pick : w.best;
-      const warmer = w.temperature + o.temperatureIncrement;
-      if (verdict(best, o) === 'retry' && o.temperatureIncrement > 0 && warmer <= 1 + 1e-6) {
-        fallbacks++;
-        pending.push({ piece: w.piece, temperature: warmer, copies: Math.max(1, o.bestOf), best, first: false });
-        continue;
-      }
-      const heard = best.result;
-      spokenIn[w.piece.window] ??= { language: heard.language, languageProbability: run.language === 'auto' ? heard.languageProbability : 1 }; // given: 1, as faster-whisper says
-      if (language === 'auto' && !perWindow) language = heard.language;
-      const whole = w.piece.start === run.windows[w.piece.window]!.start; // not a resumed piece
-      if (whole && !perWindow && heard.detectedLanguage !== heard.language && heard.detectedProbability >= CLEARLY_OTHER_LANGUAGE) {
-        otherLanguage.push({ window: w.piece.window, language: heard.detectedLanguage, probability: heard.detectedProbability });
-      }
-      accept(w.piece, best);
-    }
-    const earliest = Math.min(started, ...pending.map((w) => w.piece.window));
-    if (earliest > settled) {
-      run.onWindowsFinal?.(settled, windows.slice(settled, earliest));
-      settled = earliest;
-    }
   }
+  settle();
   return { windows, ...(spokenIn.find(Boolean) ?? { language, languageProbability: 1 }), otherLanguage, fallbacks, resumed: [...resumes.values()].reduce((a, b) => a + b, 0), slots: slotsUsed, timings, profile: [...profile.values()] };
+}
+
+/**
+ * Where sound remains after a piece's last timestamp the decoder goes on (no end-of-text before
+ * it, native pickToken) rather than stop and cost a resumed piece its encoder pass: in steps, the
+ * latest last timestamp that would resume (accept's rule).
+ */
+function endNotBefore(run: BatchedRun, piece: Piece): number {
+  const end = run.decode.withoutTimestamps ? undefined : soundEnd(run.pcm, piece.start, piece.end, run.windows[piece.window]!);
+  if (end === undefined) return 0;
+  const seconds = Math.min(end - MIN_SOUND_SAMPLES, piece.end - MIN_RESUME_REST * SAMPLE_RATE) - piece.start;
+  return Math.max(0, Math.floor(seconds / SAMPLE_RATE / TIMESTAMP_STEP));
 }

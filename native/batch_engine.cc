@@ -372,12 +372,14 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, con
   if (status != GGML_STATUS_SUCCESS) throw std::runtime_error("the decoder graph failed");
 }
 
-std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) {
+std::vector<DecodeResult> BatchEngine::run(EngineRun& run, int slotCount) {
   const WhisperWeights& w = *weights_;
   const SpecialTokens& t = w.tokens;
   const int nVocab = w.hp.nVocab;
   const size_t maxGenerated = static_cast<size_t>(w.hp.nTextCtx / 2);  // whisper's sample_len
-  const int capacity = fit(std::max(1, std::min<int>(slotCount, static_cast<int>(run.requests.size()))), run.encoderWindows);
+  // Slots for the requests given, or for as many as asked where follow-ups may add more.
+  const int wanted = run.takeFollowUps ? slotCount : std::min<int>(slotCount, static_cast<int>(run.requests.size()));
+  const int capacity = fit(std::max(1, wanted), run.encoderWindows);
   slotsGranted_ = std::min(std::max(1, slotCount), slotCeiling_);
   timings_ = EngineTimings();
   profile_.clear();
@@ -403,8 +405,14 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
   std::vector<float> logits;
   size_t nextRequest = 0;
   encodings_.keepOnly(run.reuseEncodings ? run.recording : 0);
+  bool owed = false;  // answers to finished requests not yet in (they may bring follow-ups)
+  auto takeFollowUps = [&](bool wait) {
+    owed = run.takeFollowUps && run.takeFollowUps(run.requests, wait);
+    results.resize(run.requests.size());
+  };
   while (true) {
-    if (abortRequested(const_cast<EngineRun*>(&run))) throw std::runtime_error("aborted");
+    if (abortRequested(&run)) throw std::runtime_error("aborted");
+    takeFollowUps(false);
     std::vector<int> freeSlots;
     std::vector<size_t> admitted;
     for (int s = 0; s < capacity && nextRequest < run.requests.size(); s++) {
@@ -443,7 +451,11 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
     for (int s = 0; s < capacity; s++) {
       if (slots[s].live) live.push_back(s);
     }
-    if (live.empty()) break;
+    if (live.empty()) {
+      if (!owed) break;
+      takeFollowUps(true);  // nothing to decode until an answer comes
+      continue;
+    }
 
     decodeStep(run, slots, live, logits);
     const auto rulesStart = std::chrono::steady_clock::now();
@@ -506,9 +518,9 @@ std::vector<DecodeResult> BatchEngine::run(const EngineRun& run, int slotCount) 
       }
       if (finished) {
         encodings_.finished(live[row], slot.result.looped ? -INFINITY : meanLogprob(slot.result));
+        if (run.onRequestDone) run.onRequestDone(slot.request, slot.result);
         results[slot.request] = std::move(slot.result);
         slot.live = false;
-        if (run.onRequestDone) run.onRequestDone(slot.request);
       }
     }
     timings_.rules += secondsSince(rulesStart);

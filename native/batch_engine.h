@@ -59,12 +59,18 @@ struct EngineRun {
   bool translate = false;
   std::vector<int> promptTokens;  // previous-text prompt ([PREV] added here), may be empty
   int threads = 1;
-  int encoderWindows = 1;                             // new windows per encoder graph (fewer where they do not fit)
-  bool reuseEncodings = true;                         // a piece asked for again (retries' copies) copies its encoding
-  uint32_t recording = 0;                             // pieces of one recording (same PCM) reused across runs; 0: this run only
-  bool profile = false;                               // time every graph node (op_profile.h): slower, for benchmarks
-  std::function<bool()> aborted;                      // true: stop (JS flag or dispose)
-  std::function<void(size_t request)> onRequestDone;  // called on the engine's thread
+  int encoderWindows = 1;         // new windows per encoder graph (fewer where they do not fit)
+  bool reuseEncodings = true;     // a piece asked for again (retries' copies) copies its encoding
+  uint32_t recording = 0;         // pieces of one recording (same PCM) reused across runs; 0: this run only
+  bool profile = false;           // time every graph node (op_profile.h): slower, for benchmarks
+  std::function<bool()> aborted;  // true: stop (JS flag or dispose)
+  // A request's result, on the engine's thread, as soon as it is final: the caller may answer it
+  // with follow-up requests (a retry warmer, the rest of a window, the next window), which join
+  // the batch in flight instead of waiting for the run to end.
+  std::function<void(size_t request, const DecodeResult& result)> onRequestDone;
+  // Appends the follow-ups answered so far to `into`; true while answers are still owed (the run
+  // may not end yet). `wait`: blocks until an answer comes (or the run is aborted).
+  std::function<bool(std::vector<DecodeRequest>& into, bool wait)> takeFollowUps;
 };
 
 class BatchEngine {
@@ -76,10 +82,10 @@ class BatchEngine {
   std::string backendName() const;
   // "fused" (ggml's flash attention) or "softmax" (softmax(QKᵀ)V): what this backend runs.
   const char* attention() const { return flashAttn_ ? "fused" : "softmax"; }
-  // Runs every request with at most `slots` sequences at once (fewer where they do not fit:
-  // slotsGranted() says); results by request index. Throws std::runtime_error (a failed graph, or
-  // "aborted").
-  std::vector<DecodeResult> run(const EngineRun& run, int slots);
+  // Runs every request, and the follow-ups they are answered with (appended to run.requests),
+  // with at most `slots` sequences at once (fewer where they do not fit: slotsGranted() says);
+  // results by request index. Throws std::runtime_error (a failed graph, or "aborted").
+  std::vector<DecodeResult> run(EngineRun& run, int slots);
   // Of the last run's `slots`, how many fit (whatever its number of requests).
   int slotsGranted() const { return slotsGranted_; }
   const EngineTimings& timings() const { return timings_; }

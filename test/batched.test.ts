@@ -270,9 +270,9 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     console.info(`jfk, every temperature failing: encoder ${fresh.timings.encoder.toFixed(2)} s → ${reused.timings.encoder.toFixed(2)} s`);
   });
 
-  it("keeps a failing window's encoding past its slot being refilled: its retry, a call later, decodes from it; every window final once", async () => {
-    // One slot: jfk fails (threshold 1), then three silent windows refill its slot before the
-    // retry's call comes; its encoding must have moved to the kept caches.
+  it("keeps a failing window's encoding past its slot being refilled: its retry, queued behind them, decodes from it; every window final once", async () => {
+    // One slot: jfk fails (threshold 1), then the silent windows queued before its retry refill
+    // its slot; its encoding must have moved to the kept caches.
     const pcm = concat(jfk, new Float32Array(jfk.length * 3));
     const windows = Array.from({ length: 4 }, (_, i) => ({ start: i * jfk.length, end: (i + 1) * jfk.length }));
     const options = { compressionRatioThreshold: 1, temperatureIncrement: 1, bestOf: 2 };
@@ -284,6 +284,28 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(fresh.timings.encoderGraphs).toBe(4 + 2);
     expect(kept.timings.encoderGraphs).toBe(4);
     expect(final).toEqual([0, 1, 2, 3]);
+  });
+
+  it('runs the retries of a recording in the call that found them, beside its other windows: one call on the engine', async () => {
+    // Four windows of jfk, each failing twice (threshold 1 up to 0.4): retries and first passes share the batches.
+    const pcm = concat(jfk, jfk, jfk, jfk);
+    const windows = Array.from({ length: 4 }, (_, i) => ({ start: i * jfk.length, end: (i + 1) * jfk.length }));
+    let calls = 0;
+    const counted = new Proxy(model, {
+      get: (m, key) => {
+        if (key === 'decodeBatch') return (...args: Parameters<NativeModel['decodeBatch']>) => (calls++, m.decodeBatch(...args));
+        const value: unknown = Reflect.get(m, key);
+        return typeof value === 'function' ? value.bind(m) : value;
+      },
+    });
+    const options = { compressionRatioThreshold: 1, temperatureIncrement: 0.5, bestOf: 2 };
+    const r = await decodeBatched(counted, { ...run(pcm, options), windows });
+    expect(calls).toBe(1);
+    expect(r.fallbacks).toBe(8); // each window at 0.5 and 1.0
+    // Every retry decodes from a kept or copied encoding where one is left (which ones depends on
+    // when each answer comes back): at most one pass a retry, not one a copy (4 + 16).
+    expect(r.timings.encoderGraphs).toBeLessThanOrEqual(4 + 8);
+    for (const w of r.windows) expect(wer(JFK_TEXT, w.map((s) => s.text).join(''))).toBeLessThan(0.3);
   });
 
   it('times every graph node when asked: the encoder\'s products and attention, the decoder\'s, with their rates', async () => {
@@ -343,6 +365,29 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     expect(narrow.slots).toBe(4);
     // The narrow run used the first slots of the wide run's caches: the same tokens.
     expect(Array.from(narrow.results[1]!.tokens)).toEqual(Array.from(wide.results[5]!.tokens));
+  });
+
+  it('takes the follow-ups a result is answered with into the batch in flight, at the next indices; a callback that throws fails the call, not the model', async () => {
+    const params = { threads: 2, slots: 2, encoderWindows: 1, language: 'en', translate: false, initialPrompt: '', suppressBlank: true, suppressNonSpeech: false, suppressRegex: '', withoutTimestamps: true, maxTokensPerSegment: 0, reuseEncodings: true, recording: 0, profile: false };
+    const request = { start: 0, end: jfk.length, temperature: 0, seed: 0, endNotBefore: 0 };
+    const vocab = model.vocabulary();
+    const text = (r: { tokens: Int32Array }) => normalise(Buffer.concat(Array.from(r.tokens).filter((t) => t < vocab.eot).map((t) => vocab.tokens[t]!)).toString());
+    const answered: number[] = [];
+    const out = await model.decodeBatch(jfk, [request], params, (i, result) => {
+      answered.push(i);
+      if (i === 0) expect(text(result)).toBe(REF);
+      return i === 0 ? [request, { ...request, temperature: 1, seed: 7 }] : i === 2 ? [{ ...request, seed: 3 }] : undefined;
+    });
+    expect(answered.sort()).toEqual([0, 1, 2, 3]);
+    expect(out.results).toHaveLength(4);
+    expect(text(out.results[1]!)).toBe(REF);
+    expect(text(out.results[3]!)).toBe(REF); // greedy: the seed changes nothing
+    expect(out.timings.encoderGraphs).toBe(1); // the follow-ups decode from the first one's encoding
+    await expect(model.decodeBatch(jfk, [request], params, () => {
+      throw new Error('a bug in the policy');
+    })).rejects.toMatchObject({ code: 'TRANSCRIBE_FAILED', message: expect.stringMatching(/a bug in the policy/) });
+    await expect(model.decodeBatch(jfk, [request], params, () => [{ ...request, end: jfk.length + 1 }])).rejects.toThrow(/follow-up requests\[0\] must lie inside the audio/);
+    expect(text((await model.decodeBatch(jfk, [request], params)).results[0]!)).toBe(REF);
   });
 
   it('refuses requests longer than 30 s or outside the audio before they reach a thread', () => {

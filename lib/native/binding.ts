@@ -214,7 +214,8 @@ export interface NativeModel {
     pcm: Float32Array,
     requests: NativeDecodeRequest[],
     params: NativeBatchParams,
-    onWindowDone?: (request: number) => void,
+    /** Each request's result as soon as it is final; the answer (follow-up requests) joins the batch in flight, at the next indices. */
+    onResult?: (request: number, result: NativeDecodeResult) => NativeDecodeRequest[] | undefined,
     abortFlag?: Int32Array,
   ): Promise<{ results: NativeDecodeResult[]; backend: string; /** Sequences at once: fewer than asked where they did not fit. */ slots: number; timings: EngineTimings; profile: NativeOpCost[] }>;
   vocabulary(): NativeVocabulary;
