@@ -123,9 +123,9 @@ export interface Config {
   crossCache: 'auto' | 'f16' | 'q8_0' | 'bf16';
   /**
    * WHISPER_SERVE_ENCODER_KERNELS: the encoder on the CPU: `amx-bf16` = our attention
-   * (native/encoder_attention.cc) and matrix products (native/amx_linear.cc, the encoder's
-   * matrices kept bf16) in AMX tiles; `avx512-bf16` = our attention in AVX-512 registers, ggml's
-   * products; `ggml` = ggml's fused attention (f32) and products. bf16 products, f32 sums.
+   * (native/encoder_attention.cc) and matrix products (native/bf16_linear.cc, the encoder's
+   * matrices kept bf16) in AMX tiles; `avx512-bf16` = the same in AVX-512 registers; `ggml` =
+   * ggml's fused attention (f32) and products. bf16 products, f32 sums.
    * Default `auto`: the first of those the CPU has (lib/device.ts).
    */
   encoderKernels: 'auto' | 'ggml' | 'avx512-bf16' | 'amx-bf16';

@@ -74,10 +74,10 @@ export function crossCacheForm(choice: Config['crossCache'], device: DevicePlan,
 }
 
 /**
- * Whose kernels run the encoder on the CPU: ours in AMX tiles (attention and products, bf16 with
- * f32 sums) where ggml's module has AMX (Sapphire Rapids on; the addon checks AMX-BF16 itself),
- * our attention in AVX-512 registers where it has AVX512_BF16, else ggml's (its fused attention
- * multiplies in f32): bench/README.md, "The encoder in bf16". One asked for that the CPU lacks is
+ * Whose kernels run the encoder on the CPU: ours (attention and products, bf16 with f32 sums) in
+ * AMX tiles where ggml's module has AMX (Sapphire Rapids on; the addon checks AMX-BF16 itself), in
+ * AVX-512 registers where it has AVX512_BF16 (Zen 4), else ggml's (its fused attention multiplies
+ * in f32): bench/README.md, "The encoder in bf16" and "Zen 4". One asked for that the CPU lacks is
  * refused.
  */
 export function encoderKernels(choice: Config['encoderKernels'], device: DevicePlan, info: NativeSystemInfo): 'ggml' | 'avx512-bf16' | 'amx-bf16' {

@@ -1,4 +1,4 @@
-// What our own AMX-BF16 ops share (encoder_attention.cc, amx_linear.cc): whether the tiles run
+// What our own AMX-BF16 ops share (encoder_attention.cc, bf16_linear.cc): whether the tiles run
 // here, their shapes for one op, and the targets the code is compiled for (the addon itself is
 // built for any x86-64: these functions run only where the CPU says so).
 #pragma once

@@ -62,11 +62,12 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   onCpu_ = backend_ == nullptr;
   if (onCpu_) backend_ = initCpuBackend();
   if (!backend_) throw std::runtime_error("no ggml backend could be started");
-  // Our AMX-BF16 encoder is decided before the weights load: it keeps the encoder's matrices bf16.
+  // Our bf16 encoder is decided before the weights load: it keeps the encoder's matrices bf16.
   const bool bf16 = onCpu_ && cpuHasFeature("AVX512_BF16");
-  const bool amx = bf16 && spec.flashAttn && spec.bf16Attention && spec.amxEncoder && amxBf16Runs();
+  const bool bf16Encoder = bf16 && spec.flashAttn && spec.bf16Attention;
+  const bool amx = bf16Encoder && spec.amxEncoder && amxBf16Runs();
   try {
-    weights_ = WhisperWeights::load(spec.path, backend_, {bf16, onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices, amx});
+    weights_ = WhisperWeights::load(spec.path, backend_, {bf16, onCpu_ && spec.repackWeights, onCpu_ && spec.q8Matrices, bf16Encoder});
   } catch (...) {
     ggml_backend_free(backend_);
     throw;

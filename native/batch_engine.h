@@ -113,8 +113,8 @@ class BatchEngine {
   ggml_backend_t backend_ = nullptr;
   bool onCpu_ = true;
   bool flashAttn_ = false;
-  bool bf16Attention_ = false;                // the encoder's, with fused attention on the CPU
-  bool amxEncoder_ = false;                   // it and the encoder's products in AMX tiles
+  bool bf16Attention_ = false;                // the encoder's attention and products in our bf16 kernels (CPU, fused attention)
+  bool amxEncoder_ = false;                   // those in AMX tiles
   ggml_type crossCacheType_ = GGML_TYPE_F16;  // with fused attention only (EngineCaches::allocate); bf16: packed
   int slotCeiling_ = 1 << 30;                 // slots known to fit, once a larger batch did not
   int slotsGranted_ = 0;

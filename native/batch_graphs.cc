@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "amx_linear.h"
+#include "bf16_linear.h"
 #include "cross_attention.h"
 #include "encoder_attention.h"
 
@@ -141,10 +141,10 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   x = ggml_cont(ctx, ggml_transpose(ctx, x));  // [frames, state, n]: the next convolution's input
   x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv2W, x, 2), ggml_reshape_1d(ctx, w.conv2B, state)));  // [state, T, n]
   x = ggml_add(ctx, x, w.encPos);
-  // The encoder's products in our AMX-BF16 kernel where its weights are bf16 for it.
+  // The encoder's products in our bf16 kernel (tiles with amx) where its weights are bf16 for it.
   auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
-    if (!amx || !amxLinearTakes(weight)) return linear(ctx, weight, in, bias);
-    ggml_tensor* y = amxLinear(ctx, weight, in);
+    if (!bf16Kernel || !bf16LinearTakes(weight)) return linear(ctx, weight, in, bias);
+    ggml_tensor* y = bf16Linear(ctx, weight, in, amx);
     return bias ? ggml_add(ctx, y, bias) : y;
   };
   for (const EncoderBlock& b : w.encoder) {

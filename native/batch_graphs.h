@@ -64,7 +64,7 @@ struct DecoderGraph {
 // headCopies: K and V copied per head for the attention, in f32 for the fused kernel (the CPU's
 // layout: see the encoder block); else converted to f16 in place and read strided (a GPU's).
 // bf16Kernel (with flashAttn, on the CPU): our bf16 attention op instead (encoder_attention.h),
-// in AMX tiles with amx.
+// and our products on bf16 matrices (bf16_linear.h); both in AMX tiles with amx.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn,
                                bool headCopies, bool bf16Kernel, bool amx);
 // The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live` of them.

@@ -262,7 +262,7 @@ std::unique_ptr<WhisperWeights> WhisperWeights::load(const std::string& path, gg
       // convolutions keep f16.
       const bool matrix = (e.name.find("blocks.") != std::string::npos || e.name == "decoder.token_embedding.weight") && e.ne.size() == 2;
       // The encoder graph's own products (its blocks', and the cross-attention keys and values it
-      // writes for the decoder) stay bf16 for our AMX-BF16 kernel where it runs (amx_linear.h).
+      // writes for the decoder) stay bf16 for our bf16 kernel where it runs (bf16_linear.h).
       const bool encoderProduct = e.name.rfind("encoder.blocks.", 0) == 0 || e.name.find("cross_attn.key.") != std::string::npos ||
                                   e.name.find("cross_attn.value.") != std::string::npos;
       if (forms.q8 && type == GGML_TYPE_F16 && matrix && e.ne[0] % 32 == 0 && !(forms.bf16EncoderProducts && encoderProduct)) {

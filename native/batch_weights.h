@@ -49,7 +49,7 @@ class WhisperWeights {
     bool bf16;                 // the file's f16 matrices held as bf16
     bool repack;               // q4_0 and q8_0 in the layout of the CPU's own kernels for them (extraBufferType)
     bool q8;                   // the file's f16 matrices (not the convolutions) quantised to q8_0 (before bf16)
-    bool bf16EncoderProducts;  // ... but for those only the encoder graph multiplies: bf16 for amx_linear.h
+    bool bf16EncoderProducts;  // ... but for those only the encoder graph multiplies: bf16 for bf16_linear.h
   };
   // Throws std::runtime_error naming what is wrong with the file.
   static std::unique_ptr<WhisperWeights> load(const std::string& path, ggml_backend_t backend, Forms forms);

@@ -20,10 +20,10 @@ struct EngineSpec {
   // Instead: cached as bf16 packed for our cross-attention op (cross_attention.h) where the CPU has
   // AVX512-BF16; ggml's fused attention over q8_0 costs ~100 cycles a key.
   bool bf16CrossCache;
-  // On the CPU with fused attention: the encoder's self-attention through our bf16 kernel
-  // (encoder_attention.h) where the CPU has AVX512-BF16, instead of ggml's f32 one. amxEncoder:
-  // that kernel in AMX tiles, and the encoder's products too (amx_linear.h, on bf16 matrices),
-  // where the CPU has AMX-BF16.
+  // On the CPU with fused attention: the encoder's self-attention and matrix products through our
+  // bf16 kernels (encoder_attention.h, bf16_linear.h on bf16 matrices) where the CPU has
+  // AVX512-BF16, instead of ggml's f32 attention and its products. amxEncoder: those kernels in
+  // AMX tiles, where the CPU has AMX-BF16.
   bool bf16Attention;
   bool amxEncoder;
 };

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "amx_linear.h"
+#include "bf16_linear.h"
 #include "encoder_attention.h"
 
 namespace wserve {
@@ -36,7 +36,7 @@ void OpProfile::start(const ggml_cgraph* graph, const char* stage) {
     std::string key = std::string(stage) + " " + (t->op == GGML_OP_CUSTOM && t->name[0] ? t->name : ggml_op_desc(t));
     double flop = 0;
     const bool custom = t->op == GGML_OP_CUSTOM;
-    if (t->op == GGML_OP_MUL_MAT || (custom && std::strcmp(t->name, kAmxProductName) == 0)) {
+    if (t->op == GGML_OP_MUL_MAT || (custom && std::strcmp(t->name, kBf16ProductName) == 0)) {
       if (!custom) key += std::string(" ") + ggml_type_name(t->src[0]->type);
       flop = 2.0 * static_cast<double>(t->src[0]->ne[0]) * static_cast<double>(ggml_nelements(t));
     } else if (t->op == GGML_OP_FLASH_ATTN_EXT || (custom && std::strcmp(t->name, kBf16AttentionName) == 0)) {

@@ -124,8 +124,9 @@ describe.skipIf(!ready)('batched engine on tiny.en', () => {
 });
 
 // The encoder in our bf16 kernels (bf16 products, f32 sums; the default where the CPU has them):
-// amx-bf16 = attention (native/encoder_attention.cc) and products (native/amx_linear.cc) in AMX
-// tiles, avx512-bf16 = attention in AVX-512 registers; against ggml's (WHISPER_SERVE_ENCODER_KERNELS=ggml).
+// attention (native/encoder_attention.cc) and products (native/bf16_linear.cc, rows in blocks of
+// 32 and 8: 1500 frames a window leave partial ones) in AMX tiles (amx-bf16) or AVX-512 registers
+// (avx512-bf16); against ggml's (WHISPER_SERVE_ENCODER_KERNELS=ggml).
 describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
   const features = binding().systemInfo().features;
   const kernels = [
@@ -159,6 +160,15 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
         expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
       } finally {
         ours.dispose();
+      }
+      // The encoder's blocks multiplied by our op, not ggml's MUL_MAT: its node, with a product's FLOPs.
+      const model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: true, amxEncoder: kernel === 'amx-bf16', poolSize: 1 });
+      try {
+        const r = await decodeBatched(model, { pcm: jfk, windows: planFixedWindows(jfk), decode: withDefaults({}), language: 'en', threads: 2, slots: 1, encoderWindows: 1, abortFlag: new Int32Array(1), profile: true });
+        expect(r.profile.find((c) => c.op === 'encoder bf16 product')!.flop).toBeGreaterThan(0);
+        expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
+      } finally {
+        model.dispose();
       }
     });
   }
