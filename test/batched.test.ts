@@ -5,12 +5,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressionRatio, decodeBatched, tokensToSegments } from '../lib/batched.js';
 import { withDefaults } from '../lib/decode-options.js';
 import { Whisper } from '../lib/api.js';
-import { binding, type NativeModel } from '../lib/native/binding.js';
+import { binding, type NativeLoadOptions, type NativeModel } from '../lib/native/binding.js';
 import { planFixedWindows } from '../lib/windows.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
 
 const ready = have(TINY_EN, JFK_WAV);
 const REF = normalise(JFK_TEXT);
+
+/** tiny.en on the native engine on the CPU, as Whisper.load has it there without AVX512-BF16
+ * (fused attention, q8_0 cross caches, ggml's encoder kernels), but for `overrides`. */
+const loadCpuEngine = (overrides: Partial<NativeLoadOptions> = {}) =>
+  binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1, ...overrides });
+/** decodeBatched's run over `pcm` in fixed windows, 4 slots, in English. */
+const batchedRun = (pcm: Float32Array, options: Parameters<typeof withDefaults>[0]) => ({
+  pcm,
+  windows: planFixedWindows(pcm),
+  decode: withDefaults(options),
+  language: 'en',
+  threads: 2,
+  slots: 4,
+  encoderWindows: 1,
+  abortFlag: new Int32Array(1),
+});
 
 describe.skipIf(!ready)('batched engine on tiny.en', () => {
   let whisper: Whisper;
@@ -162,9 +178,9 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
         ours.dispose();
       }
       // The encoder's blocks multiplied by our op, not ggml's MUL_MAT: its node, with a product's FLOPs.
-      const model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: true, amxEncoder: kernel === 'amx-bf16', poolSize: 1 });
+      const model = await loadCpuEngine({ bf16Attention: true, amxEncoder: kernel === 'amx-bf16' });
       try {
-        const r = await decodeBatched(model, { pcm: jfk, windows: planFixedWindows(jfk), decode: withDefaults({}), language: 'en', threads: 2, slots: 1, encoderWindows: 1, abortFlag: new Int32Array(1), profile: true });
+        const r = await decodeBatched(model, { ...batchedRun(jfk, {}), profile: true });
         expect(r.profile.find((c) => c.op === 'encoder bf16 product')!.flop).toBeGreaterThan(0);
         expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
       } finally {
@@ -207,7 +223,7 @@ describe.skipIf(!ready)('batched engine without fused attention (the GPU fallbac
   });
 
   it('says which attention it runs, and gives the fused graphs\' transcript at batch 1 and 4', async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    const native = await loadCpuEngine({ flashAttn: false, q8CrossCache: false });
     try {
       expect(await native.loadEngine()).toMatchObject({ backend: 'CPU', attention: 'softmax' });
     } finally {
@@ -222,38 +238,26 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   let model: NativeModel;
   let jfk: Float32Array;
   beforeAll(async () => {
-    // Cross-attention caches in q8_0, as Whisper.load has them on a CPU without AVX512-BF16 (WHISPER_SERVE_CROSS_CACHE=auto).
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    model = await loadCpuEngine();
     jfk = readWav16k(JFK_WAV);
   });
   afterAll(() => model?.dispose());
-  const run = (pcm: Float32Array, options: Parameters<typeof withDefaults>[0]) => ({
-    pcm,
-    windows: planFixedWindows(pcm),
-    decode: withDefaults(options),
-    language: 'en',
-    threads: 2,
-    slots: 4,
-    encoderWindows: 1,
-    abortFlag: new Int32Array(1),
-  });
-
   it("resumes a window from its last timestamp only where the rest has sound: no encoder pass to hear a pause", async () => {
     // jfk then 4 s of silence, one window: the decoder's last timestamp is ~4 s short of the end.
-    const quiet = await decodeBatched(model, run(concat(jfk, new Float32Array(4 * 16000)), {}));
+    const quiet = await decodeBatched(model, batchedRun(concat(jfk, new Float32Array(4 * 16000)), {}));
     expect(quiet.resumed).toBe(0);
     expect(quiet.timings.encoderGraphs).toBe(1);
     expect(normalise(quiet.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
     // jfk, 2 s of silence, then jfk's first 2.5 s: the rest has sound, so nothing after the pause is lost
     // (heard in the first pass or by a resume: which one is the model's choice, not asserted).
-    const more = await decodeBatched(model, run(concat(jfk, new Float32Array(2 * 16000), jfk.subarray(0, 40000)), {}));
+    const more = await decodeBatched(model, batchedRun(concat(jfk, new Float32Array(2 * 16000), jfk.subarray(0, 40000)), {}));
     const text = normalise(more.windows[0]!.map((s) => s.text).join(''));
     expect(text.startsWith(REF)).toBe(true);
     expect(text.length, 'the sound after the pause is heard').toBeGreaterThan(REF.length + 5);
   });
 
   it('goes on decoding past a pause while the window has sound after it (no end-of-text before it): no resumed piece, no second encoder pass', async () => {
-    const twice = await decodeBatched(model, run(concat(jfk, new Float32Array(3 * 16000), jfk), {}));
+    const twice = await decodeBatched(model, batchedRun(concat(jfk, new Float32Array(3 * 16000), jfk), {}));
     expect(twice.resumed).toBe(0);
     expect(twice.timings.encoderGraphs).toBe(1);
     expect(normalise(twice.windows[0]!.map((s) => s.text).join(''))).toBe(`${REF} ${REF}`);
@@ -261,18 +265,18 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
 
   it('retries a window that fails the compression check at every temperature, keeping the likeliest text', async () => {
     // jfk's text compresses to ~1.3: a threshold of 1 fails every try.
-    const r = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
+    const r = await decodeBatched(model, batchedRun(jfk, { compressionRatioThreshold: 1 }));
     expect(r.fallbacks).toBe(5); // 0.2, 0.4, 0.6, 0.8, 1.0
     expect(wer(JFK_TEXT, r.windows[0]!.map((s) => s.text).join(''))).toBeLessThan(0.3);
-    const plain = await decodeBatched(model, run(jfk, {}));
+    const plain = await decodeBatched(model, batchedRun(jfk, {}));
     expect(plain.fallbacks).toBe(0);
     expect(normalise(plain.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
   });
 
   it("decodes a window's every retry and its bestOf copies from its one encoding: the same text as encoding each, 25 encoder passes fewer", async () => {
     // Every temperature fails (threshold 1): 1 first try + 5 retries × 5 copies = 26 sequences.
-    const fresh = await decodeBatched(model, { ...run(jfk, { compressionRatioThreshold: 1 }), reuseEncodings: false });
-    const reused = await decodeBatched(model, run(jfk, { compressionRatioThreshold: 1 }));
+    const fresh = await decodeBatched(model, { ...batchedRun(jfk, { compressionRatioThreshold: 1 }), reuseEncodings: false });
+    const reused = await decodeBatched(model, batchedRun(jfk, { compressionRatioThreshold: 1 }));
     expect(reused.windows).toEqual(fresh.windows); // same seeds, bit-identical encodings
     expect(fresh.timings.encoderGraphs).toBe(26);
     expect(reused.timings.encoderGraphs).toBe(1); // the first try's; each later call finds it kept
@@ -287,8 +291,8 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     const windows = Array.from({ length: 4 }, (_, i) => ({ start: i * jfk.length, end: (i + 1) * jfk.length }));
     const options = { compressionRatioThreshold: 1, temperatureIncrement: 1, bestOf: 2 };
     const final: number[] = [];
-    const fresh = await decodeBatched(model, { ...run(pcm, options), slots: 1, windows, reuseEncodings: false });
-    const kept = await decodeBatched(model, { ...run(pcm, options), slots: 1, windows, onWindowsFinal: (first, ws) => ws.forEach((_, i) => final.push(first + i)) });
+    const fresh = await decodeBatched(model, { ...batchedRun(pcm, options), slots: 1, windows, reuseEncodings: false });
+    const kept = await decodeBatched(model, { ...batchedRun(pcm, options), slots: 1, windows, onWindowsFinal: (first, ws) => ws.forEach((_, i) => final.push(first + i)) });
     expect(kept.windows).toEqual(fresh.windows);
     expect(kept.fallbacks).toBe(1); // jfk at 1.0; the silent windows pass
     expect(fresh.timings.encoderGraphs).toBe(4 + 2);
@@ -309,7 +313,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
       },
     });
     const options = { compressionRatioThreshold: 1, temperatureIncrement: 0.5, bestOf: 2 };
-    const r = await decodeBatched(counted, { ...run(pcm, options), windows });
+    const r = await decodeBatched(counted, { ...batchedRun(pcm, options), windows });
     expect(calls).toBe(1);
     expect(r.fallbacks).toBe(8); // each window at 0.5 and 1.0
     // Every retry decodes from a kept or copied encoding where one is left (which ones depends on
@@ -319,9 +323,9 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
   });
 
   it('times every graph node when asked: the encoder\'s products and attention, the decoder\'s, with their rates', async () => {
-    const plain = await decodeBatched(model, run(jfk, {}));
+    const plain = await decodeBatched(model, batchedRun(jfk, {}));
     expect(plain.profile).toEqual([]);
-    const r = await decodeBatched(model, { ...run(jfk, {}), profile: true });
+    const r = await decodeBatched(model, { ...batchedRun(jfk, {}), profile: true });
     const op = (name: string) => r.profile.find((c) => c.op === name);
     const products = r.profile.filter((c) => c.op.startsWith('encoder MUL_MAT'));
     expect(products.length).toBeGreaterThan(0);
@@ -338,7 +342,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
     // Quiet noise: no-speech probability ~0.9. With logprobThreshold 0 every text is "unlikely",
     // so the noise window is silence; jfk (no-speech ~0.03) is not, and stays (no retries here).
     const pcm = concat(noise(16000 * 20, 3e-3), new Float32Array(16000), jfk);
-    const r = await decodeBatched(model, { ...run(pcm, { logprobThreshold: 0, temperatureIncrement: 0 }), windows: [{ start: 0, end: 16000 * 20 }, { start: 16000 * 21, end: pcm.length }] });
+    const r = await decodeBatched(model, { ...batchedRun(pcm, { logprobThreshold: 0, temperatureIncrement: 0 }), windows: [{ start: 0, end: 16000 * 20 }, { start: 16000 * 21, end: pcm.length }] });
     expect(r.windows[0]).toEqual([]);
     expect(normalise(r.windows[1]!.map((s) => s.text).join(''))).toBe(REF);
     expect(r.windows[1]![0]!.noSpeechProb).toBeLessThan(0.1);
@@ -360,7 +364,7 @@ describe.skipIf(!ready)('batched decoding policy (lib/batched.ts) on the native 
       expect(periodic(1, 16) || phrase(2, 7, 8) || phrase(8, 48, 4), JSON.stringify(text.slice(-40))).toBe(true);
     }
     // And the policy retries it warmer, taking a sample that passes over a likelier loop beside it.
-    const r = await decodeBatched(model, run(jfk, { initialPrompt: 'x'.repeat(2000), withoutTimestamps: true }));
+    const r = await decodeBatched(model, batchedRun(jfk, { initialPrompt: 'x'.repeat(2000), withoutTimestamps: true }));
     expect(r.fallbacks).toBeGreaterThan(0);
     expect(r.fallbacks).toBeLessThan(5);
     expect(compressionRatio(r.windows[0]!.map((seg) => seg.text).join(''))).toBeLessThan(2.4);
