@@ -12,8 +12,10 @@
 //
 // Audio: `speech` is espeak-ng reading the GPL-3 text (speech that does not repeat: repeated text
 // trips faster-whisper's compression-ratio check into fallbacks and flatters whoever has fewer),
-// `speech-pauses` the same with 1.5 s between sentences, `jfk` jfk.wav × N with 2 s gaps (the
-// old case, kept second). `--busy` runs the headline engines again while another process burns
+// `speech-pauses` the same with 1.5 s between sentences, `clauses` numbered clauses and lists
+// (repeated words: windows fall back), `jfk` jfk.wav × N with 2 s gaps (the old case, kept
+// second). Beside each WER: the words only that engine got wrong against those only faster-whisper
+// batched got wrong, and a sign test's p (bench/wer.mjs). `--busy` runs the headline engines again while another process burns
 // one core. A run whose WER passes 50 % is reported as a failure, not as a time.
 //
 // Needs: npm run build, build/whisper-cli (node scripts/build-native.mjs --whisper-cli), the test
@@ -26,6 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuVariant } from '../scripts/cpu-variant.mjs';
 import { cpuFlags, cpuName } from './machine.mjs';
+import { pairedErrors, wordErrors } from './wer.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, fallback) => {
@@ -151,20 +154,6 @@ function makeJfk() {
   return { name: 'jfk', wav, seconds: wavSeconds(wav), reference: Array.from({ length: times }, () => JFK_TEXT).join(' '), what: `${times} × jfk.wav with 2 s gaps` };
 }
 
-/** Word error rate after lower-casing and dropping punctuation. */
-function wer(ref, hyp) {
-  const words = (s) => s.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').split(/\s+/).filter(Boolean);
-  const r = words(ref);
-  const h = words(hyp);
-  let prev = Array.from({ length: h.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= r.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= h.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] === h[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[h.length] / r.length;
-}
-
 function measure(cmd, args, env = {}) {
   const r = spawnSync('python3', [join(root, 'bench', 'measure.py'), cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
   const m = JSON.parse(r.stdout);
@@ -261,10 +250,13 @@ function runCase(audio, engineList, label, wrap = (f) => f()) {
       runsOf.get(e).push(wrap(() => e.run(audio.wav)));
     }
   }
+  const errorsOf = new Map();
   const results = engineList.map((e) => {
     const runs = runsOf.get(e);
     const best = runs.reduce((a, b) => (b.wall < a.wall ? b : a)); // the least disturbed run
-    const w = wer(audio.reference, best.text ?? '');
+    const errors = wordErrors(audio.reference, best.text ?? '');
+    const w = errors.wer;
+    errorsOf.set(e.name, errors);
     return {
       engine: e.name,
       wall_seconds: best.wall,
@@ -277,7 +269,11 @@ function runCase(audio, engineList, label, wrap = (f) => f()) {
     };
   });
   const headline = results.find((r) => r.engine === HEADLINE);
-  for (const r of results) r.wall_vs_faster_whisper_batched = headline && !headline.failed ? r.wall_seconds / headline.wall_seconds : null;
+  for (const r of results) {
+    r.wall_vs_faster_whisper_batched = headline && !headline.failed ? r.wall_seconds / headline.wall_seconds : null;
+    // Whether the WERs differ by more than where the windows fall: words only one engine missed.
+    r.wer_vs_faster_whisper_batched = headline ? pairedErrors(errorsOf.get(r.engine), errorsOf.get(HEADLINE)) : null;
+  }
   return { audio: { name: audio.name, seconds: audio.seconds, what: audio.what }, label, results };
 }
 
@@ -321,10 +317,11 @@ const out = join(root, 'bench', 'results', `cpu-${report.date.replace(/[:.]/g, '
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 
 const row = (cells) => `| ${cells.join(' | ')} |`;
+const pairedText = (p) => `${p.only_here} / ${p.only_there} (${p.sign_test_p < 0.001 ? '< 0.001' : p.sign_test_p.toFixed(2)})`;
 for (const c of cases) {
   const table = [
-    row(['engine', 'wall s', '× real time', 'vs fw batched', 'WER', 'peak RSS MiB']),
-    row(['---', '---:', '---:', '---:', '---:', '---:']),
+    row(['engine', 'wall s', '× real time', 'vs fw batched', 'WER', 'words wrong only here / only in fw batched (sign test p)', 'peak RSS MiB']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:']),
     ...c.results.map((r) =>
       row([
         r.engine,
@@ -332,6 +329,7 @@ for (const c of cases) {
         r.failed ? '' : r.realtime_factor.toFixed(1),
         r.failed ? '' : (r.wall_vs_faster_whisper_batched?.toFixed(2) ?? ''),
         `${(r.wer * 100).toFixed(1)} %`,
+        r.wer_vs_faster_whisper_batched && r.engine !== HEADLINE ? pairedText(r.wer_vs_faster_whisper_batched) : '',
         r.peak_rss_mib.toFixed(0),
       ]),
     ),
