@@ -125,7 +125,8 @@ export interface Config {
    * WHISPER_SERVE_ENCODER_KERNELS: the encoder on the CPU: `amx-bf16` = our attention
    * (native/encoder_attention.cc) and matrix products (native/bf16_linear.cc, the encoder's
    * matrices kept bf16) in AMX tiles; `avx512-bf16` = the same in AVX-512 registers; `ggml` =
-   * ggml's fused attention (f32) and products. bf16 products, f32 sums.
+   * ggml's fused attention (f32) and products. bf16 products, f32 sums. With either of ours the
+   * decoder's bf16 matrices are packed once at load for the same product op (in registers).
    * Default `auto`: the first of those the CPU has (lib/device.ts).
    */
   encoderKernels: 'auto' | 'ggml' | 'avx512-bf16' | 'amx-bf16';

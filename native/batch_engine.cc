@@ -80,6 +80,15 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
     crossCacheType_ = GGML_TYPE_BF16;
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
   amxEncoder_ = amx && bf16Attention_;
+  // With our bf16 kernels, the decoder's bf16 matrices packed once for our product op (the
+  // cross-attention's K and V stay: only the encoder graph multiplies them).
+  if (bf16Attention_) {
+    for (const DecoderBlock& b : weights_->decoder) {
+      for (ggml_tensor* m : {b.attn.qW, b.attn.kW, b.attn.vW, b.attn.outW, b.cross.qW, b.cross.outW, b.mlp0W, b.mlp2W})
+        decoderPacks_.add(m);
+    }
+    decoderPacks_.add(weights_->tokenEmbedding);
+  }
 }
 
 // ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's
@@ -108,7 +117,7 @@ bool BatchEngine::runsFusedAttention() {
 // largest graphs a run builds, for reserving and checking.
 ggml_cgraph* BatchEngine::buildGraph(ggml_context* ctx, bool encoder, int n) const {
   return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_).graph
-                 : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n).graph;
+                 : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n, &decoderPacks_).graph;
 }
 
 bool BatchEngine::reserve(bool encoder, int n) {
@@ -351,7 +360,7 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, con
   auto t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
-  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, S, static_cast<int>(live.size()));
+  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, S, static_cast<int>(live.size()), &decoderPacks_);
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.tokens, tok.data(), 0, tok.size() * sizeof(int32_t));
   ggml_backend_tensor_set(g.positions, pos.data(), 0, pos.size() * sizeof(int32_t));

@@ -79,6 +79,8 @@ class BatchEngine {
   ~BatchEngine();
 
   const WhisperWeights& weights() const { return *weights_; }
+  // The weights' bytes on the backend and the packed copies beside them.
+  size_t weightBytes() const { return weights_->bytes + decoderPacks_.bytes(); }
   std::string backendName() const;
   // "fused" (ggml's flash attention) or "softmax" (softmax(QKᵀ)V): what this backend runs.
   const char* attention() const { return flashAttn_ ? "fused" : "softmax"; }
@@ -122,6 +124,7 @@ class BatchEngine {
   int encoderWindows_ = 1;  // windows per encoder graph: as asked, or fewer where they did not fit
   int encoderAsked_ = 0;
   std::unique_ptr<WhisperWeights> weights_;
+  Bf16Packs decoderPacks_;  // the decoder's bf16 matrices packed for our product op, with our bf16 kernels
   EngineCaches caches_;
   EncodingStore encodings_;  // what each cross-attention cache holds
   OpProfile profile_;

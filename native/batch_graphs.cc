@@ -186,7 +186,8 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   return g;
 }
 
-DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live) {
+DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live,
+                               const Bf16Packs* packs) {
   const WhisperHparams& hp = w.hp;
   const int S = span;
   const int64_t cacheRows = static_cast<int64_t>(hp.nTextCtx) * c.slots;
@@ -207,12 +208,18 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   const float scale = std::pow(static_cast<float>(headDim), -0.25f);
   ggml_tensor* maskF16 = c.vTransposed ? nullptr : ggml_cast(ctx, g.mask, GGML_TYPE_F16);
   ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
+  // The products on the matrices packed for our bf16 op, the rest in ggml's.
+  auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
+    ggml_tensor* y = packs ? packs->product(ctx, weight, in) : nullptr;
+    if (!y) return linear(ctx, weight, in, bias);
+    return bias ? ggml_add(ctx, y, bias) : y;
+  };
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const DecoderBlock& b = w.decoder[il];
     ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
-    ggml_tensor* q = ggml_scale(ctx, linear(ctx, b.attn.qW, h, b.attn.qB), scale);
-    ggml_tensor* k = ggml_scale(ctx, linear(ctx, b.attn.kW, h, nullptr), scale);
-    ggml_tensor* v = linear(ctx, b.attn.vW, h, b.attn.vB);
+    ggml_tensor* q = ggml_scale(ctx, product(b.attn.qW, h, b.attn.qB), scale);
+    ggml_tensor* k = ggml_scale(ctx, product(b.attn.kW, h, nullptr), scale);
+    ggml_tensor* v = product(b.attn.vW, h, b.attn.vB);
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, cacheRows), k, g.rowsK));
     ggml_tensor* kv =
         ggml_view_4d(ctx, c.selfK[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
@@ -231,13 +238,13 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
       attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, splitHeads(ctx, q, headDim, heads, 1, S), kv, vv, maskF16, 1.0f, 0.0f, 0.0f),
                              state, S);
     }
-    x = ggml_add(ctx, x, linear(ctx, b.attn.outW, attn, b.attn.outB));
+    x = ggml_add(ctx, x, product(b.attn.outW, attn, b.attn.outB));
 
     h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
     if (c.packedCross) {
-      attn = bf16CrossAttention(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), c.crossK[il], c.crossV[il], T);
+      attn = bf16CrossAttention(ctx, product(b.cross.qW, h, b.cross.qB), c.crossK[il], c.crossV[il], T);
     } else {
-      ggml_tensor* cq = splitHeads(ctx, linear(ctx, b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
+      ggml_tensor* cq = splitHeads(ctx, product(b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
       ggml_tensor* ck = ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
       if (c.vTransposed) {
         ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
@@ -249,15 +256,15 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
         attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
       }
     }
-    x = ggml_add(ctx, x, linear(ctx, b.cross.outW, attn, b.cross.outB));
+    x = ggml_add(ctx, x, product(b.cross.outW, attn, b.cross.outB));
 
     h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
-    x = ggml_add(ctx, x, linear(ctx, b.mlp2W, ggml_gelu(ctx, linear(ctx, b.mlp0W, h, b.mlp0B)), b.mlp2B));
+    x = ggml_add(ctx, x, product(b.mlp2W, ggml_gelu(ctx, product(b.mlp0W, h, b.mlp0B)), b.mlp2B));
   }
   // Logits (the step's largest product) only for the live slots: the batch drains at the end of a run.
   g.liveRows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, live);
   ggml_set_input(g.liveRows);
-  g.logits = ggml_mul_mat(ctx, w.tokenEmbedding, layerNorm(ctx, ggml_get_rows(ctx, x, g.liveRows), w.decLnW, w.decLnB));  // [vocab, live]
+  g.logits = product(w.tokenEmbedding, layerNorm(ctx, ggml_get_rows(ctx, x, g.liveRows), w.decLnW, w.decLnB), nullptr);  // [vocab, live]
   ggml_set_output(g.logits);
   ggml_build_forward_expand(g.graph, g.logits);
   return g;

@@ -12,6 +12,7 @@
 
 #include "batch_mel.h"
 #include "batch_weights.h"
+#include "bf16_linear.h"
 
 namespace wserve {
 
@@ -67,7 +68,9 @@ struct DecoderGraph {
 // and our products on bf16 matrices (bf16_linear.h); both in AMX tiles with amx.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn,
                                bool headCopies, bool bf16Kernel, bool amx);
-// The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live` of them.
-DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live);
+// The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live`
+// of them; the products on matrices in `packs` in our bf16 op (bf16_linear.h), the rest in ggml's.
+DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live,
+                               const Bf16Packs* packs);
 
 }  // namespace wserve

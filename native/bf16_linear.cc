@@ -33,21 +33,23 @@ struct Scratch {
 
 thread_local Scratch scratch;
 
-// Outputs [first, last) (multiples of 16) of w → scratch.weights, each tile's input pair r,
-// output c at [r][c]: the bf16 pair (w[c][2r], w[c][2r + 1]).
-void packWeights(const ggml_tensor* w, int first, int last) {
-  const int steps = static_cast<int>(w->ne[0]) / kBlock;
-  scratch.weights.resize(static_cast<size_t>(last - first) / kTile * steps * kTile * kTile);
-  uint32_t* tile = scratch.weights.data();
+// Outputs [first, last) (multiples of 16) of w → dst, each tile's input pair r, output c at [r][c]:
+// the bf16 pair (w[c][2r], w[c][2r + 1]); zeros for outputs past w's last.
+void packWeights(const ggml_tensor* w, int first, int last, uint32_t* dst) {
+  const int steps = static_cast<int>(w->ne[0]) / kBlock, N = static_cast<int>(w->ne[1]);
+  uint32_t* tile = dst;
   for (int n0 = first; n0 < last; n0 += kTile) {
     for (int s = 0; s < steps; s++, tile += kTile * kTile) {
       for (int c = 0; c < kTile; c++) {
-        const uint32_t* pairs = reinterpret_cast<const uint32_t*>(static_cast<const char*>(w->data) + (n0 + c) * w->nb[1]) + s * kTile;
-        for (int r = 0; r < kTile; r++) tile[r * kTile + c] = pairs[r];
+        const uint32_t* pairs =
+            n0 + c < N ? reinterpret_cast<const uint32_t*>(static_cast<const char*>(w->data) + (n0 + c) * w->nb[1]) + s * kTile : nullptr;
+        for (int r = 0; r < kTile; r++) tile[r * kTile + c] = pairs ? pairs[r] : 0;
       }
     }
   }
 }
+
+size_t packedWords(int K, int outputs) { return static_cast<size_t>(outputs) / kTile * (K / kBlock) * kTile * kTile; }
 
 // Rows [m0, m0 + 32) of x (f32, K a row; those past M zero) → scratch.rows in bf16.
 WSERVE_BF16_TARGET void convertRows(const float* x, int m0, int M, int K) {
@@ -78,7 +80,10 @@ Share takeShare(ggml_tensor* dst, int ith, int nth) {
                 static_cast<int>(x->ne[1]),    ith * blocks / nth,
                 (ith + 1) * blocks / nth,      static_cast<const float*>(x->data),
                 static_cast<float*>(dst->data)};
-  if (s.first < s.last) packWeights(w, s.first * kBlock, s.last * kBlock);
+  if (s.first < s.last) {
+    scratch.weights.resize(packedWords(s.K, (s.last - s.first) * kBlock));
+    packWeights(w, s.first * kBlock, s.last * kBlock, scratch.weights.data());
+  }
   return s;
 }
 
@@ -86,8 +91,8 @@ constexpr int kRegisterRows = 8;                       // rows a register block 
 using Bf16Pair = uint32_t __attribute__((may_alias));  // two bf16 of scratch.rows, read as one lane
 
 // Rows [0, rows) (of 8; those past `rows` computed, not stored) of a (pairs a row) times the
-// packed tiles b0 (outputs 0-15) and b1 (16-31) → out.
-WSERVE_BF16_TARGET void registerBlock(const Bf16Pair* a, int pairsPerRow, const uint32_t* b0, const uint32_t* b1, float* out, int N,
+// packed tiles b0 (outputs 0-15) and b1 (16-31) → out, outStride floats a row.
+WSERVE_BF16_TARGET void registerBlock(const Bf16Pair* a, int pairsPerRow, const uint32_t* b0, const uint32_t* b1, float* out, int outStride,
                                       int rows) {
   __m512 acc[kRegisterRows][2];
   for (auto& row : acc) row[0] = row[1] = _mm512_setzero_ps();
@@ -102,28 +107,51 @@ WSERVE_BF16_TARGET void registerBlock(const Bf16Pair* a, int pairsPerRow, const 
     }
   }
   for (int r = 0; r < rows; r++) {
-    _mm512_storeu_ps(out + static_cast<size_t>(r) * N, acc[r][0]);
-    _mm512_storeu_ps(out + static_cast<size_t>(r) * N + kTile, acc[r][1]);
+    _mm512_storeu_ps(out + static_cast<size_t>(r) * outStride, acc[r][0]);
+    _mm512_storeu_ps(out + static_cast<size_t>(r) * outStride + kTile, acc[r][1]);
   }
 }
 
-WSERVE_BF16_TARGET void registerLinearOp(ggml_tensor* dst, int ith, int nth, void* /*userdata*/) {
-  const auto [K, N, M, first, last, x, y] = takeShare(dst, ith, nth);
-  if (first == last) return;
-  const size_t tileWords = static_cast<size_t>(K / kBlock) * kTile * kTile;  // one output tile's packed input
+// Blocks [first, last) of y = W·x (N outputs a row, M rows) from their packed tiles (`packed`:
+// block first's), in registers; a last block past N is summed whole and stored in part.
+WSERVE_BF16_TARGET void registerProduct(const uint32_t* packed, int first, int last, int K, int N, int M, const float* x, float* y) {
+  const size_t tileWords = packedWords(K, kTile);  // one output tile's packed input
   for (int m0 = 0; m0 < M; m0 += kBlock) {
     const int rows = std::min(kBlock, M - m0);
     convertRows(x, m0, M, K);
     const Bf16Pair* a = reinterpret_cast<const Bf16Pair*>(scratch.rows.data());
     for (int b = first; b < last; b++) {
-      const uint32_t* b0 = scratch.weights.data() + 2 * (b - first) * tileWords;
+      const uint32_t* b0 = packed + 2 * (b - first) * tileWords;
       float* out = y + static_cast<size_t>(m0) * N + b * kBlock;
+      const int outputs = std::min(kBlock, N - b * kBlock);
       for (int r0 = 0; r0 < rows; r0 += kRegisterRows) {
-        registerBlock(a + static_cast<size_t>(r0) * K / 2, K / 2, b0, b0 + tileWords, out + static_cast<size_t>(r0) * N, N,
-                      std::min(kRegisterRows, rows - r0));
+        const int blockRows = std::min(kRegisterRows, rows - r0);
+        const Bf16Pair* ar = a + static_cast<size_t>(r0) * K / 2;
+        if (outputs == kBlock) {
+          registerBlock(ar, K / 2, b0, b0 + tileWords, out + static_cast<size_t>(r0) * N, N, blockRows);
+          continue;
+        }
+        registerBlock(ar, K / 2, b0, b0 + tileWords, &scratch.outputs[0][0], kBlock, blockRows);
+        for (int r = 0; r < blockRows; r++) std::memcpy(out + static_cast<size_t>(r0 + r) * N, scratch.outputs[r], outputs * sizeof(float));
       }
     }
   }
+}
+
+WSERVE_BF16_TARGET void registerLinearOp(ggml_tensor* dst, int ith, int nth, void* /*userdata*/) {
+  const auto [K, N, M, first, last, x, y] = takeShare(dst, ith, nth);
+  if (first < last) registerProduct(scratch.weights.data(), first, last, K, N, M, x, y);
+}
+
+// The same on a matrix packed once (userdata: its Bf16Packs copy), any N: blocks of 32 outputs.
+WSERVE_BF16_TARGET void packedLinearOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
+  const ggml_tensor *w = dst->src[0], *x = dst->src[1];
+  const int K = static_cast<int>(w->ne[0]), N = static_cast<int>(w->ne[1]), blocks = (N + kBlock - 1) / kBlock;
+  const int first = ith * blocks / nth, last = (ith + 1) * blocks / nth;
+  if (first == last) return;
+  const uint32_t* packed = static_cast<const uint32_t*>(userdata) + packedWords(K, first * kBlock);
+  registerProduct(packed, first, last, K, N, static_cast<int>(x->ne[1]), static_cast<const float*>(x->data),
+                  static_cast<float*>(dst->data));
 }
 
 WSERVE_AMX_TARGET void amxLinearOp(ggml_tensor* dst, int ith, int nth, void* /*userdata*/) {
@@ -173,25 +201,63 @@ WSERVE_AMX_TARGET void amxLinearOp(ggml_tensor* dst, int ith, int nth, void* /*u
 
 #endif  // WSERVE_X86
 
-}  // namespace
-
-bool bf16LinearTakes(const ggml_tensor* w) {
-  return w->type == GGML_TYPE_BF16 && ggml_n_dims(w) == 2 && w->ne[0] % kBlock == 0 && w->ne[1] % kBlock == 0 && ggml_is_contiguous(w) &&
+// A bf16 matrix in plain layout in host memory, its rows (inputs) in 32s.
+bool packable(const ggml_tensor* w) {
+  return w->type == GGML_TYPE_BF16 && ggml_n_dims(w) == 2 && w->ne[0] % kBlock == 0 && ggml_is_contiguous(w) &&
          (!w->buffer || ggml_backend_buffer_is_host(w->buffer));
 }
 
-ggml_tensor* bf16Linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool amx) {
 #ifdef WSERVE_X86
-  GGML_ASSERT(bf16LinearTakes(w) && x->type == GGML_TYPE_F32 && x->ne[0] == w->ne[0]);
+
+// The product op over x's rows: w [K, N] as src[0] (its shape; its data too unless the op reads a
+// packed copy from userdata).
+ggml_tensor* productOp(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_custom_op_t op, void* userdata) {
+  GGML_ASSERT(x->type == GGML_TYPE_F32 && x->ne[0] == w->ne[0]);
   ggml_tensor* rows = ggml_reshape_2d(ctx, ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), x->ne[0], ggml_nrows(x));
   ggml_tensor* args[] = {w, rows};
-  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], rows->ne[1], 1, 1, args, 2, amx ? amxLinearOp : registerLinearOp,
-                                  GGML_N_TASKS_MAX, nullptr);
+  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], rows->ne[1], 1, 1, args, 2, op, GGML_N_TASKS_MAX, userdata);
   ggml_set_name(y, kBf16ProductName);
   return ggml_reshape_4d(ctx, y, w->ne[1], x->ne[1], x->ne[2], x->ne[3]);
+}
+#endif  // WSERVE_X86
+
+}  // namespace
+
+bool bf16LinearTakes(const ggml_tensor* w) { return packable(w) && w->ne[1] % kBlock == 0; }
+
+ggml_tensor* bf16Linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool amx) {
+#ifdef WSERVE_X86
+  GGML_ASSERT(bf16LinearTakes(w));
+  return productOp(ctx, w, x, amx ? amxLinearOp : registerLinearOp, nullptr);
 #else
   (void)ctx, (void)w, (void)x, (void)amx;
   GGML_ABORT("bf16Linear needs x86-64 with AVX512-BF16");
+#endif
+}
+
+bool Bf16Packs::add(const ggml_tensor* w) {
+#ifdef WSERVE_X86
+  if (!packable(w)) return false;
+  const int outputs = static_cast<int>((w->ne[1] + kBlock - 1) / kBlock * kBlock);
+  std::vector<uint32_t>& words = packs_[w];
+  words.resize(packedWords(static_cast<int>(w->ne[0]), outputs));
+  packWeights(w, 0, outputs, words.data());
+  bytes_ += words.size() * sizeof(uint32_t);
+  return true;
+#else
+  (void)w;
+  return false;
+#endif
+}
+
+ggml_tensor* Bf16Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const {
+  const auto it = packs_.find(w);
+  if (it == packs_.end()) return nullptr;
+#ifdef WSERVE_X86
+  return productOp(ctx, w, x, packedLinearOp, const_cast<uint32_t*>(it->second.data()));
+#else
+  (void)ctx, (void)x;
+  return nullptr;
 #endif
 }
 

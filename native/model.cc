@@ -81,7 +81,7 @@ class EngineLoadWorker : public Napi::AsyncWorker {
       BatchEngine& engine = handle_->engine();
       backend_ = engine.backendName();
       attention_ = engine.attention();
-      bytes_ = static_cast<double>(engine.weights().bytes);
+      bytes_ = static_cast<double>(engine.weightBytes());
       repacked_ = engine.weights().repackedMatrices;
     } catch (const std::exception& e) {
       SetError(e.what());

@@ -177,11 +177,14 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
       } finally {
         ours.dispose();
       }
-      // The encoder's blocks multiplied by our op, not ggml's MUL_MAT: its node, with a product's FLOPs.
+      // The encoder's blocks multiplied by our op, not ggml's MUL_MAT: its node, with a product's FLOPs;
+      // and the decoder's, every bf16 matrix (the logits' too: a vocabulary not in 32s) from its packed copy.
       const model = await loadCpuEngine({ bf16Attention: true, amxEncoder: kernel === 'amx-bf16' });
       try {
         const r = await decodeBatched(model, { ...batchedRun(jfk, {}), profile: true });
         expect(r.profile.find((c) => c.op === 'encoder bf16 product')!.flop).toBeGreaterThan(0);
+        expect(r.profile.find((c) => c.op === 'decoder bf16 product')!.flop).toBeGreaterThan(0);
+        expect(r.profile.map((c) => c.op)).not.toContain('decoder MUL_MAT bf16');
         expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
       } finally {
         model.dispose();

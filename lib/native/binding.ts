@@ -21,7 +21,7 @@ export interface NativeLoadOptions {
   q8CrossCache: boolean;
   /** Instead, with flashAttn: bf16 packed for our cross-attention kernel (AVX512-BF16 only; ignored elsewhere). */
   bf16CrossCache: boolean;
-  /** The batched engine on the CPU, with flashAttn, runs the encoder's attention in our bf16 kernel (AVX512-BF16 only). */
+  /** The batched engine on the CPU, with flashAttn, runs the encoder's attention and products in our bf16 kernels (AVX512-BF16 only), and the decoder's products on its bf16 matrices packed once at load. */
   bf16Attention: boolean;
   /** That kernel in AMX tiles, and the encoder's products on bf16 matrices (where the CPU has AMX-BF16). */
   amxEncoder: boolean;
