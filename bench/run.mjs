@@ -15,8 +15,9 @@
 // `speech-pauses` the same with 1.5 s between sentences, `clauses` numbered clauses and lists
 // (repeated words: windows fall back), `jfk` jfk.wav × N with 2 s gaps (the old case, kept
 // second). Beside each WER: the words only that engine got wrong against those only faster-whisper
-// batched got wrong, and a sign test's p (bench/wer.mjs). `--busy` runs the headline engines again while another process burns
-// one core. A run whose WER passes 50 % is reported as a failure, not as a time.
+// batched got wrong, and a sign test's p (bench/wer.mjs). `--busy` runs the headline engines again
+// while another process burns one core. A run whose WER passes 50 % is reported as a failure, not
+// as a time.
 //
 // Needs: npm run build, build/whisper-cli (node scripts/build-native.mjs --whisper-cli), the test
 // weights (npm run models:test-weights), espeak-ng (apt-get install espeak-ng) for the speech

@@ -41,9 +41,12 @@ void packWeights(const ggml_tensor* w, int first, int last, uint32_t* dst) {
   for (int n0 = first; n0 < last; n0 += kTile) {
     for (int s = 0; s < steps; s++, tile += kTile * kTile) {
       for (int c = 0; c < kTile; c++) {
-        const uint32_t* pairs =
-            n0 + c < N ? reinterpret_cast<const uint32_t*>(static_cast<const char*>(w->data) + (n0 + c) * w->nb[1]) + s * kTile : nullptr;
-        for (int r = 0; r < kTile; r++) tile[r * kTile + c] = pairs ? pairs[r] : 0;
+        if (n0 + c >= N) {
+          for (int r = 0; r < kTile; r++) tile[r * kTile + c] = 0;
+          continue;
+        }
+        const uint32_t* pairs = reinterpret_cast<const uint32_t*>(static_cast<const char*>(w->data) + (n0 + c) * w->nb[1]) + s * kTile;
+        for (int r = 0; r < kTile; r++) tile[r * kTile + c] = pairs[r];
       }
     }
   }

@@ -1,8 +1,8 @@
-// Matrix products on bf16 weights as one custom ggml op (the encoder's; the decoder's on packs), in AMX-BF16 tiles or in
-// AVX512-BF16 registers: ggml's CPU backend multiplies bf16 one dot product per row pair or with
-// llamafile's AVX512-BF16 GEMM (~210-230 GFLOP/s on two Zen 4 cores against ~330-350 here), and its
-// AMX kernels take quantised weights only (q8_0 there ran at ~290-395 GFLOP/s on two Sapphire
-// Rapids cores, a fraction of what the tiles do: bench/README.md).
+// Matrix products on bf16 weights as one custom ggml op (the encoder's; the decoder's on packs), in
+// AMX-BF16 tiles or in AVX512-BF16 registers: ggml's CPU backend multiplies bf16 one dot product per
+// row pair or with llamafile's AVX512-BF16 GEMM (~210-230 GFLOP/s on two Zen 4 cores against
+// ~330-350 here), and its AMX kernels take quantised weights only (q8_0 there ran at ~290-395
+// GFLOP/s on two Sapphire Rapids cores, a fraction of what the tiles do: bench/README.md).
 #pragma once
 #include <ggml.h>
 
