@@ -6,13 +6,16 @@
 // A measuring tool, not a test: timing each node costs a barrier a node, so the totals run a few
 // per cent over a plain run's.
 //
-//   npm run bench:profile [-- --model tiny.en --windows 8 --addon prebuilds/linux-x64/whisper-serve.node]
+//   npm run bench:profile [-- --model tiny.en --windows 8 --addon prebuilds/linux-x64/whisper-serve.node --emulate icelake]
+//
+// --emulate <module>: the prebuild with ggml's module for an older CPU alone beside it (bench/emulate.mjs).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuVariant } from '../scripts/cpu-variant.mjs';
+import { emulatedCpu } from './emulate.mjs';
 import { cpuFlags as flags, cpuName } from './machine.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,11 +27,17 @@ const model = arg('model', 'tiny.en');
 const windows = Number(arg('windows', '8')); // of 30 s: cut at pauses, a few more windows than that
 const addon = arg('addon', undefined);
 if (addon) process.env.WHISPER_SERVE_ADDON = join(root, addon);
+const emulated = arg('emulate', '') ? emulatedCpu(arg('emulate', ''), root) : null;
+if (emulated) process.env.WHISPER_SERVE_ADDON = emulated.env.WHISPER_SERVE_ADDON;
 process.env.WHISPER_SERVE_PROFILE = '1';
 
 const { Whisper, createLogger, loadAudio } = await import(join(root, 'dist', 'index.js'));
 const info = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'info', '--json'], { encoding: 'utf8' }));
-const ggml = info.addon.prebuilt ? `prebuild ${info.addon.variant}` : `checkout build (${cpuVariant()?.name ?? 'native'} flags)`;
+const ggml = emulated
+  ? `prebuild ${emulated.module} alone (emulating: ${emulated.what})`
+  : info.addon.prebuilt
+    ? `prebuild ${info.addon.variant}`
+    : `checkout build (${cpuVariant()?.name ?? 'native'} flags)`;
 
 // Windows of speech: jfk.wav (11 s) three times with a pause, ~30 s a window.
 const { pcm: jfk } = await loadAudio(join(root, '..', 'shared', 'audio', 'jfk.wav'));

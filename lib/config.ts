@@ -108,16 +108,19 @@ export interface Config {
   repackWeights: boolean;
   /**
    * WHISPER_SERVE_MATRICES: `q8_0` = the batched engine on the CPU quantises an f16 model's
-   * matrices to q8_0 as they load (int8 products, as faster-whisper's `compute_type="int8"`);
-   * `file` = as the file has them (f16, bf16 on AVX512-BF16); default `auto`: q8_0 where the CPU
-   * has AMX's int8 tiles (3× bf16's products there), else the file's (lib/device.ts).
+   * matrices to q8_0 as they load, for ggml's kernels; `int8` = copies quantised and packed at load
+   * for our AVX512-VNNI product op (both as faster-whisper's `compute_type="int8"`); `file` = as the
+   * file has them (f16, bf16 on AVX512-BF16); default `auto`: q8_0 where the CPU has AMX's int8
+   * tiles (3× bf16's products there), int8 where it has AVX512-VNNI but no AVX512-BF16, else the
+   * file's (lib/device.ts).
    */
-  matrices: 'auto' | 'file' | 'q8_0';
+  matrices: 'auto' | 'file' | 'q8_0' | 'int8';
   /**
    * WHISPER_SERVE_CROSS_CACHE: the type the batched engine keeps each window's cross-attention
    * keys/values in: `bf16` (packed for our cross-attention kernel, native/cross_attention.cc;
    * AVX512-BF16 only; the decoder ~2× faster), `q8_0` or `f16` (ggml's fused attention reads
-   * them); default `auto`: bf16 on a CPU with AVX512-BF16, q8_0 on another, f16 on a GPU
+   * them); default `auto`: bf16 on a CPU with AVX512-BF16, f16 on one with AVX-512 alone, q8_0 on
+   * an AVX2 CPU, f16 on a GPU
    * (lib/device.ts).
    */
   crossCache: 'auto' | 'f16' | 'q8_0' | 'bf16';
@@ -312,7 +315,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     multilingual: env.MULTILINGUAL === '1' || env.MULTILINGUAL === 'true',
     engineProfile: env.WHISPER_SERVE_PROFILE === '1',
     repackWeights: env.WHISPER_SERVE_REPACK !== '0',
-    matrices: choiceEnv('WHISPER_SERVE_MATRICES', 'matrices', ['auto', 'file', 'q8_0'], env),
+    matrices: choiceEnv('WHISPER_SERVE_MATRICES', 'matrices', ['auto', 'file', 'q8_0', 'int8'], env),
     crossCache: choiceEnv('WHISPER_SERVE_CROSS_CACHE', 'crossCache', ['auto', 'f16', 'q8_0', 'bf16'], env),
     encoderKernels: choiceEnv('WHISPER_SERVE_ENCODER_KERNELS', 'encoderKernels', ['auto', 'ggml', 'avx512-bf16', 'amx-bf16'], env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,

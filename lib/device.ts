@@ -43,14 +43,28 @@ export function chooseDevice(mode: GpuMode | boolean, log?: Logger): { info: Nat
 }
 
 /**
- * Whether the batched engine quantises an f16 model's matrices (not the convolutions) to q8_0 as
- * they load: asked for (`q8_0`), or `auto` on the CPU where ggml's module has AMX's int8 tiles.
- * There the products run at 3× bf16's, at the WER of bf16 within 0.6 points on the bench
- * (bench/README.md, AMX); elsewhere plain q8_0 is no faster than bf16/f16, so the file's stay.
+ * The form the batched engine multiplies a model's matrices (not the convolutions) in on the CPU:
+ * - `q8_0`: quantised as they load, for ggml's kernels; `auto` picks it where ggml's module has
+ *   AMX's int8 tiles: there the products run at 3× bf16's, at the WER of bf16 within 0.6 points
+ *   (bench/README.md, AMX);
+ * - `int8`: copies quantised and packed at load for our AVX512-VNNI op (native/int8_linear.cc,
+ *   faster-whisper's int8 scheme); `auto` picks it where ggml's module has AVX512-VNNI but no
+ *   AVX512-BF16 (Ice Lake, Cascade Lake: ggml multiplies their f16 in f32; emulated, 1.23× →
+ *   0.62–0.69× faster-whisper's time). On Zen 4 it runs 1.4× our bf16 op's rate, but one of
+ *   tiny.en's windows on the clauses loops under one build's arithmetic and not another's, so it is
+ *   opt-in there until the loop is caught (bench/README.md, "int8 products");
+ * - `file`: as the file has them (f16; bf16 where the module has AVX512-BF16); elsewhere.
+ * int8 asked for where the module lacks AVX512-VNNI is refused.
  */
-export function quantiseToQ8(matrices: Config['matrices'], device: DevicePlan, info: NativeSystemInfo): boolean {
-  if (device.useGpu || matrices === 'file') return false;
-  return matrices === 'q8_0' || info.features.includes('AMX_INT8 = 1');
+export function matrixForm(matrices: Config['matrices'], device: DevicePlan, info: NativeSystemInfo): 'file' | 'q8_0' | 'int8' {
+  if (device.useGpu || matrices === 'file') return 'file';
+  const vnni = info.features.includes('AVX512 = 1') && info.features.includes('AVX512_VNNI = 1');
+  if (matrices === 'int8' && !vnni) {
+    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_MATRICES=int8 needs a CPU with AVX512-VNNI (`whisper-serve info` lists this one\'s features)');
+  }
+  if (matrices !== 'auto') return matrices;
+  if (info.features.includes('AMX_INT8 = 1')) return 'q8_0';
+  return vnni && !info.features.includes('AVX512_BF16 = 1') ? 'int8' : 'file';
 }
 
 /**
@@ -58,10 +72,12 @@ export function quantiseToQ8(matrices: Config['matrices'], device: DevicePlan, i
  * every decoder step (each reads all of a live window's 1500 keys and values per layer). On a CPU
  * with AVX512-BF16: bf16, packed for our kernel (native/cross_attention.cc: ggml's fused attention
  * spends ~100 cycles a key on one query, two thirds of base's decoder step; ours halves the
- * decoder's time); on another CPU q8_0 (ggml's fused attention reads it directly: half f16's
- * bytes); f16 on a GPU (untested there in other forms, and not where the bound is). bf16 asked
- * for where the CPU lacks AVX512-BF16 is refused. WER (base, 14 espeak clips in 6 languages,
- * greedy): bf16 49.6 %, q8_0 49.3 %, f16 49.9 %, faster-whisper 50.1 %: bench/README.md.
+ * decoder's time); f16 where ggml's module has AVX-512 without BF16 (its fused attention there
+ * reads f16 4× as fast as q8_0: tiny.en's 0.78 → 0.20 s on 9 windows, the icelake and skylakex
+ * modules); q8_0 on an AVX2 CPU (half f16's bytes; 0.84 against 0.92 s there); f16 on a GPU
+ * (untested there in other forms, and not where the bound is). bf16 asked for where the CPU lacks
+ * AVX512-BF16 is refused. WER (base, 14 espeak clips in 6 languages, greedy): bf16 49.6 %, q8_0
+ * 49.3 %, f16 49.9 %, faster-whisper 50.1 %: bench/README.md.
  */
 export function crossCacheForm(choice: Config['crossCache'], device: DevicePlan, info: NativeSystemInfo): 'f16' | 'q8_0' | 'bf16' {
   if (device.useGpu) return 'f16';
@@ -70,7 +86,7 @@ export function crossCacheForm(choice: Config['crossCache'], device: DevicePlan,
     throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_CROSS_CACHE=bf16 needs a CPU with AVX512-BF16 (`whisper-serve info` lists this one\'s features)');
   }
   if (choice !== 'auto') return choice;
-  return bf16 ? 'bf16' : 'q8_0';
+  return bf16 ? 'bf16' : info.features.includes('AVX512 = 1') ? 'f16' : 'q8_0';
 }
 
 /**

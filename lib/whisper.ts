@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { DEFAULTS, type Config, type GpuMode } from './config.js';
 import { boundPrompt, checkDecodeOptions, DECODE_DEFAULTS, nativeDecodeParams, withDefaults, type DecodeOptions } from './decode-options.js';
-import { chooseDevice, crossCacheForm, encoderKernels, planBatch, quantiseToQ8, type BatchPlan, type DevicePlan } from './device.js';
+import { chooseDevice, crossCacheForm, encoderKernels, matrixForm, planBatch, type BatchPlan, type DevicePlan } from './device.js';
 import { ModelLoadError, WhisperServeError, toWhisperServeError } from './errors.js';
 import { quietLogger, type Logger } from './log.js';
 import { SegmentStream } from './segment-stream.js';
@@ -245,7 +245,7 @@ export class Whisper implements AsyncDisposable {
     const b = binding();
     const config: Config = { ...DEFAULTS, ...options.config };
     const { info, plan: device } = chooseDevice(options.gpu ?? config.gpu, log);
-    const q8Matrices = quantiseToQ8(config.matrices, device, info);
+    const matrices = matrixForm(config.matrices, device, info);
     const flashAttn = options.flashAttn ?? true; // whisper.cpp's default since 1.8: faster on CPU too
     // The q8_0 and bf16 cross caches and our encoder kernels go with fused attention only
     // (native/batch_engine.cc), so the load log says what runs. The kernels asked for are checked either way.
@@ -269,7 +269,8 @@ export class Whisper implements AsyncDisposable {
         gpuDevice: options.gpuDevice ?? 0,
         flashAttn,
         repackWeights: config.repackWeights,
-        q8Matrices,
+        q8Matrices: matrices === 'q8_0',
+        int8Products: matrices === 'int8',
         q8CrossCache: crossCache === 'q8_0',
         bf16CrossCache: crossCache === 'bf16',
         bf16Attention: encoder !== 'ggml',
@@ -289,7 +290,7 @@ export class Whisper implements AsyncDisposable {
       model: name ?? path,
       device: device.reason,
       engine: `${engine.backend}, ${engine.attention} attention`,
-      ...(q8Matrices && { matrices: `q8_0 (WHISPER_SERVE_MATRICES=${config.matrices})` }),
+      ...(matrices !== 'file' && { matrices: `${matrices} (WHISPER_SERVE_MATRICES=${config.matrices})` }),
       ...(crossCache !== 'f16' && { crossCache: `${crossCache} (WHISPER_SERVE_CROSS_CACHE=${config.crossCache})` }),
       ...(encoder !== 'ggml' && { encoderKernels: `${encoder} (WHISPER_SERVE_ENCODER_KERNELS=${config.encoderKernels})` }),
       ...(engine.repackedMatrices > 0 && { repackedMatrices: engine.repackedMatrices }),

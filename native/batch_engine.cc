@@ -10,8 +10,10 @@
 #include "backends.h"
 #include "batch_graphs.h"
 #include "batch_mel.h"
+#include "bf16_linear.h"
 #include "cross_attention.h"
 #include "encoder_attention.h"
+#include "int8_linear.h"
 #include "parallel.h"
 
 namespace wserve {
@@ -80,15 +82,35 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
     crossCacheType_ = GGML_TYPE_BF16;
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
   amxEncoder_ = amx && bf16Attention_;
-  // With our bf16 kernels, the decoder's bf16 matrices packed once for our product op (the
-  // cross-attention's K and V stay: only the encoder graph multiplies them).
+  // The products' matrices packed once at load for our ops. int8Products: the encoder's in int8,
+  // the decoder's too where our bf16 kernels do not run. With them, the decoder's in bf16: more
+  // exact than rounding each step's few rows to int8, at its bytes' cost (bench/README.md, "int8
+  // products"). The encoder's bf16 products pack their share as they run.
+  if (onCpu_ && spec.int8Products && int8LinearRuns()) encoderPacks_ = std::make_unique<Int8Packs>();
   if (bf16Attention_) {
+    decoderPacks_ = std::make_unique<Bf16Packs>();
+  } else if (encoderPacks_) {
+    decoderPacks_ = std::make_unique<Int8Packs>();
+  }
+  if (encoderPacks_) {
+    for (const EncoderBlock& b : weights_->encoder) {
+      for (ggml_tensor* m : {b.attn.qW, b.attn.kW, b.attn.vW, b.attn.outW, b.mlp0W, b.mlp2W}) encoderPacks_->add(m);
+    }
+    for (const DecoderBlock& b : weights_->decoder) {
+      for (ggml_tensor* m : {b.cross.kW, b.cross.vW}) encoderPacks_->add(m);
+    }
+  }
+  if (decoderPacks_) {
     for (const DecoderBlock& b : weights_->decoder) {
       for (ggml_tensor* m : {b.attn.qW, b.attn.kW, b.attn.vW, b.attn.outW, b.cross.qW, b.cross.outW, b.mlp0W, b.mlp2W})
-        decoderPacks_.add(m);
+        decoderPacks_->add(m);
     }
-    decoderPacks_.add(weights_->tokenEmbedding);
+    decoderPacks_->add(weights_->tokenEmbedding);
   }
+}
+
+size_t BatchEngine::weightBytes() const {
+  return weights_->bytes + (encoderPacks_ ? encoderPacks_->bytes() : 0) + (decoderPacks_ ? decoderPacks_->bytes() : 0);
 }
 
 // ggml's fused attention where the backend runs it at this model's shapes (the CPU always; CUDA's
@@ -116,8 +138,8 @@ bool BatchEngine::runsFusedAttention() {
 // The encoder graph for n windows, or the decoder step for n slots at the longest context: the
 // largest graphs a run builds, for reserving and checking.
 ggml_cgraph* BatchEngine::buildGraph(ggml_context* ctx, bool encoder, int n) const {
-  return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_).graph
-                 : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n, &decoderPacks_).graph;
+  return encoder ? buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_, encoderPacks_.get()).graph
+                 : buildDecoderGraph(ctx, *weights_, caches_, weights_->hp.nTextCtx, n, n, decoderPacks_.get()).graph;
 }
 
 bool BatchEngine::reserve(bool encoder, int n) {
@@ -287,7 +309,7 @@ void BatchEngine::encodeInto(const EngineRun& run, const std::vector<int>& slotI
   const auto t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
-  EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_);
+  EncoderGraph g = buildEncoderGraph(ctx, *weights_, caches_, n, flashAttn_, onCpu_, bf16Attention_, amxEncoder_, encoderPacks_.get());
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.mel, mel.data(), 0, mel.size() * sizeof(float));
   ggml_backend_tensor_set(g.rowsK, kRows.data(), 0, kRows.size() * sizeof(int64_t));
@@ -341,7 +363,11 @@ void BatchEngine::copyEncodings(const EngineRun& run, const std::vector<std::pai
 void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, const std::vector<int32_t>& live, std::vector<float>& logits) {
   const WhisperHparams& hp = weights_->hp;
   const int state = hp.nTextState, ctxLen = hp.nTextCtx;
-  const int S = live.back() + 1;
+  // Over f16 cross caches ggml's fused attention splits a lone query's 1500 keys among the threads
+  // and sums the parts in another order than it sums a batch's: a window decoded alone would round
+  // differently from the same window beside others. So two slots at least (the second dead).
+  const bool splitsLoneQuery = onCpu_ && flashAttn_ && crossCacheType_ == GGML_TYPE_F16 && slots.size() >= 2;
+  const int S = std::max(live.back() + 1, splitsLoneQuery ? 2 : 1);
   int nKv = 1;
   for (int32_t s : live) nKv = std::max(nKv, static_cast<int>(slots[s].fed) + 1);
   std::vector<int32_t> tok(S), pos(S);
@@ -360,7 +386,7 @@ void BatchEngine::decodeStep(const EngineRun& run, std::vector<Slot>& slots, con
   auto t0 = std::chrono::steady_clock::now();
   ggml_init_params params = {graphMeta_.size(), graphMeta_.data(), true};
   ggml_context* ctx = ggml_init(params);
-  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, S, static_cast<int>(live.size()), &decoderPacks_);
+  DecoderGraph g = buildDecoderGraph(ctx, *weights_, caches_, nKv, S, static_cast<int>(live.size()), decoderPacks_.get());
   allocate(g.graph, run);
   ggml_backend_tensor_set(g.tokens, tok.data(), 0, tok.size() * sizeof(int32_t));
   ggml_backend_tensor_set(g.positions, pos.data(), 0, pos.size() * sizeof(int32_t));

@@ -80,7 +80,7 @@ class BatchEngine {
 
   const WhisperWeights& weights() const { return *weights_; }
   // The weights' bytes on the backend and the packed copies beside them.
-  size_t weightBytes() const { return weights_->bytes + decoderPacks_.bytes(); }
+  size_t weightBytes() const;
   std::string backendName() const;
   // "fused" (ggml's flash attention) or "softmax" (softmax(QKᵀ)V): what this backend runs.
   const char* attention() const { return flashAttn_ ? "fused" : "softmax"; }
@@ -124,7 +124,8 @@ class BatchEngine {
   int encoderWindows_ = 1;  // windows per encoder graph: as asked, or fewer where they did not fit
   int encoderAsked_ = 0;
   std::unique_ptr<WhisperWeights> weights_;
-  Bf16Packs decoderPacks_;  // the decoder's bf16 matrices packed for our product op, with our bf16 kernels
+  std::unique_ptr<PackedMatrices> encoderPacks_;  // the encoder's matrices packed for one of our product ops, or null
+  std::unique_ptr<PackedMatrices> decoderPacks_;  // the decoder's, or null
   EngineCaches caches_;
   EncodingStore encodings_;  // what each cross-attention cache holds
   OpProfile profile_;

@@ -125,7 +125,7 @@ void EngineCaches::release() {
 }
 
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int n, bool flashAttn, bool headCopies,
-                               bool bf16Kernel, bool amx) {
+                               bool bf16Kernel, bool amx, const PackedMatrices* packs) {
   const WhisperHparams& hp = w.hp;
   const int state = hp.nAudioState, heads = hp.nAudioHead, headDim = state / heads, T = hp.nAudioCtx;
   EncoderGraph g;
@@ -141,10 +141,12 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   x = ggml_cont(ctx, ggml_transpose(ctx, x));  // [frames, state, n]: the next convolution's input
   x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv2W, x, 2), ggml_reshape_1d(ctx, w.conv2B, state)));  // [state, T, n]
   x = ggml_add(ctx, x, w.encPos);
-  // The encoder's products in our bf16 kernel (tiles with amx) where its weights are bf16 for it.
+  // The encoder's products on its packed matrices, else in our bf16 kernel (tiles with amx) where
+  // its weights are bf16 for it, else in ggml's.
   auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
-    if (!bf16Kernel || !bf16LinearTakes(weight)) return linear(ctx, weight, in, bias);
-    ggml_tensor* y = bf16Linear(ctx, weight, in, amx);
+    ggml_tensor* y = packs ? packs->product(ctx, weight, in) : nullptr;
+    if (!y && bf16Kernel && bf16LinearTakes(weight)) y = bf16Linear(ctx, weight, in, amx);
+    if (!y) return linear(ctx, weight, in, bias);
     return bias ? ggml_add(ctx, y, bias) : y;
   };
   for (const EncoderBlock& b : w.encoder) {
@@ -187,7 +189,7 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
 }
 
 DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live,
-                               const Bf16Packs* packs) {
+                               const PackedMatrices* packs) {
   const WhisperHparams& hp = w.hp;
   const int S = span;
   const int64_t cacheRows = static_cast<int64_t>(hp.nTextCtx) * c.slots;
@@ -208,7 +210,7 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   const float scale = std::pow(static_cast<float>(headDim), -0.25f);
   ggml_tensor* maskF16 = c.vTransposed ? nullptr : ggml_cast(ctx, g.mask, GGML_TYPE_F16);
   ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
-  // The products on the matrices packed for our bf16 op, the rest in ggml's.
+  // The products on the matrices packed for one of our ops, the rest in ggml's.
   auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
     ggml_tensor* y = packs ? packs->product(ctx, weight, in) : nullptr;
     if (!y) return linear(ctx, weight, in, bias);

@@ -12,7 +12,7 @@
 
 #include "batch_mel.h"
 #include "batch_weights.h"
-#include "bf16_linear.h"
+#include "packed_matrices.h"
 
 namespace wserve {
 
@@ -65,12 +65,13 @@ struct DecoderGraph {
 // headCopies: K and V copied per head for the attention, in f32 for the fused kernel (the CPU's
 // layout: see the encoder block); else converted to f16 in place and read strided (a GPU's).
 // bf16Kernel (with flashAttn, on the CPU): our bf16 attention op instead (encoder_attention.h),
-// and our products on bf16 matrices (bf16_linear.h); both in AMX tiles with amx.
+// and our products on bf16 matrices (bf16_linear.h); both in AMX tiles with amx. The products on
+// matrices in `packs` (packed_matrices.h) before any of those.
 EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int windows, bool flashAttn,
-                               bool headCopies, bool bf16Kernel, bool amx);
+                               bool headCopies, bool bf16Kernel, bool amx, const PackedMatrices* packs);
 // The decoder step over the first `span` slots (the rest of the caches untouched), logits for `live`
-// of them; the products on matrices in `packs` in our bf16 op (bf16_linear.h), the rest in ggml's.
+// of them; the products on matrices in `packs` in our op for them, the rest in ggml's.
 DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const EngineCaches& c, int nKv, int span, int live,
-                               const Bf16Packs* packs);
+                               const PackedMatrices* packs);
 
 }  // namespace wserve

@@ -210,20 +210,6 @@ bool packable(const ggml_tensor* w) {
          (!w->buffer || ggml_backend_buffer_is_host(w->buffer));
 }
 
-#ifdef WSERVE_X86
-
-// The product op over x's rows: w [K, N] as src[0] (its shape; its data too unless the op reads a
-// packed copy from userdata).
-ggml_tensor* productOp(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_custom_op_t op, void* userdata) {
-  GGML_ASSERT(x->type == GGML_TYPE_F32 && x->ne[0] == w->ne[0]);
-  ggml_tensor* rows = ggml_reshape_2d(ctx, ggml_is_contiguous(x) ? x : ggml_cont(ctx, x), x->ne[0], ggml_nrows(x));
-  ggml_tensor* args[] = {w, rows};
-  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], rows->ne[1], 1, 1, args, 2, op, GGML_N_TASKS_MAX, userdata);
-  ggml_set_name(y, kBf16ProductName);
-  return ggml_reshape_4d(ctx, y, w->ne[1], x->ne[1], x->ne[2], x->ne[3]);
-}
-#endif  // WSERVE_X86
-
 }  // namespace
 
 bool bf16LinearTakes(const ggml_tensor* w) { return packable(w) && w->ne[1] % kBlock == 0; }
@@ -231,7 +217,7 @@ bool bf16LinearTakes(const ggml_tensor* w) { return packable(w) && w->ne[1] % kB
 ggml_tensor* bf16Linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool amx) {
 #ifdef WSERVE_X86
   GGML_ASSERT(bf16LinearTakes(w));
-  return productOp(ctx, w, x, amx ? amxLinearOp : registerLinearOp, nullptr);
+  return customProduct(ctx, w, x, amx ? amxLinearOp : registerLinearOp, nullptr, kBf16ProductName);
 #else
   (void)ctx, (void)w, (void)x, (void)amx;
   GGML_ABORT("bf16Linear needs x86-64 with AVX512-BF16");
@@ -257,7 +243,7 @@ ggml_tensor* Bf16Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* 
   const auto it = packs_.find(w);
   if (it == packs_.end()) return nullptr;
 #ifdef WSERVE_X86
-  return productOp(ctx, w, x, packedLinearOp, const_cast<uint32_t*>(it->second.data()));
+  return customProduct(ctx, w, x, packedLinearOp, const_cast<uint32_t*>(it->second.data()), kBf16ProductName);
 #else
   (void)ctx, (void)x;
   return nullptr;

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "packed_matrices.h"
+
 namespace wserve {
 
 // The op's tensor name (op_profile.cc counts its FLOPs as a product's: 2·K per output).
@@ -27,13 +29,13 @@ ggml_tensor* bf16Linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, bool 
 // into: for products that read each weight once a call (the decoder's, 8 rows a step), where ggml's
 // bf16 path reached 60-70 GFLOP/s on two Zen 4 cores and packing every call would read the
 // matrix twice. Any number of outputs (the logits' vocabulary): the last block is zero-padded.
-class Bf16Packs {
+class Bf16Packs : public PackedMatrices {
  public:
   // Packs w when the op takes it (bf16, host, contiguous, its rows in 32s); false when not.
-  bool add(const ggml_tensor* w);
+  bool add(const ggml_tensor* w) override;
   // w·x in registers (AVX512-BF16) from w's packed copy; nullptr when w was not packed.
-  ggml_tensor* product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const;
-  size_t bytes() const { return bytes_; }
+  ggml_tensor* product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const override;
+  size_t bytes() const override { return bytes_; }
 
  private:
   std::unordered_map<const ggml_tensor*, std::vector<uint32_t>> packs_;

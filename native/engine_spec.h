@@ -14,6 +14,10 @@ struct EngineSpec {
   // q4_0 on AVX2, AMX for q8_0: WhisperWeights::load).
   bool repackWeights;
   bool q8Matrices;  // on the CPU: the file's f16 matrices (not the convolutions) quantised to q8_0 as they load
+  // On the CPU with AVX512-VNNI: the encoder's matrix products (not the convolutions) in our int8
+  // op (int8_linear.h), on copies quantised and packed at load; the decoder's too where our bf16
+  // kernels do not run.
+  bool int8Products;
   // On the CPU with fused attention: the cross-attention keys/values cached as q8_0, not f16. Every
   // decoder step reads all of them (memory-bound): half the bytes.
   bool q8CrossCache;

@@ -161,6 +161,7 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
                   params.flash_attn,
                   boolField(env, opts, "repackWeights"),
                   boolField(env, opts, "q8Matrices"),
+                  boolField(env, opts, "int8Products"),
                   boolField(env, opts, "q8CrossCache"),
                   boolField(env, opts, "bf16CrossCache"),
                   boolField(env, opts, "bf16Attention"),

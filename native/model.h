@@ -45,8 +45,8 @@ struct ModelHandle {
 class Model : public Napi::ObjectWrap<Model> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports);
-  // loadModel(path, { useGpu, gpuDevice, flashAttn, repackWeights, q8Matrices, q8CrossCache, bf16Attention, amxEncoder, poolSize }):
-  // Promise<Model>
+  // loadModel(path, { useGpu, gpuDevice, flashAttn, repackWeights, q8Matrices, int8Products, q8CrossCache, bf16Attention, amxEncoder,
+  // poolSize }): Promise<Model>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Model(const Napi::CallbackInfo& info);

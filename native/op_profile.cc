@@ -4,6 +4,7 @@
 
 #include "bf16_linear.h"
 #include "encoder_attention.h"
+#include "int8_linear.h"
 
 namespace wserve {
 
@@ -36,7 +37,8 @@ void OpProfile::start(const ggml_cgraph* graph, const char* stage) {
     std::string key = std::string(stage) + " " + (t->op == GGML_OP_CUSTOM && t->name[0] ? t->name : ggml_op_desc(t));
     double flop = 0;
     const bool custom = t->op == GGML_OP_CUSTOM;
-    if (t->op == GGML_OP_MUL_MAT || (custom && std::strcmp(t->name, kBf16ProductName) == 0)) {
+    if (t->op == GGML_OP_MUL_MAT ||
+        (custom && (std::strcmp(t->name, kBf16ProductName) == 0 || std::strcmp(t->name, kInt8ProductName) == 0))) {
       if (!custom) key += std::string(" ") + ggml_type_name(t->src[0]->type);
       flop = 2.0 * static_cast<double>(t->src[0]->ne[0]) * static_cast<double>(ggml_nelements(t));
     } else if (t->op == GGML_OP_FLASH_ATTN_EXT || (custom && std::strcmp(t->name, kBf16AttentionName) == 0)) {

@@ -30,7 +30,7 @@ describe.skipIf(!ready)('tiny.en on jfk.wav', () => {
   });
 
   it("gives each segment its text tokens' ids, on the batched engine and on whisper.cpp's decoder", async () => {
-    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: false, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    const native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: false, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     try {
       const vocab = native.vocabulary();
       for (const t of [await whisper.transcribe(jfk), await whisper.transcribe(jfk, { conditionOnPreviousText: true })]) {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressionRatio, decodeBatched, tokensToSegments } from '../lib/batched.js';
 import { withDefaults } from '../lib/decode-options.js';
 import { Whisper } from '../lib/api.js';
+import type { Config } from '../lib/config.js';
 import { binding, type NativeLoadOptions, type NativeModel } from '../lib/native/binding.js';
 import { planFixedWindows } from '../lib/windows.js';
 import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
@@ -15,7 +16,7 @@ const REF = normalise(JFK_TEXT);
 /** tiny.en on the native engine on the CPU, as Whisper.load has it there without AVX512-BF16
  * (fused attention, q8_0 cross caches, ggml's encoder kernels), but for `overrides`. */
 const loadCpuEngine = (overrides: Partial<NativeLoadOptions> = {}) =>
-  binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1, ...overrides });
+  binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: true, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1, ...overrides });
 /** decodeBatched's run over `pcm` in fixed windows, 4 slots, in English. */
 const batchedRun = (pcm: Float32Array, options: Parameters<typeof withDefaults>[0]) => ({
   pcm,
@@ -155,28 +156,34 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
   let reference: string;
   beforeAll(async () => {
     // ggml's encoder, and ggml's fused attention over q8_0 caches in the decoder.
-    ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'q8_0' } });
+    ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'file' } });
     jfk = readWav16k(JFK_WAV);
     long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
     reference = normalise((await ggml.transcribe(long)).text);
   });
   afterAll(() => ggml?.dispose());
+  /** tiny.en loaded with `config`: jfk exactly and the windows within 2 % of ggml's transcript where
+   * the CPU `runs` it (true), the load refused by `refusal` where it does not (false). */
+  const matchesGgml = async (config: Partial<Config>, runs: boolean, refusal: RegExp): Promise<boolean> => {
+    const load = Whisper.load(TINY_EN, { gpu: false, threads: 2, config });
+    if (!runs) {
+      await expect(load).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: refusal });
+      return false;
+    }
+    const ours = await load;
+    try {
+      expect(normalise((await ours.transcribe(jfk)).text)).toBe(REF);
+      expect(reference.split('ask not what your country').length - 1).toBe(7);
+      expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
+    } finally {
+      ours.dispose();
+    }
+    return true;
+  };
 
   for (const [kernel, runs] of kernels) {
     it(`${kernel}: ggml's transcript on several windows and jfk exactly where the CPU has it; refused where it has not`, async () => {
-      const load = Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: kernel } });
-      if (!runs) {
-        await expect(load).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /AVX512-BF16/ });
-        return;
-      }
-      const ours = await load;
-      try {
-        expect(normalise((await ours.transcribe(jfk)).text)).toBe(REF);
-        expect(reference.split('ask not what your country').length - 1).toBe(7);
-        expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
-      } finally {
-        ours.dispose();
-      }
+      if (!(await matchesGgml({ encoderKernels: kernel }, runs, /AVX512-BF16/))) return;
       // The encoder's blocks multiplied by our op, not ggml's MUL_MAT: its node, with a product's FLOPs;
       // and the decoder's, every bf16 matrix (the logits' too: a vocabulary not in 32s) from its packed copy.
       const model = await loadCpuEngine({ bf16Attention: true, amxEncoder: kernel === 'amx-bf16' });
@@ -192,19 +199,28 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
     });
   }
 
+  it('int8 products (native/int8_linear.cc): the same where the CPU has AVX512-VNNI, every product from a packed copy; refused where it has not', async () => {
+    if (!(await matchesGgml({ encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'int8' }, features.includes('AVX512_VNNI = 1'), /AVX512-VNNI/))) return;
+    // Without our bf16 kernels the decoder's matrices are int8 too; with them, bf16 (more exact).
+    for (const bf16Attention of [false, ...(features.includes('AVX512_BF16 = 1') ? [true] : [])]) {
+      const model = await loadCpuEngine({ int8Products: true, bf16Attention });
+      try {
+        const r = await decodeBatched(model, { ...batchedRun(jfk, {}), profile: true });
+        const op = (name: string) => r.profile.find((c) => c.op === name);
+        // tiny.en's 4 layers: 6 products each, and the decoder's 4 cross-attention keys and values.
+        expect(op('encoder int8 product')).toMatchObject({ nodes: 4 * 6 + 4 * 2 });
+        expect(op('encoder int8 product')!.flop).toBeGreaterThan(0);
+        expect(op(`decoder ${bf16Attention ? 'bf16' : 'int8'} product`)!.flop).toBeGreaterThan(0);
+        expect(r.profile.filter((c) => c.op.startsWith('decoder MUL_MAT'))).toEqual([]);
+        expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
   it("the decoder's cross-attention over bf16 caches (native/cross_attention.cc): the same, refused without AVX512-BF16", async () => {
-    const load = Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'bf16' } });
-    if (!features.includes('AVX512_BF16 = 1')) {
-      await expect(load).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /AVX512-BF16/ });
-      return;
-    }
-    const ours = await load;
-    try {
-      expect(normalise((await ours.transcribe(jfk)).text)).toBe(REF);
-      expect(wer(reference, normalise((await ours.transcribe(long)).text))).toBeLessThanOrEqual(0.02);
-    } finally {
-      ours.dispose();
-    }
+    await matchesGgml({ encoderKernels: 'ggml', crossCache: 'bf16' }, features.includes('AVX512_BF16 = 1'), /AVX512-BF16/);
   });
 });
 

@@ -14,7 +14,8 @@ describe('configuration', () => {
     expect(readConfig({ MAX_AUDIO_SECONDS: '60', WHISPER_GPU: 'OFF', ALLOW_PRIVATE_URLS: '10.0.0.0/8' })).toMatchObject({ maxAudioSeconds: 60, gpu: 'off', allowPrivateUrls: ['10.0.0.0/8'] });
     expect(() => readConfig({ MODEL_BATCH_SIZE: 'eight' })).toThrow(/MODEL_BATCH_SIZE must be a positive integer/);
     expect(readConfig({ WHISPER_SERVE_MATRICES: 'q8_0' }).matrices).toBe('q8_0');
-    expect(() => readConfig({ WHISPER_SERVE_MATRICES: 'int8' })).toThrow(/WHISPER_SERVE_MATRICES must be auto, file or q8_0, got "int8"/);
+    expect(readConfig({ WHISPER_SERVE_MATRICES: 'int8' }).matrices).toBe('int8');
+    expect(() => readConfig({ WHISPER_SERVE_MATRICES: 'q4_0' })).toThrow(/WHISPER_SERVE_MATRICES must be auto, file, q8_0 or int8, got "q4_0"/);
     expect(readConfig({ WHISPER_SERVE_CROSS_CACHE: 'f16', WHISPER_SERVE_ENCODER_KERNELS: 'ggml' })).toMatchObject({ crossCache: 'f16', encoderKernels: 'ggml' });
     expect(() => readConfig({ WHISPER_SERVE_CROSS_CACHE: 'q4_0' })).toThrow(/WHISPER_SERVE_CROSS_CACHE must be auto, f16, q8_0 or bf16, got "q4_0"/);
     expect(() => readConfig({ WHISPER_SERVE_ENCODER_KERNELS: 'amx' })).toThrow(/WHISPER_SERVE_ENCODER_KERNELS must be auto, ggml, avx512-bf16 or amx-bf16, got "amx"/);

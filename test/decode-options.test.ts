@@ -12,7 +12,7 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('decode options reach whisper.cpp as th
   const pcm = readWav16k(JFK_WAV);
   const windows = [{ start: 0, end: pcm.length }];
   beforeAll(async () => {
-    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
   });
   afterAll(() => model?.dispose());
 

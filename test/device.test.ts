@@ -1,7 +1,7 @@
 // How many windows one batch holds, and how whisper.cpp's states (beam search, word timings)
 // share the cores.
 import { describe, expect, it } from 'vitest';
-import { crossCacheForm, planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
+import { crossCacheForm, matrixForm, planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
 import { readConfig } from '../lib/config.js';
 
 const TINY: ModelShape = { nAudioCtx: 1500, nAudioState: 384, nTextCtx: 448, nTextState: 384, nTextLayer: 4 };
@@ -58,14 +58,37 @@ describe('the cross-attention caches chosen for the device', () => {
   const gpu = { useGpu: true, reason: 'CUDA' } as unknown as Parameters<typeof crossCacheForm>[1];
   const withBf16 = { features: 'CPU : AVX512 = 1 | AVX512_BF16 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
   const without = { features: 'CPU : AVX2 = 1 | AVX512 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
-  it('auto: bf16 for our kernel where the CPU has AVX512-BF16, q8_0 on another CPU, f16 on a GPU', () => {
+  const avx2 = { features: 'CPU : AVX2 = 1 | AVX512 = 0 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  it('auto: bf16 for our kernel where the CPU has AVX512-BF16, f16 with AVX-512 alone, q8_0 on an AVX2 CPU, f16 on a GPU', () => {
     expect(crossCacheForm('auto', cpu, withBf16)).toBe('bf16');
-    expect(crossCacheForm('auto', cpu, without)).toBe('q8_0');
+    expect(crossCacheForm('auto', cpu, without)).toBe('f16');
+    expect(crossCacheForm('auto', cpu, avx2)).toBe('q8_0');
     expect(crossCacheForm('auto', gpu, withBf16)).toBe('f16');
   });
   it('keeps a form asked for, and refuses bf16 on a CPU without AVX512-BF16', () => {
     expect(crossCacheForm('q8_0', cpu, withBf16)).toBe('q8_0');
     expect(crossCacheForm('f16', cpu, without)).toBe('f16');
     expect(() => crossCacheForm('bf16', cpu, without)).toThrow(/needs a CPU with AVX512-BF16/);
+  });
+});
+
+describe('the form the matrices are multiplied in on the device', () => {
+  const cpu = { useGpu: false, reason: 'CPU' } as unknown as Parameters<typeof matrixForm>[1];
+  const gpu = { useGpu: true, reason: 'CUDA' } as unknown as Parameters<typeof matrixForm>[1];
+  const cpuWith = (features: string) => ({ features: `CPU : AVX2 = 1 | ${features} |` }) as unknown as Parameters<typeof matrixForm>[2];
+  const iceLake = cpuWith('AVX512 = 1 | AVX512_VNNI = 1');
+  const zen4 = cpuWith('AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1');
+  const sapphireRapids = cpuWith('AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1');
+  it('auto: q8_0 for AMX, int8 for VNNI without BF16, the file\'s elsewhere and on a GPU', () => {
+    expect(matrixForm('auto', cpu, sapphireRapids)).toBe('q8_0');
+    expect(matrixForm('auto', cpu, iceLake)).toBe('int8');
+    expect(matrixForm('auto', cpu, zen4)).toBe('file');
+    expect(matrixForm('auto', cpu, cpuWith('AVX512 = 0'))).toBe('file');
+    expect(matrixForm('auto', gpu, iceLake)).toBe('file');
+  });
+  it('keeps a form asked for, and refuses int8 on a CPU without AVX512-VNNI', () => {
+    expect(matrixForm('int8', cpu, zen4)).toBe('int8');
+    expect(matrixForm('file', cpu, iceLake)).toBe('file');
+    expect(() => matrixForm('int8', cpu, cpuWith('AVX512 = 1'))).toThrow(/needs a CPU with AVX512-VNNI/);
   });
 });

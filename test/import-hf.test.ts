@@ -133,7 +133,7 @@ describe.skipIf(!have(TINY_EN_CT2, TINY_EN, JFK_WAV))('quantised weights on ever
       import { binding } from ${JSON.stringify(join(packageRoot, 'dist', 'native', 'binding.js'))};
       const bytes = [];
       for (const q8Matrices of [false, true]) {
-        const native = await binding().loadModel(${JSON.stringify(TINY_EN)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+        const native = await binding().loadModel(${JSON.stringify(TINY_EN)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
         bytes.push((await native.loadEngine()).weightBytes);
         native.dispose();
       }
@@ -158,7 +158,7 @@ describe.skipIf(!have(TINY_EN_CT2, TINY_EN, JFK_WAV))('quantised weights on ever
       const pcm = (await loadAudio(${JSON.stringify(JFK_WAV)})).pcm;
       const seen = [];
       for (const repackWeights of [true, false]) {
-        const native = await binding().loadModel(${JSON.stringify(out)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+        const native = await binding().loadModel(${JSON.stringify(out)}, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
         const { repackedMatrices } = await native.loadEngine();
         native.dispose();
         const w = await Whisper.load(${JSON.stringify(out)}, { batchSize: 2, config: { repackWeights } });

@@ -51,7 +51,7 @@ describe('the language table', () => {
 
 /** Each special id both decoders use, against the string the tokenizer has at that id. */
 async function checkSpecialTokens(model: string, vocabulary: string[], languages: number): Promise<void> {
-  const native = await binding().loadModel(model, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+  const native = await binding().loadModel(model, { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
   try {
     const ids = native.specialTokens();
     expect(ids.engine).toEqual(ids.whisper);

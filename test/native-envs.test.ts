@@ -44,7 +44,7 @@ parentPort.postMessage(t.text);`,
 
   it('reports a loaded model\'s weights to V8 as external memory (AdjustExternalMemory), so its GC weighs them', async () => {
     // Node 20's process.memoryUsage().external leaves this amount out, so the addon says what it reported.
-    const model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    const model = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
     try {
       expect(model.info().externalBytes).toBe(statSync(TINY_EN).size);
       // The batched engine's own copy of the weights is added once it loads, once.

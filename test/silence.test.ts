@@ -23,7 +23,7 @@ describe.skipIf(!have(TINY_EN, JFK_WAV))('silence and noise through the model', 
   let native: NativeModel;
   beforeAll(async () => {
     whisper = await Whisper.load(TINY_EN, { batchSize: 2 });
-    native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
+    native = await binding().loadModel(TINY_EN, { useGpu: false, gpuDevice: 0, flashAttn: true, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 });
   });
   afterAll(() => {
     whisper?.dispose();

@@ -17,6 +17,8 @@ export interface NativeLoadOptions {
   repackWeights: boolean;
   /** The batched engine on the CPU quantises the file's f16 matrices to q8_0 as they load. */
   q8Matrices: boolean;
+  /** The batched engine on the CPU multiplies the encoder's matrices (not the convolutions) in our int8 op, on copies packed at load, and the decoder's where bf16Attention is off (AVX512-VNNI only; ignored elsewhere). */
+  int8Products: boolean;
   /** The batched engine on the CPU, with flashAttn, caches cross-attention keys/values as q8_0. */
   q8CrossCache: boolean;
   /** Instead, with flashAttn: bf16 packed for our cross-attention kernel (AVX512-BF16 only; ignored elsewhere). */

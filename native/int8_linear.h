@@ -1,0 +1,43 @@
+// Matrix products in int8 with AVX512-VNNI (VPDPBUSD: 64 byte products a vector, 4 a 32-bit lane),
+// as faster-whisper's int8 does them: each matrix quantised once at load, a scale per output; each
+// input row quantised as the op runs, a scale per row; sums exact in int32. Where the CPU has
+// VNNI but no AVX512-BF16 (Ice Lake, Cascade Lake), ggml multiplies f16 in f32 and its q8_0 one dot
+// product per row pair (bench/README.md: "int8 products").
+#pragma once
+#include <ggml.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "packed_matrices.h"
+
+namespace wserve {
+
+// The op's tensor name (op_profile.cc counts its FLOPs as a product's: 2·K per output).
+inline constexpr char kInt8ProductName[] = "int8 product";
+
+// Whether the op runs here: x86-64 and AVX512-VNNI in the ggml CPU module loaded (its build, not
+// just the CPU, so that a module picked for an older CPU leaves it off as it leaves off its own).
+bool int8LinearRuns();
+
+class Int8Packs : public PackedMatrices {
+ public:
+  // Quantises and packs w (f32, f16 or bf16 in host memory, contiguous, its rows in 16s).
+  bool add(const ggml_tensor* w) override;
+  ggml_tensor* product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const override;
+  size_t bytes() const override { return bytes_; }
+
+  struct Pack {
+    std::vector<uint32_t> quads;   // [outputs / 16][K / 4][16 outputs]: 4 of an output's int8 weights a lane
+    std::vector<int32_t> offsets;  // an output's weights summed, × 128: what the inputs' +128 adds
+    std::vector<float> scales;     // an output's weights: w ≈ q · scale
+  };
+
+ private:
+  std::unordered_map<const ggml_tensor*, Pack> packs_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace wserve
