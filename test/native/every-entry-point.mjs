@@ -18,7 +18,7 @@ async function expectError(name, call) {
 }
 
 const pcm = new Float32Array(16000);
-const load = { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 };
+const load = { useGpu: false, gpuDevice: 0, flashAttn: false, repackWeights: true, q8Matrices: false, int8Products: false, q8CrossCache: false, bf16CrossCache: false, bf16Attention: false, amxEncoder: false, poolSize: 1 };
 await expectError('loadModel()', () => b.loadModel());
 await expectError('loadModel(missing)', () => b.loadModel('/nonexistent/model.bin', load));
 await expectError('loadModel(not a model)', () => b.loadModel(process.argv[1], load));
