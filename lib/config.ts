@@ -118,21 +118,22 @@ export interface Config {
   /**
    * WHISPER_SERVE_CROSS_CACHE: the type the batched engine keeps each window's cross-attention
    * keys/values in: `bf16` (packed for our cross-attention kernel, native/cross_attention.cc;
-   * AVX512-BF16 only; the decoder ~2× faster), `q8_0` or `f16` (ggml's fused attention reads
-   * them); default `auto`: bf16 on a CPU with AVX512-BF16, f16 on one with AVX-512 alone, q8_0 on
-   * an AVX2 CPU, f16 on a GPU
+   * AVX512-BF16, or AVX2 and FMA; the decoder ~2× faster), `q8_0` or `f16` (ggml's fused attention
+   * reads them); default `auto`: bf16 on a CPU with either, q8_0 on others, f16 on a GPU
    * (lib/device.ts).
    */
   crossCache: 'auto' | 'f16' | 'q8_0' | 'bf16';
   /**
    * WHISPER_SERVE_ENCODER_KERNELS: the encoder on the CPU: `amx-bf16` = our attention
    * (native/encoder_attention.cc) and matrix products (native/bf16_linear.cc, the encoder's
-   * matrices kept bf16) in AMX tiles; `avx512-bf16` = the same in AVX-512 registers; `ggml` =
-   * ggml's fused attention (f32) and products. bf16 products, f32 sums. With either of ours the
-   * decoder's bf16 matrices are packed once at load for the same product op (in registers).
-   * Default `auto`: the first of those the CPU has (lib/device.ts).
+   * matrices kept bf16) in AMX tiles; `avx512-bf16` = the same in AVX-512 registers; `avx2` = our
+   * attention alone, its bf16 keys and values widened for FMA (in AVX-512F registers where the CPU
+   * has them; the products stay ggml's or WHISPER_SERVE_MATRICES's int8); `ggml` = ggml's fused
+   * attention (f32) and products. bf16 products,
+   * f32 sums. With the first two the decoder's bf16 matrices are packed once at load for the same
+   * product op (in registers). Default `auto`: the first of those the CPU has (lib/device.ts).
    */
-  encoderKernels: 'auto' | 'ggml' | 'avx512-bf16' | 'amx-bf16';
+  encoderKernels: 'auto' | 'ggml' | 'avx2' | 'avx512-bf16' | 'amx-bf16';
   /** LOG_LEVEL and LOG_FORMAT (text | json). */
   logLevel: LogLevel;
   logFormat: 'text' | 'json';
@@ -317,7 +318,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     repackWeights: env.WHISPER_SERVE_REPACK !== '0',
     matrices: choiceEnv('WHISPER_SERVE_MATRICES', 'matrices', ['auto', 'file', 'q8_0', 'int8'], env),
     crossCache: choiceEnv('WHISPER_SERVE_CROSS_CACHE', 'crossCache', ['auto', 'f16', 'q8_0', 'bf16'], env),
-    encoderKernels: choiceEnv('WHISPER_SERVE_ENCODER_KERNELS', 'encoderKernels', ['auto', 'ggml', 'avx512-bf16', 'amx-bf16'], env),
+    encoderKernels: choiceEnv('WHISPER_SERVE_ENCODER_KERNELS', 'encoderKernels', ['auto', 'ggml', 'avx2', 'avx512-bf16', 'amx-bf16'], env),
     logLevel: (['debug', 'info', 'warn', 'error'] as const).find((l) => l === level) ?? DEFAULTS.logLevel,
     logFormat: env.LOG_FORMAT === 'json' ? 'json' : DEFAULTS.logFormat,
   };

@@ -53,7 +53,9 @@ export function chooseDevice(mode: GpuMode | boolean, log?: Logger): { info: Nat
  *   0.62–0.69× faster-whisper's time). On Zen 4 it runs 1.4× our bf16 op's rate, but one of
  *   tiny.en's windows on the clauses loops under one build's arithmetic and not another's, so it is
  *   opt-in there until the loop is caught (bench/README.md, "int8 products");
- * - `file`: as the file has them (f16; bf16 where the module has AVX512-BF16); elsewhere.
+ * - `file`: as the file has them (f16; bf16 where the module has AVX512-BF16); elsewhere (on AVX2
+ *   CPUs ggml's f16 products run as fast as an f16 op of ours did: bench/README.md, "A real CPU
+ *   without AVX512-BF16").
  * int8 asked for where the module lacks AVX512-VNNI is refused.
  */
 export function matrixForm(matrices: Config['matrices'], device: DevicePlan, info: NativeSystemInfo): 'file' | 'q8_0' | 'int8' {
@@ -70,40 +72,44 @@ export function matrixForm(matrices: Config['matrices'], device: DevicePlan, inf
 /**
  * How the batched engine caches cross-attention keys/values, which decides who reads them at
  * every decoder step (each reads all of a live window's 1500 keys and values per layer). On a CPU
- * with AVX512-BF16: bf16, packed for our kernel (native/cross_attention.cc: ggml's fused attention
- * spends ~100 cycles a key on one query, two thirds of base's decoder step; ours halves the
- * decoder's time); f16 where ggml's module has AVX-512 without BF16 (its fused attention there
- * reads f16 4× as fast as q8_0: tiny.en's 0.78 → 0.20 s on 9 windows, the icelake and skylakex
- * modules); q8_0 on an AVX2 CPU (half f16's bytes; 0.84 against 0.92 s there); f16 on a GPU
- * (untested there in other forms, and not where the bound is). bf16 asked for where the CPU lacks
- * AVX512-BF16 is refused. WER (base, 14 espeak clips in 6 languages, greedy): bf16 49.6 %, q8_0
- * 49.3 %, f16 49.9 %, faster-whisper 50.1 %: bench/README.md.
+ * with AVX512-BF16, or AVX2 and FMA: bf16, packed for our kernel (native/cross_attention.cc:
+ * ggml's fused attention spends ~100 cycles a key on one query, two thirds of base's decoder
+ * step; ours halves the decoder's time, and on AVX2 reads the same caches widened for FMA); q8_0
+ * elsewhere (half f16's bytes); f16 on a GPU (untested there in other forms, and not where the
+ * bound is). bf16 asked for where the CPU has neither is refused. WER (base, 14 espeak clips in 6
+ * languages, greedy): bf16 49.6 %, q8_0 49.3 %, f16 49.9 %, faster-whisper 50.1 %: bench/README.md.
  */
 export function crossCacheForm(choice: Config['crossCache'], device: DevicePlan, info: NativeSystemInfo): 'f16' | 'q8_0' | 'bf16' {
   if (device.useGpu) return 'f16';
-  const bf16 = info.features.includes('AVX512_BF16 = 1');
-  if (choice === 'bf16' && !bf16) {
-    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_CROSS_CACHE=bf16 needs a CPU with AVX512-BF16 (`whisper-serve info` lists this one\'s features)');
+  const packed = info.features.includes('AVX512_BF16 = 1') || (info.features.includes('AVX2 = 1') && info.features.includes('FMA = 1'));
+  if (choice === 'bf16' && !packed) {
+    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_CROSS_CACHE=bf16 needs a CPU with AVX512-BF16, or AVX2 and FMA (`whisper-serve info` lists this one\'s features)');
   }
   if (choice !== 'auto') return choice;
-  return bf16 ? 'bf16' : info.features.includes('AVX512 = 1') ? 'f16' : 'q8_0';
+  return packed ? 'bf16' : info.features.includes('AVX512 = 1') ? 'f16' : 'q8_0';
 }
 
 /**
  * Whose kernels run the encoder on the CPU: ours (attention and products, bf16 with f32 sums) in
  * AMX tiles where ggml's module has AMX (Sapphire Rapids on; the addon checks AMX-BF16 itself), in
- * AVX-512 registers where it has AVX512_BF16 (Zen 4), else ggml's (its fused attention multiplies
- * in f32): bench/README.md, "The encoder in bf16" and "Zen 4". One asked for that the CPU lacks is
- * refused.
+ * AVX-512 registers where it has AVX512_BF16 (Zen 4); our attention alone over bf16 keys and
+ * values widened for FMA where it has AVX2 and FMA (Zen 2/3, Haswell to Ice Lake; in AVX-512F
+ * registers where it has those: ggml's fused attention multiplies f32 one query at a time, 68
+ * GFLOP/s on two Xeon cores against ours' 84–88 under ggml's haswell module, 76 against 155–167
+ * under its icelake one); else ggml's: bench/README.md, "The encoder in bf16", "Zen 4" and "A real
+ * CPU without AVX512-BF16". One asked for that the CPU lacks is refused.
  */
-export function encoderKernels(choice: Config['encoderKernels'], device: DevicePlan, info: NativeSystemInfo): 'ggml' | 'avx512-bf16' | 'amx-bf16' {
+export function encoderKernels(choice: Config['encoderKernels'], device: DevicePlan, info: NativeSystemInfo): 'ggml' | 'avx2' | 'avx512-bf16' | 'amx-bf16' {
   if (device.useGpu || choice === 'ggml') return 'ggml';
-  const has = { 'avx512-bf16': info.features.includes('AVX512_BF16 = 1'), 'amx-bf16': info.features.includes('AMX_INT8 = 1') && info.features.includes('AVX512_BF16 = 1') };
-  if (choice === 'auto') return has['amx-bf16'] ? 'amx-bf16' : has['avx512-bf16'] ? 'avx512-bf16' : 'ggml';
+  const feature = (name: string) => info.features.includes(`${name} = 1`);
+  const has = { avx2: feature('AVX2') && feature('FMA'), 'avx512-bf16': feature('AVX512_BF16'), 'amx-bf16': feature('AMX_INT8') && feature('AVX512_BF16') };
+  if (choice === 'auto') return has['amx-bf16'] ? 'amx-bf16' : has['avx512-bf16'] ? 'avx512-bf16' : has.avx2 ? 'avx2' : 'ggml';
   if (!has[choice]) {
-    throw new WhisperServeError('INVALID_ARGUMENT', `WHISPER_SERVE_ENCODER_KERNELS=${choice} needs a CPU with ${choice === 'amx-bf16' ? 'AMX and ' : ''}AVX512-BF16 (\`whisper-serve info\` lists this one's features)`);
+    const needs = { avx2: 'AVX2 and FMA', 'avx512-bf16': 'AVX512-BF16', 'amx-bf16': 'AMX and AVX512-BF16' }[choice];
+    throw new WhisperServeError('INVALID_ARGUMENT', `WHISPER_SERVE_ENCODER_KERNELS=${choice} needs a CPU with ${needs} (\`whisper-serve info\` lists this one's features)`);
   }
-  return choice;
+  // The addon runs the widest kernels ggml's module was built for: avx2 asked where it has AVX512-BF16 runs those.
+  return choice === 'avx2' && has['avx512-bf16'] ? 'avx512-bf16' : choice;
 }
 
 /** "12.4" from the CUDA runtime's 12040. */

@@ -83,11 +83,11 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   bf16Attention_ = onCpu_ && flashAttn_ && spec.bf16Attention && bf16AttentionRuns(weights_->hp.nAudioState / weights_->hp.nAudioHead);
   amxEncoder_ = amx && bf16Attention_;
   // The products' matrices packed once at load for our ops. int8Products: the encoder's in int8,
-  // the decoder's too where our bf16 kernels do not run. With them, the decoder's in bf16: more
-  // exact than rounding each step's few rows to int8, at its bytes' cost (bench/README.md, "int8
-  // products"). The encoder's bf16 products pack their share as they run.
+  // the decoder's too unless our bf16 kernels run on bf16 weights (AVX512-BF16): then the
+  // decoder's in bf16, more exact than rounding each step's few rows to int8, at its bytes' cost
+  // (bench/README.md, "int8 products"). The encoder's bf16 products pack their share as they run.
   if (onCpu_ && spec.int8Products && int8LinearRuns()) encoderPacks_ = std::make_unique<Int8Packs>();
-  if (bf16Attention_) {
+  if (bf16Attention_ && bf16) {
     decoderPacks_ = std::make_unique<Bf16Packs>();
   } else if (encoderPacks_) {
     decoderPacks_ = std::make_unique<Int8Packs>();

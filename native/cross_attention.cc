@@ -7,6 +7,11 @@
 // VDPBF16PS per 16 keys, an exact softmax over the whole row, and the product with V 4 per two
 // keys, sums in f32, with no per-key overhead; a slot's packed keys and values take twice q8_0's
 // bytes, still far under what the step spent computing (L3 reads ~45 GB/s on two cores).
+//
+// A CPU with AVX2 and FMA but not AVX512-BF16 (Zen 2 and 3, Haswell to Ice Lake) reads the same
+// packed caches: a word's even bf16 shifted up and its odd one masked are two f32 vectors for FMA,
+// the query and probabilities stay f32. ggml's fused attention there read q8_0 (or f16) caches
+// at ~100 cycles a key, like elsewhere.
 #include "cross_attention.h"
 
 #include <algorithm>
@@ -14,6 +19,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "avx2_kernels.h"
+#include "backends.h"
 #include "bf16_kernels.h"
 
 namespace wserve {
@@ -23,6 +30,7 @@ namespace {
 #ifdef WSERVE_X86
 
 using namespace bf16;
+using namespace avx2;
 
 // The keys were scaled by 64^-¼ as the encoder wrote them (every attention path's convention):
 // the query takes the other 64^-¼.
@@ -81,13 +89,60 @@ WSERVE_BF16_TARGET void attendOne(const float* queryRow, const uint32_t* keys, c
   for (int j = 0; j < 4; j++) _mm512_storeu_ps(out + j * kLanes, _mm512_mul_ps(_mm512_add_ps(acc[0][j], acc[1][j]), norm));
 }
 
+// attendOne in AVX2 + FMA over the same packed keys and values: scores two groups of 16 keys at a
+// time (8 chains of FMA: group × half × even/odd dimension), an exact softmax in f32, then V's
+// rows two keys a step into 8 vectors of 8 dimensions.
+WSERVE_AVX2_TARGET void attendOneAvx2(const float* queryRow, const uint32_t* keys, const uint32_t* values, int T, float* out) {
+  const int paddedT = paddedKeys(T);
+  scratch.scores.resize(paddedT);
+  float* scores = scratch.scores.data();
+  alignas(32) float q[kHeadDim];
+  for (int d = 0; d < kHeadDim; d++) q[d] = queryRow[d] * kQueryScale;
+  for (int g = 0; g < paddedT / kLanes; g += 2) {
+    const uint32_t* k0 = keys + static_cast<size_t>(g) * kPairs * kLanes;
+    __m256 acc[2][2][2];  // [group][half: keys 0-7, 8-15][even, odd dimension]
+    for (auto& group : acc)
+      for (auto& half : group) half[0] = half[1] = _mm256_setzero_ps();
+    for (int i = 0; i < kPairs; i++) {
+      const __m256 even = _mm256_broadcast_ss(q + 2 * i), odd = _mm256_broadcast_ss(q + 2 * i + 1);
+      for (int group = 0; group < 2; group++) {
+        for (int half = 0; half < 2; half++) {
+          const __m256i w = loadWords(k0 + (group * kPairs + i) * kLanes + 8 * half);
+          acc[group][half][0] = _mm256_fmadd_ps(evenOf(w), even, acc[group][half][0]);
+          acc[group][half][1] = _mm256_fmadd_ps(oddOf(w), odd, acc[group][half][1]);
+        }
+      }
+    }
+    for (int group = 0; group < 2; group++) {
+      for (int half = 0; half < 2; half++) {
+        _mm256_storeu_ps(scores + (g + group) * kLanes + 8 * half, _mm256_add_ps(acc[group][half][0], acc[group][half][1]));
+      }
+    }
+  }
+  const __m256 norm = _mm256_set1_ps(softmaxRow8(scores, T, paddedT));
+  __m256 acc[8];  // dimensions 8j to 8j + 7
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (int t = 0; t < paddedT; t += 2) {
+    const uint32_t* v = values + static_cast<size_t>(t / 2) * kPairs * 2;
+    const __m256 p0 = _mm256_broadcast_ss(scores + t), p1 = _mm256_broadcast_ss(scores + t + 1);
+    for (int j = 0; j < 8; j++) {
+      const __m256i w = loadWords(v + 8 * j);
+      acc[j] = _mm256_fmadd_ps(oddOf(w), p1, _mm256_fmadd_ps(evenOf(w), p0, acc[j]));
+    }
+  }
+  for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], norm));
+}
+
+// userdata of both ops: this, where the CPU lacks AVX512-BF16; nullptr where it has it.
+const bool kInAvx2 = true;
+
 // The words of head h's keys (or values) in one slot's cache.
 inline uint32_t* headOf(const ggml_tensor* cache, int slot, int h, int T) {
   return reinterpret_cast<uint32_t*>(static_cast<char*>(cache->data) + static_cast<size_t>(slot) * cache->nb[2]) + h * packedWords(T);
 }
 
 // Items (window, head, keys or values) split over ggml's threads.
-void packOp(ggml_tensor* dst, int ith, int nth, void*) {
+void packOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   const ggml_tensor *k = dst->src[0], *v = dst->src[1], *rows = dst->src[2], *cacheK = dst->src[3], *cacheV = dst->src[4];
   const int state = static_cast<int>(k->ne[0]), T = static_cast<int>(k->ne[1]), windows = static_cast<int>(k->ne[2]);
   const int heads = state / kHeadDim, items = windows * heads * 2;
@@ -96,16 +151,17 @@ void packOp(ggml_tensor* dst, int ith, int nth, void*) {
     const bool isKey = item % 2 == 0;
     const int slot = static_cast<int>(static_cast<const int64_t*>(rows->data)[static_cast<size_t>(w) * T] / T);
     const float* from = static_cast<const float*>((isKey ? k : v)->data) + static_cast<size_t>(w) * T * state + h * kHeadDim;
-    if (isKey) {
-      packKeys(from, T, state, headOf(cacheK, slot, h, T));
+    uint32_t* to = headOf(isKey ? cacheK : cacheV, slot, h, T);
+    if (userdata) {
+      (isKey ? packKeysPortable : packValuesPortable)(from, T, state, to);
     } else {
-      packValues(from, T, state, headOf(cacheV, slot, h, T));
+      (isKey ? packKeys : packValues)(from, T, state, to);
     }
   }
 }
 
 // Items (sequence, head) split over ggml's threads.
-void attentionOp(ggml_tensor* dst, int ith, int nth, void*) {
+void attentionOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   const ggml_tensor *q = dst->src[0], *cacheK = dst->src[1], *cacheV = dst->src[2];
   const int state = static_cast<int>(q->ne[0]), S = static_cast<int>(q->ne[1]), heads = state / kHeadDim;
   const int T = static_cast<int>(cacheK->ne[1]);
@@ -114,7 +170,7 @@ void attentionOp(ggml_tensor* dst, int ith, int nth, void*) {
     const int s = item / heads, h = item % heads;
     const float* row = static_cast<const float*>(q->data) + static_cast<size_t>(s) * (q->nb[1] / sizeof(float)) + h * kHeadDim;
     float* out = static_cast<float*>(dst->data) + static_cast<size_t>(s) * state + h * kHeadDim;
-    attendOne(row, headOf(cacheK, s, h, T), headOf(cacheV, s, h, T), T, out);
+    (userdata ? attendOneAvx2 : attendOne)(row, headOf(cacheK, s, h, T), headOf(cacheV, s, h, T), T, out);
   }
 }
 
@@ -123,6 +179,9 @@ void attentionOp(ggml_tensor* dst, int ith, int nth, void*) {
 ggml_tensor* keysOf(ggml_context* ctx, ggml_tensor* cache, int T) {
   return ggml_view_3d(ctx, cache, cache->ne[0], T, cache->ne[2], cache->nb[1], cache->nb[2], 0);
 }
+
+// Which kernels the ops run: AVX-512's where ggml's module has AVX512-BF16.
+void* kernelChoice() { return cpuHasFeature("AVX512_BF16") ? nullptr : const_cast<bool*>(&kInAvx2); }
 
 #endif  // WSERVE_X86
 
@@ -144,11 +203,11 @@ ggml_tensor* packCrossCache(ggml_context* ctx, ggml_tensor* k, ggml_tensor* v, g
   GGML_ASSERT(k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32 && ggml_is_contiguous(k) && ggml_is_contiguous(v));
   GGML_ASSERT(cacheK->ne[1] == bf16::paddedKeys(T) && cacheK->ne[0] == k->ne[0]);
   ggml_tensor* args[] = {k, v, rows, keysOf(ctx, cacheK, T), keysOf(ctx, cacheV, T)};
-  ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, args, 5, packOp, GGML_N_TASKS_MAX, nullptr);
+  ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, 1, 1, 1, 1, args, 5, packOp, GGML_N_TASKS_MAX, kernelChoice());
   return ggml_set_name(out, kCrossPackName);
 #else
   (void)ctx, (void)k, (void)v, (void)rows, (void)cacheK, (void)cacheV;
-  GGML_ABORT("packCrossCache needs x86-64 with AVX512-BF16 (bf16AttentionRuns)");
+  GGML_ABORT("packCrossCache needs x86-64 with AVX512-BF16 or AVX2 (bf16AttentionRuns)");
 #endif
 }
 
@@ -157,11 +216,11 @@ ggml_tensor* bf16CrossAttention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* 
   GGML_ASSERT(q->type == GGML_TYPE_F32 && q->nb[0] == sizeof(float) && q->ne[0] % bf16::kHeadDim == 0 && q->ne[0] == cacheK->ne[0]);
   GGML_ASSERT(cacheK->ne[1] == bf16::paddedKeys(T));
   ggml_tensor* args[] = {q, keysOf(ctx, cacheK, T), keysOf(ctx, cacheV, T)};
-  ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], 1, 1, args, 3, attentionOp, GGML_N_TASKS_MAX, nullptr);
+  ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], 1, 1, args, 3, attentionOp, GGML_N_TASKS_MAX, kernelChoice());
   return ggml_set_name(out, kCrossAttentionName);
 #else
   (void)ctx, (void)q, (void)cacheK, (void)cacheV, (void)T;
-  GGML_ABORT("bf16CrossAttention needs x86-64 with AVX512-BF16 (bf16AttentionRuns)");
+  GGML_ABORT("bf16CrossAttention needs x86-64 with AVX512-BF16 or AVX2 (bf16AttentionRuns)");
 #endif
 }
 

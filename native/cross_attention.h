@@ -1,9 +1,9 @@
 // The decoder's cross-attention on the CPU as two custom ggml ops over caches of bf16 pairs
 // (bf16_kernels.h's layouts): the encoder packs each window's keys and values once, and every
-// decoder step reads them with VDPBF16PS. ggml's fused attention spends ~100 cycles a key on one
-// query (a q8_0 dot of 64, an online-softmax update, a dequantised row of V): 5 GFLOP/s, two
-// thirds of base's decoder step on two Emerald Rapids cores (bench/README.md, "The decoder's
-// cross-attention").
+// decoder step reads them with VDPBF16PS (or, without AVX512-BF16, widened to f32 for AVX2's
+// FMA). ggml's fused attention spends ~100 cycles a key on one query (a q8_0 dot of 64, an
+// online-softmax update, a dequantised row of V): 5 GFLOP/s, two thirds of base's decoder step on
+// two Emerald Rapids cores (bench/README.md, "The decoder's cross-attention").
 #pragma once
 #include <ggml.h>
 

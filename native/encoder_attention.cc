@@ -4,6 +4,7 @@
 // (bf16_kernels.h). The same layouts are AMX's B tiles (16 pairs × 16 columns). A block
 // of queries (8 in AVX-512 registers, 16 in an AMX tile) then takes its whole score rows
 // (T = 1500 fits in L2), an exact softmax over each, and the product with V, sums in f32.
+// Without AVX512-BF16, the same packed head is read widened to f32 (widened_attention.h).
 #include "encoder_attention.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "amx_tiles.h"
 #include "backends.h"
 #include "bf16_kernels.h"
+#include "widened_attention.h"
 
 namespace wserve {
 
@@ -203,8 +205,9 @@ WSERVE_AMX_TARGET void attendQueries(const ggml_tensor* dst, int w, int h, int f
 
 // ggml's threads split (window, head, query range) items in order: each thread packs the keys
 // and values of the few heads it touches.
-// userdata: &kInAmxTiles, or null for AVX-512.
-constexpr bool kInAmxTiles = true;
+// userdata: the kernel (null: AVX512-BF16 registers).
+enum class Kernel { kAmx, kAvx2, kAvx512 };
+constexpr Kernel kInAmxTiles = Kernel::kAmx, kInAvx2 = Kernel::kAvx2, kInAvx512 = Kernel::kAvx512;
 
 void attentionOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   const ggml_tensor* k = dst->src[1];
@@ -215,8 +218,23 @@ void attentionOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   for (int item = ith * items / nth; item < (ith + 1) * items / nth; item++) {
     const int part = item % perHead, wh = item / perHead;
     const int first = part * blocksPerItem * kBlock, last = std::min(T, (part + 1) * blocksPerItem * kBlock);
-    if (first < last) attendQueries(dst, wh / heads, wh % heads, first, last, userdata != nullptr);
+    if (first >= last) continue;
+    if (userdata == &kInAvx2) {
+      widened::attendQueriesAvx2(dst, wh / heads, wh % heads, first, last);
+    } else if (userdata == &kInAvx512) {
+      widened::attendQueriesAvx512(dst, wh / heads, wh % heads, first, last);
+    } else {
+      attendQueries(dst, wh / heads, wh % heads, first, last, userdata == &kInAmxTiles);
+    }
   }
+}
+
+// The kernel for ggml's module here: AMX where asked, AVX512-BF16's, else AVX-512's or AVX2's
+// widened.
+const Kernel* kernel(bool amx) {
+  if (amx) return &kInAmxTiles;
+  if (cpuHasFeature("AVX512_BF16")) return nullptr;
+  return cpuHasFeature("AVX512") ? &kInAvx512 : &kInAvx2;
 }
 
 #endif  // WSERVE_X86
@@ -225,7 +243,7 @@ void attentionOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
 
 bool bf16AttentionRuns(int headDim) {
 #ifdef WSERVE_X86
-  return headDim == bf16::kHeadDim && cpuHasFeature("AVX512_BF16");
+  return headDim == bf16::kHeadDim && (cpuHasFeature("AVX512_BF16") || (cpuHasFeature("AVX2") && cpuHasFeature("FMA")));
 #else
   (void)headDim;
   return false;
@@ -238,11 +256,11 @@ ggml_tensor* bf16Attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, gg
   GGML_ASSERT(ggml_is_contiguous(q) && ggml_is_contiguous(k) && ggml_is_contiguous(v) && q->ne[0] % bf16::kHeadDim == 0);
   ggml_tensor* args[] = {q, k, v};
   ggml_tensor* out = ggml_custom_4d(ctx, GGML_TYPE_F32, q->ne[0], q->ne[1], q->ne[2], 1, args, 3, attentionOp, GGML_N_TASKS_MAX,
-                                    amx ? const_cast<bool*>(&kInAmxTiles) : nullptr);
+                                    const_cast<Kernel*>(kernel(amx)));
   return ggml_set_name(out, kBf16AttentionName);
 #else
   (void)ctx, (void)q, (void)k, (void)v, (void)amx;
-  GGML_ABORT("bf16Attention needs x86-64 with AVX512-BF16 (bf16AttentionRuns)");
+  GGML_ABORT("bf16Attention needs x86-64 with AVX512-BF16 or AVX2 (bf16AttentionRuns)");
 #endif
 }
 

@@ -22,12 +22,13 @@ struct EngineSpec {
   // decoder step reads all of them (memory-bound): half the bytes.
   bool q8CrossCache;
   // Instead: cached as bf16 packed for our cross-attention op (cross_attention.h) where the CPU has
-  // AVX512-BF16; ggml's fused attention over q8_0 costs ~100 cycles a key.
+  // AVX512-BF16 or AVX2; ggml's fused attention over q8_0 costs ~100 cycles a key.
   bool bf16CrossCache;
   // On the CPU with fused attention: the encoder's self-attention and matrix products through our
   // bf16 kernels (encoder_attention.h, bf16_linear.h on bf16 matrices) where the CPU has
-  // AVX512-BF16, instead of ggml's f32 attention and its products. amxEncoder: those kernels in
-  // AMX tiles, where the CPU has AMX-BF16.
+  // AVX512-BF16, instead of ggml's f32 attention and its products; where it has AVX2 and FMA
+  // instead, the attention alone (widened_attention.h). amxEncoder: those kernels in AMX tiles,
+  // where the CPU has AMX-BF16.
   bool bf16Attention;
   bool amxEncoder;
 };

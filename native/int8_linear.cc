@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "amx_tiles.h"
 #include "backends.h"
+#include "parallel.h"
 
 namespace wserve {
 
@@ -33,34 +35,41 @@ bool packable(const ggml_tensor* w) {
          (!w->buffer || ggml_backend_buffer_is_host(w->buffer));
 }
 
-// w → its pack: outputs past w's last (to a multiple of 32) zero with scale 0.
+// Output n of w → its pack (row: K floats of scratch).
+void quantiseOutput(const ggml_tensor* w, int n, std::vector<float>& row, Int8Packs::Pack& p) {
+  const int K = static_cast<int>(w->ne[0]);
+  const void* src = static_cast<const char*>(w->data) + n * w->nb[1];
+  if (w->type == GGML_TYPE_F32) {
+    std::memcpy(row.data(), src, K * sizeof(float));
+  } else {
+    ggml_get_type_traits(w->type)->to_float(src, row.data(), K);
+  }
+  float max = 0;
+  for (float v : row) max = std::max(max, std::fabs(v));
+  const float inverse = max > 0 ? 127.0f / max : 0.0f;
+  int8_t* tile = reinterpret_cast<int8_t*>(p.quads.data() + static_cast<size_t>(n / kLanes) * (K / 4) * kLanes);
+  int sum = 0;
+  for (int k = 0; k < K; k++) {
+    const int q = static_cast<int>(std::lrintf(row[k] * inverse));
+    tile[(static_cast<size_t>(k / 4) * kLanes + n % kLanes) * 4 + k % 4] = static_cast<int8_t>(q);
+    sum += q;
+  }
+  p.offsets[n] = sum * kOffset;
+  p.scales[n] = max / 127.0f;
+}
+
+// w → its pack: outputs past w's last (to a multiple of 32) zero with scale 0. A tile's 16
+// outputs an item over the cores (each writes its own tile only): on one core it nearly doubled
+// tiny.en's cold start (0.29 → 0.51 s, emulated Ice Lake).
 void quantiseMatrix(const ggml_tensor* w, Int8Packs::Pack& p) {
   const int K = static_cast<int>(w->ne[0]), N = static_cast<int>(w->ne[1]), outputs = (N + kBlock - 1) / kBlock * kBlock;
   p.quads.assign(packedWords(K, outputs), 0);
   p.offsets.assign(outputs, 0);
   p.scales.assign(outputs, 0.0f);
-  const auto toFloat = ggml_get_type_traits(w->type)->to_float;
-  std::vector<float> row(K);
-  for (int n = 0; n < N; n++) {
-    const void* src = static_cast<const char*>(w->data) + n * w->nb[1];
-    if (w->type == GGML_TYPE_F32) {
-      std::memcpy(row.data(), src, K * sizeof(float));
-    } else {
-      toFloat(src, row.data(), K);
-    }
-    float max = 0;
-    for (float v : row) max = std::max(max, std::fabs(v));
-    const float inverse = max > 0 ? 127.0f / max : 0.0f;
-    int8_t* tile = reinterpret_cast<int8_t*>(p.quads.data() + static_cast<size_t>(n / kLanes) * (K / 4) * kLanes);
-    int sum = 0;
-    for (int k = 0; k < K; k++) {
-      const int q = static_cast<int>(std::lrintf(row[k] * inverse));
-      tile[(static_cast<size_t>(k / 4) * kLanes + n % kLanes) * 4 + k % 4] = static_cast<int8_t>(q);
-      sum += q;
-    }
-    p.offsets[n] = sum * kOffset;
-    p.scales[n] = max / 127.0f;
-  }
+  parallelFor(static_cast<size_t>((N + kLanes - 1) / kLanes), static_cast<int>(std::thread::hardware_concurrency()), [&](size_t tile) {
+    std::vector<float> row(K);
+    for (int n = static_cast<int>(tile) * kLanes; n < std::min(N, static_cast<int>(tile + 1) * kLanes); n++) quantiseOutput(w, n, row, p);
+  });
 }
 
 #ifdef WSERVE_X86

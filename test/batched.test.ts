@@ -146,6 +146,7 @@ describe.skipIf(!ready)('batched engine on tiny.en', () => {
 // (avx512-bf16); against ggml's (WHISPER_SERVE_ENCODER_KERNELS=ggml).
 describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
   const features = binding().systemInfo().features;
+  const avx2 = features.includes('AVX2 = 1') && features.includes('FMA = 1');
   const kernels = [
     ['avx512-bf16', features.includes('AVX512_BF16 = 1')],
     ['amx-bf16', features.includes('AMX_INT8 = 1') && features.includes('AVX512_BF16 = 1')],
@@ -219,8 +220,21 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
     }
   });
 
-  it("the decoder's cross-attention over bf16 caches (native/cross_attention.cc): the same, refused without AVX512-BF16", async () => {
-    await matchesGgml({ encoderKernels: 'ggml', crossCache: 'bf16' }, features.includes('AVX512_BF16 = 1'), /AVX512-BF16/);
+  it("avx2: our attention over bf16 keys and values widened for FMA: the same where the CPU has AVX2 and FMA (AVX-512's kernels where it has AVX512-BF16)", async () => {
+    if (!(await matchesGgml({ encoderKernels: 'avx2', matrices: 'file' }, avx2, /AVX2 and FMA/))) return;
+    const model = await loadCpuEngine({ bf16Attention: true });
+    try {
+      const r = await decodeBatched(model, { ...batchedRun(jfk, {}), profile: true });
+      expect(r.profile.find((c) => c.op === 'encoder bf16 attention')).toMatchObject({ nodes: 4 });
+      expect(r.profile.map((c) => c.op)).not.toContain('encoder FLASH_ATTN_EXT');
+      expect(normalise(r.windows[0]!.map((s) => s.text).join(''))).toBe(REF);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it("the decoder's cross-attention over bf16 caches (native/cross_attention.cc): the same, refused without AVX512-BF16 or AVX2", async () => {
+    await matchesGgml({ encoderKernels: 'ggml', crossCache: 'bf16' }, features.includes('AVX512_BF16 = 1') || avx2, /AVX512-BF16, or AVX2/);
   });
 });
 

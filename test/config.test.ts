@@ -18,7 +18,8 @@ describe('configuration', () => {
     expect(() => readConfig({ WHISPER_SERVE_MATRICES: 'q4_0' })).toThrow(/WHISPER_SERVE_MATRICES must be auto, file, q8_0 or int8, got "q4_0"/);
     expect(readConfig({ WHISPER_SERVE_CROSS_CACHE: 'f16', WHISPER_SERVE_ENCODER_KERNELS: 'ggml' })).toMatchObject({ crossCache: 'f16', encoderKernels: 'ggml' });
     expect(() => readConfig({ WHISPER_SERVE_CROSS_CACHE: 'q4_0' })).toThrow(/WHISPER_SERVE_CROSS_CACHE must be auto, f16, q8_0 or bf16, got "q4_0"/);
-    expect(() => readConfig({ WHISPER_SERVE_ENCODER_KERNELS: 'amx' })).toThrow(/WHISPER_SERVE_ENCODER_KERNELS must be auto, ggml, avx512-bf16 or amx-bf16, got "amx"/);
+    expect(readConfig({ WHISPER_SERVE_ENCODER_KERNELS: 'avx2' }).encoderKernels).toBe('avx2');
+    expect(() => readConfig({ WHISPER_SERVE_ENCODER_KERNELS: 'amx' })).toThrow(/WHISPER_SERVE_ENCODER_KERNELS must be auto, ggml, avx2, avx512-bf16 or amx-bf16, got "amx"/);
   });
 });
 

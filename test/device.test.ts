@@ -1,7 +1,7 @@
 // How many windows one batch holds, and how whisper.cpp's states (beam search, word timings)
 // share the cores.
 import { describe, expect, it } from 'vitest';
-import { crossCacheForm, matrixForm, planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
+import { crossCacheForm, encoderKernels, matrixForm, planBatch, TURBO_SHAPE, type ModelShape } from '../lib/device.js';
 import { readConfig } from '../lib/config.js';
 
 const TINY: ModelShape = { nAudioCtx: 1500, nAudioState: 384, nTextCtx: 448, nTextState: 384, nTextLayer: 4 };
@@ -57,18 +57,20 @@ describe('the cross-attention caches chosen for the device', () => {
   const cpu = { useGpu: false, reason: 'CPU' } as unknown as Parameters<typeof crossCacheForm>[1];
   const gpu = { useGpu: true, reason: 'CUDA' } as unknown as Parameters<typeof crossCacheForm>[1];
   const withBf16 = { features: 'CPU : AVX512 = 1 | AVX512_BF16 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
-  const without = { features: 'CPU : AVX2 = 1 | AVX512 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
-  const avx2 = { features: 'CPU : AVX2 = 1 | AVX512 = 0 |' } as unknown as Parameters<typeof crossCacheForm>[2];
-  it('auto: bf16 for our kernel where the CPU has AVX512-BF16, f16 with AVX-512 alone, q8_0 on an AVX2 CPU, f16 on a GPU', () => {
+  const without = { features: 'CPU : AVX2 = 1 | FMA = 1 | AVX512 = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  const avx2 = { features: 'CPU : AVX2 = 1 | FMA = 1 | AVX512 = 0 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  const neither = { features: 'CPU : NEON = 1 | ARM_FMA = 1 |' } as unknown as Parameters<typeof crossCacheForm>[2];
+  it('auto: bf16 for our kernel where the CPU has AVX512-BF16 or AVX2 with FMA, q8_0 elsewhere, f16 on a GPU', () => {
     expect(crossCacheForm('auto', cpu, withBf16)).toBe('bf16');
-    expect(crossCacheForm('auto', cpu, without)).toBe('f16');
-    expect(crossCacheForm('auto', cpu, avx2)).toBe('q8_0');
+    expect(crossCacheForm('auto', cpu, without)).toBe('bf16');
+    expect(crossCacheForm('auto', cpu, avx2)).toBe('bf16');
+    expect(crossCacheForm('auto', cpu, neither)).toBe('q8_0');
     expect(crossCacheForm('auto', gpu, withBf16)).toBe('f16');
   });
-  it('keeps a form asked for, and refuses bf16 on a CPU without AVX512-BF16', () => {
+  it('keeps a form asked for, and refuses bf16 on a CPU with neither', () => {
     expect(crossCacheForm('q8_0', cpu, withBf16)).toBe('q8_0');
     expect(crossCacheForm('f16', cpu, without)).toBe('f16');
-    expect(() => crossCacheForm('bf16', cpu, without)).toThrow(/needs a CPU with AVX512-BF16/);
+    expect(() => crossCacheForm('bf16', cpu, neither)).toThrow(/needs a CPU with AVX512-BF16, or AVX2 and FMA/);
   });
 });
 
@@ -90,5 +92,29 @@ describe('the form the matrices are multiplied in on the device', () => {
     expect(matrixForm('int8', cpu, zen4)).toBe('int8');
     expect(matrixForm('file', cpu, iceLake)).toBe('file');
     expect(() => matrixForm('int8', cpu, cpuWith('AVX512 = 1'))).toThrow(/needs a CPU with AVX512-VNNI/);
+  });
+});
+
+describe("the encoder's kernels on the device", () => {
+  const cpu = { useGpu: false, reason: 'CPU' } as unknown as Parameters<typeof encoderKernels>[1];
+  const gpu = { useGpu: true, reason: 'CUDA' } as unknown as Parameters<typeof encoderKernels>[1];
+  const cpuWith = (features: string) => ({ features: `CPU : ${features} |` }) as unknown as Parameters<typeof encoderKernels>[2];
+  const haswell = cpuWith('AVX2 = 1 | FMA = 1 | AVX512 = 0');
+  const zen4 = cpuWith('AVX2 = 1 | FMA = 1 | AVX512 = 1 | AVX512_BF16 = 1');
+  const sapphireRapids = cpuWith('AVX2 = 1 | FMA = 1 | AVX512 = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1');
+  const arm = cpuWith('NEON = 1 | ARM_FMA = 1');
+  it('auto: AMX tiles, else AVX512-BF16 registers, else our attention in AVX2, else ggml\'s; ggml\'s on a GPU', () => {
+    expect(encoderKernels('auto', cpu, sapphireRapids)).toBe('amx-bf16');
+    expect(encoderKernels('auto', cpu, zen4)).toBe('avx512-bf16');
+    expect(encoderKernels('auto', cpu, haswell)).toBe('avx2');
+    expect(encoderKernels('auto', cpu, arm)).toBe('ggml');
+    expect(encoderKernels('auto', gpu, zen4)).toBe('ggml');
+  });
+  it('refuses kernels the CPU lacks; avx2 asked where the module has AVX512-BF16 runs (and says) those', () => {
+    expect(() => encoderKernels('avx512-bf16', cpu, haswell)).toThrow(/needs a CPU with AVX512-BF16/);
+    expect(() => encoderKernels('amx-bf16', cpu, zen4)).toThrow(/needs a CPU with AMX and AVX512-BF16/);
+    expect(() => encoderKernels('avx2', cpu, arm)).toThrow(/needs a CPU with AVX2 and FMA/);
+    expect(encoderKernels('avx2', cpu, zen4)).toBe('avx512-bf16');
+    expect(encoderKernels('ggml', cpu, zen4)).toBe('ggml');
   });
 });

@@ -1,0 +1,102 @@
+// What our attention kernels for CPUs without AVX512-BF16 share (widened_attention.cc,
+// cross_attention.cc): they read bf16_kernels.h's packed layouts, each 32-bit word's two bf16
+// widened to two f32 vectors (the even one shifted up, the odd one masked) for FMA, and keep
+// queries and probabilities in f32. The packers here are plain C++ (no AVX-512 to rely on).
+#pragma once
+
+#include "bf16_kernels.h"
+
+#ifdef WSERVE_X86
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace wserve::avx2 {
+
+using bf16::kHeadDim;
+using bf16::kLanes;
+using bf16::kPairs;
+using bf16::paddedKeys;
+
+// AVX2 + FMA: the even (low) and odd (high) bf16 of each 32-bit word as f32.
+WSERVE_AVX2_TARGET inline __m256 evenOf(__m256i words) { return _mm256_castsi256_ps(_mm256_slli_epi32(words, 16)); }
+WSERVE_AVX2_TARGET inline __m256 oddOf(__m256i words) {
+  return _mm256_castsi256_ps(_mm256_and_si256(words, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+WSERVE_AVX2_TARGET inline __m256i loadWords(const uint32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+WSERVE_AVX2_TARGET inline float sumOf(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+WSERVE_AVX2_TARGET inline float maxOf(__m256 x) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+// e^x for x ≤ 0: bf16_kernels.h's expNonPositive, 2^n made in the exponent's bits (n ≥ −126).
+WSERVE_AVX2_TARGET inline __m256 expNonPositive8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+  const __m256i twoToN = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(twoToN));
+}
+
+// A row of scores (paddedT of them, those past T ignored) → probabilities in place,
+// unnormalised (zero past T); returns 1 / their sum.
+WSERVE_AVX2_TARGET inline float softmaxRow8(float* s, int T, int paddedT) {
+  for (int t = T; t < paddedT; t++) s[t] = -INFINITY;
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  for (int t = 0; t < paddedT; t += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + t));
+  const __m256 max = _mm256_set1_ps(maxOf(m));
+  __m256 sum = _mm256_setzero_ps();
+  for (int t = 0; t < paddedT; t += 8) {
+    const __m256 e = expNonPositive8(_mm256_sub_ps(_mm256_loadu_ps(s + t), max));
+    sum = _mm256_add_ps(sum, e);
+    _mm256_storeu_ps(s + t, e);
+  }
+  for (int t = T; t < paddedT; t++) s[t] = 0;  // exp(−87) is not quite 0
+  return 1.0f / sumOf(sum);
+}
+
+// f32 → bf16 rounded to nearest even, two to a word (lo the even element).
+inline uint32_t bf16Pair(float lo, float hi) {
+  auto round = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  };
+  return round(lo) | round(hi) << 16;
+}
+
+// bf16_kernels.h's packKeys and packValues without AVX-512 (once a window and layer: a few ms).
+inline void packKeysPortable(const float* k, int T, size_t stride, uint32_t* keys) {
+  for (int t = 0; t < paddedKeys(T); t++) {
+    uint32_t* group = keys + static_cast<size_t>(t / kLanes) * kPairs * kLanes + t % kLanes;
+    const float* row = k + t * stride;
+    for (int i = 0; i < kPairs; i++) group[i * kLanes] = t < T ? bf16Pair(row[2 * i], row[2 * i + 1]) : 0;
+  }
+}
+
+inline void packValuesPortable(const float* v, int T, size_t stride, uint32_t* values) {
+  for (int t = 0; t < paddedKeys(T); t += 2) {
+    uint32_t* out = values + static_cast<size_t>(t / 2) * kPairs * 2;
+    for (int d = 0; d < kHeadDim; d++) {
+      out[d] = bf16Pair(t < T ? v[t * stride + d] : 0.0f, t + 1 < T ? v[(t + 1) * stride + d] : 0.0f);
+    }
+  }
+}
+
+}  // namespace wserve::avx2
+
+#endif  // WSERVE_X86

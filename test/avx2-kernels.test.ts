@@ -1,0 +1,95 @@
+// The kernels an AVX2 CPU runs (Zen 2 and 3, Haswell to Skylake: no AVX512-BF16, no VNNI): our
+// encoder and cross attention over packed bf16 keys and values widened for FMA
+// (native/widened_attention.cc, native/cross_attention.cc). This project's machines have AVX-512,
+// so the addon runs here as on such a CPU: the prebuild with ggml's haswell module alone beside it
+// (bench/emulate.mjs), from which the addon takes its kernels. By default there: jfk exactly and
+// ggml's transcript of several windows within 2 %, both attentions ours.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emulatedCpu } from '../bench/emulate.mjs';
+import { Whisper } from '../lib/api.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const module = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'libggml-cpu-haswell.so');
+const ready = process.arch === 'x64' && have(TINY_EN, JFK_WAV, join(root, 'dist', 'index.js')) && have(module);
+
+interface Run {
+  texts: string[];
+  loaded: Record<string, unknown>;
+  ops: { op: string; nodes: number; flop: number }[];
+}
+
+/** Each PCM file transcribed by tiny.en under the haswell module (default config but `env`). */
+function underHaswell(files: string[], env: Record<string, string> = {}): Run {
+  const emulated = emulatedCpu('haswell', root);
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { Whisper, createLogger } from ${JSON.stringify(join(root, 'dist', 'index.js'))};
+    const w = await Whisper.load(${JSON.stringify(TINY_EN)}, { gpu: false, threads: 2, logger: createLogger({ format: 'json', level: 'info' }) });
+    const texts = [];
+    for (const f of process.argv.slice(1)) {
+      const b = readFileSync(f);
+      texts.push((await w.transcribe(new Float32Array(b.buffer, b.byteOffset, b.length / 4))).text);
+    }
+    w.dispose();
+    console.log(JSON.stringify(texts));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...files], {
+    env: { ...process.env, ...emulated.env, WHISPER_SERVE_PROFILE: '1', ...env },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`the haswell run failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const logs = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    texts: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as string[],
+    loaded: logs.find((l) => String(l.msg).startsWith('model loaded'))!,
+    ops: logs.filter((l) => l.msg === 'engine profile').flatMap((l) => l.ops as Run['ops']),
+  };
+}
+
+describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
+  let dir: string;
+  let files: string[];
+  let reference: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'avx2-'));
+    const jfk = readWav16k(JFK_WAV);
+    const long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
+    files = [jfk, long].map((pcm, i) => {
+      const f = join(dir, `${i}.f32`);
+      writeFileSync(f, new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength));
+      return f;
+    });
+    // This CPU's own run, ggml's kernels throughout (fused attention over q8_0 caches).
+    const ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'file' } });
+    try {
+      reference = normalise((await ggml.transcribe(long)).text);
+    } finally {
+      ggml.dispose();
+    }
+    expect(reference.split('ask not what your country').length - 1).toBe(7);
+  });
+  afterAll(() => dir && existsSync(dir) && rmSync(dir, { recursive: true }));
+
+  it('picks our encoder attention and packed bf16 cross caches by default: jfk exactly, the windows within 2 % of ggml, both attentions ours', () => {
+    const run = underHaswell(files);
+    expect(run.loaded).toMatchObject({ crossCache: 'bf16 (WHISPER_SERVE_CROSS_CACHE=auto)', encoderKernels: 'avx2 (WHISPER_SERVE_ENCODER_KERNELS=auto)' });
+    expect(run.loaded).not.toHaveProperty('matrices'); // the file's f16, in ggml's products
+    expect(normalise(run.texts[0]!)).toBe(normalise(JFK_TEXT));
+    expect(wer(reference, normalise(run.texts[1]!))).toBeLessThanOrEqual(0.02);
+    const ops = (name: string) => run.ops.filter((o) => o.op === name);
+    // Per encoder graph (the long audio takes several), tiny.en's 4 layers: one attention node
+    // each; and ggml's products: the 2 convolutions, 6 a layer, the decoder's 4 cross keys and values.
+    expect(ops('encoder MUL_MAT f16').map((o) => o.nodes)).toEqual(ops('encoder bf16 attention').map((o) => (o.nodes / 4) * (2 + 4 * 6 + 4 * 2)));
+    expect(ops('decoder bf16 cross attention').length).toBe(2);
+    expect(run.ops.map((o) => o.op)).not.toContain('encoder FLASH_ATTN_EXT');
+  });
+
+  it('refuses int8 products there (no AVX512-VNNI) with a typed error', () => {
+    expect(() => underHaswell([files[0]!], { WHISPER_SERVE_MATRICES: 'int8' })).toThrow(/AVX512-VNNI/);
+  });
+});
