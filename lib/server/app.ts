@@ -307,10 +307,13 @@ export async function createApp(cfg: ServerConfig, host: ModelHost, log: Logger)
         const error = path.startsWith('/v1/') ? { message: shown.message, type: e.code.toLowerCase(), code: e.code } : shown;
         // Answering while the client still uploads (a wrong key, a bad field, a body just over the
         // limit) would cut its upload: it sees EPIPE (the OpenAI SDK reports a connection error),
-        // not our answer. So read what is left first, at most another MAX_UPLOAD_BYTES in 30 s;
-        // a body that says it is longer than that is not read: the connection closes.
+        // not our answer. So read what is left first in 30 s: at most what it declared (a body
+        // just over the limit: read to its end, else the close raced its last megabytes), or
+        // another MAX_UPLOAD_BYTES where it declared nothing; a body that says it is longer than
+        // twice the limit is not read: the connection closes.
         const declared = Number(req.headers['content-length'] ?? 0);
-        const readToEnd = e.code !== 'ABORTED' && declared <= 2 * cfg.maxUploadBytes && (await discardBody(req, cfg.maxUploadBytes));
+        const readToEnd =
+          e.code !== 'ABORTED' && declared <= 2 * cfg.maxUploadBytes && (await discardBody(req, Math.max(declared, cfg.maxUploadBytes)));
         if (!readToEnd && !req.complete) res.setHeader('Connection', 'close');
         send(res, status, { error });
       });
