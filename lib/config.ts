@@ -129,9 +129,9 @@ export interface Config {
    * matrices kept bf16) in AMX tiles; `avx512-bf16` = the same in AVX-512 registers; `avx2` = our
    * attention alone, its bf16 keys and values widened for FMA (in AVX-512F registers where the CPU
    * has them; the products stay ggml's or WHISPER_SERVE_MATRICES's int8); `ggml` = ggml's fused
-   * attention (f32) and products. bf16 products,
-   * f32 sums. With the first two the decoder's bf16 matrices are packed once at load for the same
-   * product op (in registers). Default `auto`: the first of those the CPU has (lib/device.ts).
+   * attention (f32) and products. bf16 products, f32 sums. With the first two the decoder's bf16
+   * matrices are packed once at load for the same product op (in registers). Default `auto`: the
+   * first of those the CPU has (lib/device.ts).
    */
   encoderKernels: 'auto' | 'ggml' | 'avx2' | 'avx512-bf16' | 'amx-bf16';
   /** LOG_LEVEL and LOG_FORMAT (text | json). */

@@ -1,8 +1,11 @@
 // What our attention kernels for CPUs without AVX512-BF16 share (widened_attention.cc,
 // cross_attention.cc): they read bf16_kernels.h's packed layouts, each 32-bit word's two bf16
 // widened to two f32 vectors (the even one shifted up, the odd one masked) for FMA, and keep
-// queries and probabilities in f32. The packers here are plain C++ (no AVX-512 to rely on).
+// queries and probabilities in f32. The packers here round with ggml's f32 → bf16 rows (no
+// AVX-512 to rely on).
 #pragma once
+
+#include <ggml.h>
 
 #include "bf16_kernels.h"
 
@@ -69,31 +72,32 @@ WSERVE_AVX2_TARGET inline float softmaxRow8(float* s, int T, int paddedT) {
   return 1.0f / sumOf(sum);
 }
 
-// f32 → bf16 rounded to nearest even, two to a word (lo the even element).
-inline uint32_t bf16Pair(float lo, float hi) {
-  auto round = [](float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, sizeof u);
-    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-  };
-  return round(lo) | round(hi) << 16;
+// One head's row of 64 floats → bf16 (ggml's rounding, to nearest even); zeros past T.
+inline void headRowBf16(const float* row, bool present, ggml_bf16_t* out) {
+  if (present) {
+    ggml_fp32_to_bf16_row(row, out, kHeadDim);
+  } else {
+    std::memset(out, 0, kHeadDim * sizeof(ggml_bf16_t));
+  }
 }
 
 // bf16_kernels.h's packKeys and packValues without AVX-512 (once a window and layer: a few ms).
 inline void packKeysPortable(const float* k, int T, size_t stride, uint32_t* keys) {
+  ggml_bf16_t row[kHeadDim];
   for (int t = 0; t < paddedKeys(T); t++) {
+    headRowBf16(k + t * stride, t < T, row);
     uint32_t* group = keys + static_cast<size_t>(t / kLanes) * kPairs * kLanes + t % kLanes;
-    const float* row = k + t * stride;
-    for (int i = 0; i < kPairs; i++) group[i * kLanes] = t < T ? bf16Pair(row[2 * i], row[2 * i + 1]) : 0;
+    for (int i = 0; i < kPairs; i++) group[i * kLanes] = row[2 * i].bits | static_cast<uint32_t>(row[2 * i + 1].bits) << 16;
   }
 }
 
 inline void packValuesPortable(const float* v, int T, size_t stride, uint32_t* values) {
+  ggml_bf16_t first[kHeadDim], second[kHeadDim];
   for (int t = 0; t < paddedKeys(T); t += 2) {
+    headRowBf16(v + t * stride, t < T, first);
+    headRowBf16(v + (t + 1) * stride, t + 1 < T, second);
     uint32_t* out = values + static_cast<size_t>(t / 2) * kPairs * 2;
-    for (int d = 0; d < kHeadDim; d++) {
-      out[d] = bf16Pair(t < T ? v[t * stride + d] : 0.0f, t + 1 < T ? v[(t + 1) * stride + d] : 0.0f);
-    }
+    for (int d = 0; d < kHeadDim; d++) out[d] = first[d].bits | static_cast<uint32_t>(second[d].bits) << 16;
   }
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emulatedCpu } from '../bench/emulate.mjs';
 import { Whisper } from '../lib/api.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, have, jfkSevenTimes, normalise, readWav16k, wer } from './helpers/fixtures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const module = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'libggml-cpu-haswell.so');
@@ -58,7 +58,7 @@ describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'avx2-'));
     const jfk = readWav16k(JFK_WAV);
-    const long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
+    const long = jfkSevenTimes(jfk);
     files = [jfk, long].map((pcm, i) => {
       const f = join(dir, `${i}.f32`);
       writeFileSync(f, new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength));

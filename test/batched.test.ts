@@ -8,7 +8,7 @@ import { Whisper } from '../lib/api.js';
 import type { Config } from '../lib/config.js';
 import { binding, type NativeLoadOptions, type NativeModel } from '../lib/native/binding.js';
 import { planFixedWindows } from '../lib/windows.js';
-import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
+import { JFK_TEXT, JFK_WAV, TINY_EN, concat, have, jfkSevenTimes, noise, normalise, readWav16k, repeatWithSilence, wer } from './helpers/fixtures.js';
 
 const ready = have(TINY_EN, JFK_WAV);
 const REF = normalise(JFK_TEXT);
@@ -159,7 +159,7 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
     // ggml's encoder, and ggml's fused attention over q8_0 caches in the decoder.
     ggml = await Whisper.load(TINY_EN, { gpu: false, threads: 2, config: { encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'file' } });
     jfk = readWav16k(JFK_WAV);
-    long = concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
+    long = jfkSevenTimes(jfk);
     reference = normalise((await ggml.transcribe(long)).text);
   });
   afterAll(() => ggml?.dispose());

@@ -68,6 +68,12 @@ export function repeatWithSilence(pcm: Float32Array, times: number, gapSeconds: 
   return out;
 }
 
+/** jfk 7 times with uneven pauses, then 4 s of faint hiss: several windows, each cut in a pause,
+ * for checking a kernel against ggml's transcript. */
+export function jfkSevenTimes(jfk: Float32Array): Float32Array {
+  return concat(...[1.5, 0.6, 2.5, 0.8, 1.2, 3, 0.7].map((gap) => repeatWithSilence(jfk, 1, gap)), noise(16000 * 4, 0.01));
+}
+
 /** Deterministic white noise at the given peak (a stand-in for hiss, never for speech). */
 export function noise(n: number, peak: number): Float32Array {
   const out = new Float32Array(n);
