@@ -1,6 +1,6 @@
 // `npm run bench -- --emulate <module>`: an older x86-64 CPU's instruction sets on this one, for
 // the CPUs this project's machines are not (Ice Lake and Cascade Lake Xeons: AVX-512 and VNNI
-// without BF16; Haswell to Zen 3: AVX2). Ours runs the prebuild with only ggml's module for that
+// without BF16; Haswell to Zen 3: AVX2; Sandy Bridge: AVX alone, where int8 is refused). Ours runs the prebuild with only ggml's module for that
 // CPU beside it: the addon takes its kernels from what the loaded module was built for
 // (native/backends.cc), so it makes the choices it would make there. faster-whisper's products
 // (oneDNN on AMD, MKL on Intel: CTranslate2 picks them, `CT2_VERBOSE=1`) are capped to the same
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 // CTranslate2 multiplies with on AMD) and MKL's (MKL_ENABLE_INSTRUCTIONS, on Intel: left uncapped,
 // its int8 GEMM ran AVX-512 VNNI under an emulated AVX2 CPU, 13-20 % faster than capped).
 const CAPS = {
+  sandybridge: ['AVX', 'AVX'],
   haswell: ['AVX2', 'AVX2'],
   skylakex: ['AVX512_CORE', 'AVX512'],
   cascadelake: ['AVX512_CORE_VNNI', 'AVX512_E1'],

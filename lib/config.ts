@@ -109,10 +109,10 @@ export interface Config {
   /**
    * WHISPER_SERVE_MATRICES: `q8_0` = the batched engine on the CPU quantises an f16 model's
    * matrices to q8_0 as they load, for ggml's kernels; `int8` = copies quantised and packed at load
-   * for our AVX512-VNNI product op (both as faster-whisper's `compute_type="int8"`); `file` = as the
-   * file has them (f16, bf16 on AVX512-BF16); default `auto`: q8_0 where the CPU has AMX's int8
-   * tiles (3× bf16's products there), int8 where it has AVX512-VNNI but no AVX512-BF16, else the
-   * file's (lib/device.ts).
+   * for our product op in AVX512-VNNI or AVX2 (both as faster-whisper's `compute_type="int8"`);
+   * `file` = as the file has them (f16, bf16 on AVX512-BF16); default `auto`: q8_0 where the CPU
+   * has AMX's int8 tiles (3× bf16's products there), int8 where it has AVX512-VNNI or AVX2 but no
+   * AVX512-BF16, else the file's (lib/device.ts).
    */
   matrices: 'auto' | 'file' | 'q8_0' | 'int8';
   /**

@@ -47,26 +47,25 @@ export function chooseDevice(mode: GpuMode | boolean, log?: Logger): { info: Nat
  * - `q8_0`: quantised as they load, for ggml's kernels; `auto` picks it where ggml's module has
  *   AMX's int8 tiles: there the products run at 3× bf16's, at the WER of bf16 within 0.6 points
  *   (bench/README.md, AMX);
- * - `int8`: copies quantised and packed at load for our AVX512-VNNI op (native/int8_linear.cc,
- *   faster-whisper's int8 scheme); `auto` picks it where ggml's module has AVX512-VNNI but no
- *   AVX512-BF16 (Ice Lake, Cascade Lake: ggml multiplies their f16 in f32; emulated, 1.23× →
- *   0.62–0.69× faster-whisper's time). On Zen 4 it runs 1.4× our bf16 op's rate, but one of
+ * - `int8`: copies quantised and packed at load for our op (native/int8_linear.cc, faster-whisper's
+ *   int8 scheme, in AVX512-VNNI or in AVX2); `auto` picks it where ggml's module has either but no
+ *   AVX512-BF16: Ice Lake and Cascade Lake (ggml multiplies their f16 in f32; 0.60–0.79×
+ *   faster-whisper's time on a real one), Zen 2/3 and Haswell to Skylake (on a real Zen 3 the
+ *   encoder's products 75 → ~140 GFLOP/s). On Zen 4 it runs 1.4× our bf16 op's rate, but one of
  *   tiny.en's windows on the clauses loops under one build's arithmetic and not another's, so it is
- *   opt-in there until the loop is caught (bench/README.md, "int8 products");
- * - `file`: as the file has them (f16; bf16 where the module has AVX512-BF16); elsewhere (on AVX2
- *   CPUs ggml's f16 products run as fast as an f16 op of ours did: bench/README.md, "A real CPU
- *   without AVX512-BF16").
- * int8 asked for where the module lacks AVX512-VNNI is refused.
+ *   opt-in there until the loop is caught (bench/README.md, "int8 products", "A real AVX2 CPU");
+ * - `file`: as the file has them (f16; bf16 where the module has AVX512-BF16); elsewhere.
+ * int8 asked for where the module has neither AVX512-VNNI nor AVX2 is refused.
  */
 export function matrixForm(matrices: Config['matrices'], device: DevicePlan, info: NativeSystemInfo): 'file' | 'q8_0' | 'int8' {
   if (device.useGpu || matrices === 'file') return 'file';
   const vnni = info.features.includes('AVX512 = 1') && info.features.includes('AVX512_VNNI = 1');
-  if (matrices === 'int8' && !vnni) {
-    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_MATRICES=int8 needs a CPU with AVX512-VNNI (`whisper-serve info` lists this one\'s features)');
+  if (matrices === 'int8' && !vnni && !info.features.includes('AVX2 = 1')) {
+    throw new WhisperServeError('INVALID_ARGUMENT', 'WHISPER_SERVE_MATRICES=int8 needs a CPU with AVX512-VNNI or AVX2 (`whisper-serve info` lists this one\'s features)');
   }
   if (matrices !== 'auto') return matrices;
   if (info.features.includes('AMX_INT8 = 1')) return 'q8_0';
-  return vnni && !info.features.includes('AVX512_BF16 = 1') ? 'int8' : 'file';
+  return (vnni || info.features.includes('AVX2 = 1')) && !info.features.includes('AVX512_BF16 = 1') ? 'int8' : 'file';
 }
 
 /**

@@ -1,8 +1,8 @@
-// Matrix products in int8 with AVX512-VNNI (VPDPBUSD: 64 byte products a vector, 4 a 32-bit lane),
-// as faster-whisper's int8 does them: each matrix quantised once at load, a scale per output; each
-// input row quantised as the op runs, a scale per row; sums exact in int32. Where the CPU has
-// VNNI but no AVX512-BF16 (Ice Lake, Cascade Lake), ggml multiplies f16 in f32 and its q8_0 one dot
-// product per row pair (bench/README.md: "int8 products").
+// Matrix products in int8, as faster-whisper's int8 does them: each matrix quantised once at load,
+// a scale per output; each input row quantised as the op runs, a scale per row; sums exact in
+// int32. With AVX512-VNNI (VPDPBUSD: 64 byte products a vector, 4 a 32-bit lane); else with AVX2
+// (VPSIGNB, VPMADDUBSW, VPMADDWD: 32 a vector in 4 instructions, the same sums). Where the CPU has
+// no AVX512-BF16, ggml multiplies f16 in f32 (bench/README.md: "int8 products", "A real AVX2 CPU").
 #pragma once
 #include <ggml.h>
 
@@ -18,8 +18,9 @@ namespace wserve {
 // The op's tensor name (op_profile.cc counts its FLOPs as a product's: 2·K per output).
 inline constexpr char kInt8ProductName[] = "int8 product";
 
-// Whether the op runs here: x86-64 and AVX512-VNNI in the ggml CPU module loaded (its build, not
-// just the CPU, so that a module picked for an older CPU leaves it off as it leaves off its own).
+// Whether the op runs here: x86-64 and AVX512-VNNI or AVX2 in the ggml CPU module loaded (its
+// build, not just the CPU, so that a module picked for an older CPU leaves it off as it leaves off
+// its own).
 bool int8LinearRuns();
 
 class Int8Packs : public PackedMatrices {

@@ -200,8 +200,8 @@ describe.skipIf(!ready)("the encoder's bf16 kernels", () => {
     });
   }
 
-  it('int8 products (native/int8_linear.cc): the same where the CPU has AVX512-VNNI, every product from a packed copy; refused where it has not', async () => {
-    if (!(await matchesGgml({ encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'int8' }, features.includes('AVX512_VNNI = 1'), /AVX512-VNNI/))) return;
+  it('int8 products (native/int8_linear.cc, VPDPBUSD or AVX2\'s VPMADDUBSW): the same where the CPU has AVX512-VNNI or AVX2, every product from a packed copy; refused where it has neither', async () => {
+    if (!(await matchesGgml({ encoderKernels: 'ggml', crossCache: 'q8_0', matrices: 'int8' }, features.includes('AVX512_VNNI = 1') || avx2, /AVX512-VNNI or AVX2/))) return;
     // Without our bf16 kernels the decoder's matrices are int8 too; with them, bf16 (more exact).
     for (const bf16Attention of [false, ...(features.includes('AVX512_BF16 = 1') ? [true] : [])]) {
       const model = await loadCpuEngine({ int8Products: true, bf16Attention });

@@ -81,17 +81,20 @@ describe('the form the matrices are multiplied in on the device', () => {
   const iceLake = cpuWith('AVX512 = 1 | AVX512_VNNI = 1');
   const zen4 = cpuWith('AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1');
   const sapphireRapids = cpuWith('AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1');
-  it('auto: q8_0 for AMX, int8 for VNNI without BF16, the file\'s elsewhere and on a GPU', () => {
+  const arm = { features: 'CPU : NEON = 1 | ARM_FMA = 1 |' } as unknown as Parameters<typeof matrixForm>[2];
+  it('auto: q8_0 for AMX, int8 for VNNI or AVX2 without BF16, the file\'s elsewhere and on a GPU', () => {
     expect(matrixForm('auto', cpu, sapphireRapids)).toBe('q8_0');
     expect(matrixForm('auto', cpu, iceLake)).toBe('int8');
+    expect(matrixForm('auto', cpu, cpuWith('AVX512 = 0'))).toBe('int8');
     expect(matrixForm('auto', cpu, zen4)).toBe('file');
-    expect(matrixForm('auto', cpu, cpuWith('AVX512 = 0'))).toBe('file');
+    expect(matrixForm('auto', cpu, arm)).toBe('file');
     expect(matrixForm('auto', gpu, iceLake)).toBe('file');
   });
-  it('keeps a form asked for, and refuses int8 on a CPU without AVX512-VNNI', () => {
+  it('keeps a form asked for, and refuses int8 on a CPU with neither AVX512-VNNI nor AVX2', () => {
     expect(matrixForm('int8', cpu, zen4)).toBe('int8');
+    expect(matrixForm('int8', cpu, cpuWith('AVX512 = 1'))).toBe('int8');
     expect(matrixForm('file', cpu, iceLake)).toBe('file');
-    expect(() => matrixForm('int8', cpu, cpuWith('AVX512 = 1'))).toThrow(/needs a CPU with AVX512-VNNI/);
+    expect(() => matrixForm('int8', cpu, arm)).toThrow(/needs a CPU with AVX512-VNNI or AVX2/);
   });
 });
 
