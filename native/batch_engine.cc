@@ -86,11 +86,11 @@ BatchEngine::BatchEngine(const EngineSpec& spec) {
   // the decoder's too unless our bf16 kernels run on bf16 weights (AVX512-BF16): then the
   // decoder's in bf16, more exact than rounding each step's few rows to int8, at its bytes' cost
   // (bench/README.md, "int8 products"). The encoder's bf16 products pack their share as they run.
-  if (onCpu_ && spec.int8Products && int8LinearRuns()) encoderPacks_ = std::make_unique<Int8Packs>();
+  if (onCpu_ && spec.int8Products && int8LinearRuns()) encoderPacks_ = std::make_unique<Int8Packs>(backend_);
   if (bf16Attention_ && bf16) {
     decoderPacks_ = std::make_unique<Bf16Packs>();
   } else if (encoderPacks_) {
-    decoderPacks_ = std::make_unique<Int8Packs>();
+    decoderPacks_ = std::make_unique<Int8Packs>(backend_);
   }
   if (encoderPacks_) {
     for (const EncoderBlock& b : weights_->encoder) {

@@ -35,6 +35,16 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_tens
   return b ? ggml_add(ctx, y, b) : y;
 }
 
+// weight·in, then `then`: on weight's packed copy where it has one (the epilogue fused where the
+// op can), else in our bf16 kernel (tiles with amx) where `bf16Kernel` and weight is bf16 for it,
+// else in ggml's.
+ggml_tensor* product(ggml_context* ctx, const PackedMatrices* packs, ggml_tensor* weight, ggml_tensor* in, const Epilogue& then,
+                     bool bf16Kernel = false, bool amx = false) {
+  if (ggml_tensor* y = packs ? packs->product(ctx, weight, in, then) : nullptr) return y;
+  ggml_tensor* y = bf16Kernel && bf16LinearTakes(weight) ? bf16Linear(ctx, weight, in, amx) : linear(ctx, weight, in, nullptr);
+  return applyEpilogue(ctx, y, then);
+}
+
 // [state, n, batch] → [headDim, n, heads, batch]
 ggml_tensor* splitHeads(ggml_context* ctx, ggml_tensor* x, int headDim, int heads, int n, int batch) {
   return ggml_permute(ctx, ggml_reshape_4d(ctx, x, headDim, heads, n, batch), 0, 2, 1, 3);
@@ -141,38 +151,32 @@ EncoderGraph buildEncoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   x = ggml_cont(ctx, ggml_transpose(ctx, x));  // [frames, state, n]: the next convolution's input
   x = ggml_gelu(ctx, ggml_add(ctx, conv1d(ctx, w.conv2W, x, 2), ggml_reshape_1d(ctx, w.conv2B, state)));  // [state, T, n]
   x = ggml_add(ctx, x, w.encPos);
-  // The encoder's products on its packed matrices, else in our bf16 kernel (tiles with amx) where
-  // its weights are bf16 for it, else in ggml's.
-  auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
-    ggml_tensor* y = packs ? packs->product(ctx, weight, in) : nullptr;
-    if (!y && bf16Kernel && bf16LinearTakes(weight)) y = bf16Linear(ctx, weight, in, amx);
-    if (!y) return linear(ctx, weight, in, bias);
-    return bias ? ggml_add(ctx, y, bias) : y;
+  auto encoderProduct = [&](ggml_tensor* weight, ggml_tensor* in, const Epilogue& then) {
+    return product(ctx, packs, weight, in, then, bf16Kernel, amx);
   };
   for (const EncoderBlock& b : w.encoder) {
     ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
-    ggml_tensor* q = product(b.attn.qW, h, b.attn.qB);
-    ggml_tensor* k = product(b.attn.kW, h, nullptr);
-    ggml_tensor* v = product(b.attn.vW, h, b.attn.vB);
+    ggml_tensor* q = encoderProduct(b.attn.qW, h, {b.attn.qB});
+    ggml_tensor* k = encoderProduct(b.attn.kW, h, {});
+    ggml_tensor* v = encoderProduct(b.attn.vW, h, {b.attn.vB});
     ggml_tensor* attn = bf16Kernel ? bf16Attention(ctx, q, k, v, amx) : ggmlAttention(ctx, q, k, v, heads, flashAttn, headCopies);
-    x = ggml_add(ctx, x, product(b.attn.outW, attn, b.attn.outB));
+    x = encoderProduct(b.attn.outW, attn, {b.attn.outB, x});
     h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
-    h = product(b.mlp2W, ggml_gelu(ctx, product(b.mlp0W, h, b.mlp0B)), b.mlp2B);
-    x = ggml_add(ctx, x, h);
+    x = encoderProduct(b.mlp2W, encoderProduct(b.mlp0W, h, {b.mlp0B, nullptr, true}), {b.mlp2B, x});
   }
   ggml_tensor* enc = layerNorm(ctx, x, w.encLnW, w.encLnB);  // [state, T, n]
 
   const float crossScale = std::pow(static_cast<float>(headDim), -0.25f);
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const AttentionWeights& a = w.decoder[il].cross;
-    ggml_tensor* k = ggml_scale(ctx, product(a.kW, enc, nullptr), crossScale);
+    ggml_tensor* k = ggml_scale(ctx, encoderProduct(a.kW, enc, {}), crossScale);
     if (c.packedCross) {
-      ggml_build_forward_expand(g.graph, packCrossCache(ctx, k, product(a.vW, enc, a.vB), g.rowsK, c.crossK[il], c.crossV[il]));
+      ggml_build_forward_expand(g.graph, packCrossCache(ctx, k, encoderProduct(a.vW, enc, {a.vB}), g.rowsK, c.crossK[il], c.crossV[il]));
       continue;
     }
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.crossK[il], state, static_cast<int64_t>(T) * c.crossSlots),
                                                      ggml_reshape_2d(ctx, k, state, static_cast<int64_t>(T) * n), g.rowsK));
-    ggml_tensor* v = product(a.vW, enc, a.vB);  // [state, T, n]
+    ggml_tensor* v = encoderProduct(a.vW, enc, {a.vB});  // [state, T, n]
     if (c.vTransposed) {
       ggml_tensor* vT = ggml_cont(ctx, ggml_transpose(ctx, v));  // [T, state, n]
       ggml_build_forward_expand(g.graph,
@@ -210,18 +214,13 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
   const float scale = std::pow(static_cast<float>(headDim), -0.25f);
   ggml_tensor* maskF16 = c.vTransposed ? nullptr : ggml_cast(ctx, g.mask, GGML_TYPE_F16);
   ggml_tensor* x = ggml_add(ctx, ggml_get_rows(ctx, w.tokenEmbedding, g.tokens), ggml_get_rows(ctx, w.decPos, g.positions));
-  // The products on the matrices packed for one of our ops, the rest in ggml's.
-  auto product = [&](ggml_tensor* weight, ggml_tensor* in, ggml_tensor* bias) {
-    ggml_tensor* y = packs ? packs->product(ctx, weight, in) : nullptr;
-    if (!y) return linear(ctx, weight, in, bias);
-    return bias ? ggml_add(ctx, y, bias) : y;
-  };
+  auto decoderProduct = [&](ggml_tensor* weight, ggml_tensor* in, const Epilogue& then) { return product(ctx, packs, weight, in, then); };
   for (size_t il = 0; il < w.decoder.size(); il++) {
     const DecoderBlock& b = w.decoder[il];
     ggml_tensor* h = layerNorm(ctx, x, b.attn.lnW, b.attn.lnB);
-    ggml_tensor* q = ggml_scale(ctx, product(b.attn.qW, h, b.attn.qB), scale);
-    ggml_tensor* k = ggml_scale(ctx, product(b.attn.kW, h, nullptr), scale);
-    ggml_tensor* v = product(b.attn.vW, h, b.attn.vB);
+    ggml_tensor* q = ggml_scale(ctx, decoderProduct(b.attn.qW, h, {b.attn.qB}), scale);
+    ggml_tensor* k = ggml_scale(ctx, decoderProduct(b.attn.kW, h, {}), scale);
+    ggml_tensor* v = decoderProduct(b.attn.vW, h, {b.attn.vB});
     ggml_build_forward_expand(g.graph, ggml_set_rows(ctx, ggml_reshape_2d(ctx, c.selfK[il], state, cacheRows), k, g.rowsK));
     ggml_tensor* kv =
         ggml_view_4d(ctx, c.selfK[il], headDim, nKv, heads, S, state * es, headDim * es, static_cast<size_t>(state) * ctxLen * es, 0);
@@ -240,13 +239,13 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
       attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, splitHeads(ctx, q, headDim, heads, 1, S), kv, vv, maskF16, 1.0f, 0.0f, 0.0f),
                              state, S);
     }
-    x = ggml_add(ctx, x, product(b.attn.outW, attn, b.attn.outB));
+    x = decoderProduct(b.attn.outW, attn, {b.attn.outB, x});
 
     h = layerNorm(ctx, x, b.cross.lnW, b.cross.lnB);
     if (c.packedCross) {
-      attn = bf16CrossAttention(ctx, product(b.cross.qW, h, b.cross.qB), c.crossK[il], c.crossV[il], T);
+      attn = bf16CrossAttention(ctx, decoderProduct(b.cross.qW, h, {b.cross.qB}), c.crossK[il], c.crossV[il], T);
     } else {
-      ggml_tensor* cq = splitHeads(ctx, product(b.cross.qW, h, b.cross.qB), headDim, heads, 1, S);
+      ggml_tensor* cq = splitHeads(ctx, decoderProduct(b.cross.qW, h, {b.cross.qB}), headDim, heads, 1, S);
       ggml_tensor* ck = ggml_view_4d(ctx, c.crossK[il], headDim, T, heads, S, crossRow, crossHead, crossRow * T, 0);
       if (c.vTransposed) {
         ggml_tensor* cv = ggml_view_4d(ctx, c.crossV[il], T, headDim, heads, S, T * es, static_cast<size_t>(T) * headDim * es,
@@ -258,15 +257,15 @@ DecoderGraph buildDecoderGraph(ggml_context* ctx, const WhisperWeights& w, const
         attn = ggml_reshape_2d(ctx, ggml_flash_attn_ext(ctx, cq, ck, cv, nullptr, scale, 0.0f, 0.0f), state, S);
       }
     }
-    x = ggml_add(ctx, x, product(b.cross.outW, attn, b.cross.outB));
+    x = decoderProduct(b.cross.outW, attn, {b.cross.outB, x});
 
     h = layerNorm(ctx, x, b.mlpLnW, b.mlpLnB);
-    x = ggml_add(ctx, x, product(b.mlp2W, ggml_gelu(ctx, product(b.mlp0W, h, b.mlp0B)), b.mlp2B));
+    x = decoderProduct(b.mlp2W, decoderProduct(b.mlp0W, h, {b.mlp0B, nullptr, true}), {b.mlp2B, x});
   }
   // Logits (the step's largest product) only for the live slots: the batch drains at the end of a run.
   g.liveRows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, live);
   ggml_set_input(g.liveRows);
-  g.logits = product(w.tokenEmbedding, layerNorm(ctx, ggml_get_rows(ctx, x, g.liveRows), w.decLnW, w.decLnB), nullptr);  // [vocab, live]
+  g.logits = decoderProduct(w.tokenEmbedding, layerNorm(ctx, ggml_get_rows(ctx, x, g.liveRows), w.decLnW, w.decLnB), {});  // [vocab, live]
   ggml_set_output(g.logits);
   ggml_build_forward_expand(g.graph, g.logits);
   return g;

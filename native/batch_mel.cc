@@ -31,14 +31,23 @@ const Tables& tables() {
   return t;
 }
 
-// Complex product written out: std::complex's operator* checks for infinities (a libcall).
-inline std::complex<float> mul(std::complex<float> a, std::complex<float> b) {
-  return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
-}
+// Four frames side by side, one a lane: the transform's indexing, twiddles and complex shuffles
+// are paid once for the four (a frame at a time: 40 ms a window on a Zen 3 core, now 15). A
+// 16-byte GCC vector, what every target's baseline holds in one register (8 lanes on SSE2 ran
+// slower than one frame at a time).
+using Lanes = float __attribute__((vector_size(16)));
+constexpr int kLaneCount = 4;
+struct Complex4 {
+  Lanes re, im;
+};
 
-// Mixed-radix FFT of n = 400 / stride points (400 = 2⁴ · 5²): split by 2 while n is even, then
-// by 5; `in` is read with `stride`, `out` holds n points, `scratch` holds the sub-transforms.
-void fft(const std::complex<float>* in, int n, int stride, std::complex<float>* out, std::complex<float>* scratch) {
+inline Complex4 operator+(Complex4 a, Complex4 b) { return {a.re + b.re, a.im + b.im}; }
+inline Complex4 times(std::complex<float> w, Complex4 a) { return {w.real() * a.re - w.imag() * a.im, w.real() * a.im + w.imag() * a.re}; }
+
+// Mixed-radix FFT of four frames, n = 400 / stride points each (400 = 2⁴ · 5²): split by 2 while
+// n is even, then by 5; `in` is read with `stride`, `out` holds n points, `scratch` holds the
+// sub-transforms.
+void fft(const Complex4* in, int n, int stride, Complex4* out, Complex4* scratch) {
   const auto& tw = tables().twiddle;
   if (n == 1) {
     out[0] = in[0];
@@ -50,8 +59,8 @@ void fft(const std::complex<float>* in, int n, int stride, std::complex<float>* 
   for (int k = 0; k < m; k++) {
     for (int q = 0; q < radix; q++) {
       const int e = k + m * q;  // output index
-      std::complex<float> sum = scratch[k];
-      for (int r = 1; r < radix; r++) sum += mul(tw[(r * e % n) * stride], scratch[r * m + k]);
+      Complex4 sum = scratch[k];
+      for (int r = 1; r < radix; r++) sum = sum + times(tw[(r * e % n) * stride], scratch[r * m + k]);
       out[e] = sum;
     }
   }
@@ -79,22 +88,29 @@ void logMelWindow(const float* samples, int n, const std::vector<float>& filters
     return i < n ? samples[i] : 0.0f;
   };
   const int framesWithAudio = std::min(kMelFrames, (n + kFrame / 2) / kHop + 1);
-  threads = std::max(1, std::min(threads, framesWithAudio / 100 + 1));
+  const int groups = (framesWithAudio + kLaneCount - 1) / kLaneCount;
+  threads = std::max(1, std::min(threads, groups / 25 + 1));
   std::vector<float> peaks(threads, -10.0f);  // log10(1e-10): the value of an all-zero frame
   parallelFor(static_cast<size_t>(threads), threads, [&](size_t id) {
-    std::complex<float> frame[kFrame], spectrum[kFrame], scratch[2 * kFrame];
-    float power[kBins];
-    for (int f = static_cast<int>(id); f < framesWithAudio; f += threads) {
-      for (int i = 0; i < kFrame; i++) frame[i] = t.hann[i] * sample(f * kHop + i);
+    Complex4 frame[kFrame], spectrum[kFrame], scratch[2 * kFrame];
+    Lanes power[kBins];
+    for (int g = static_cast<int>(id); g < groups; g += threads) {
+      const int f0 = g * kLaneCount, count = std::min(kLaneCount, framesWithAudio - f0);
+      for (int i = 0; i < kFrame; i++) {
+        for (int l = 0; l < kLaneCount; l++) frame[i].re[l] = t.hann[i] * sample((f0 + l) * kHop + i);
+        frame[i].im = Lanes{};
+      }
       fft(frame, kFrame, 1, spectrum, scratch);
-      for (int k = 0; k < kBins; k++) power[k] = std::norm(spectrum[k]);
+      for (int k = 0; k < kBins; k++) power[k] = spectrum[k].re * spectrum[k].re + spectrum[k].im * spectrum[k].im;
       for (int m = 0; m < nMels; m++) {
         const float* row = filters.data() + static_cast<size_t>(m) * kBins;
-        float sum = 0;
+        Lanes sum{};
         for (int k = first[m]; k < last[m]; k++) sum += power[k] * row[k];
-        const float v = std::log10(std::max(sum, 1e-10f));
-        out[m * kMelFrames + f] = v;
-        peaks[id] = std::max(peaks[id], v);
+        for (int l = 0; l < count; l++) {
+          const float v = std::log10(std::max(sum[l], 1e-10f));
+          out[m * kMelFrames + f0 + l] = v;
+          peaks[id] = std::max(peaks[id], v);
+        }
       }
     }
   });

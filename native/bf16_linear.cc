@@ -239,13 +239,13 @@ bool Bf16Packs::add(const ggml_tensor* w) {
 #endif
 }
 
-ggml_tensor* Bf16Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const {
+ggml_tensor* Bf16Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, const Epilogue& then) const {
   const auto it = packs_.find(w);
   if (it == packs_.end()) return nullptr;
 #ifdef WSERVE_X86
-  return customProduct(ctx, w, x, packedLinearOp, const_cast<uint32_t*>(it->second.data()), kBf16ProductName);
+  return applyEpilogue(ctx, customProduct(ctx, w, x, packedLinearOp, const_cast<uint32_t*>(it->second.data()), kBf16ProductName), then);
 #else
-  (void)ctx, (void)x;
+  (void)ctx, (void)x, (void)then;
   return nullptr;
 #endif
 }

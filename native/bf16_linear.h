@@ -33,8 +33,9 @@ class Bf16Packs : public PackedMatrices {
  public:
   // Packs w when the op takes it (bf16, host, contiguous, its rows in 32s); false when not.
   bool add(const ggml_tensor* w) override;
-  // w·x in registers (AVX512-BF16) from w's packed copy; nullptr when w was not packed.
-  ggml_tensor* product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const override;
+  // w·x in registers (AVX512-BF16) from w's packed copy, the epilogue as ggml's nodes after it;
+  // nullptr when w was not packed.
+  ggml_tensor* product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, const Epilogue& then) const override;
   size_t bytes() const override { return bytes_; }
 
  private:

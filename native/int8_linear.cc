@@ -17,6 +17,7 @@
 #include "amx_tiles.h"
 #include "avx2_kernels.h"
 #include "backends.h"
+#include "ggml_gelu.h"
 #include "parallel.h"
 
 namespace wserve {
@@ -239,12 +240,37 @@ struct Kernel {
 constexpr Kernel kVnni{quantiseRowsVnni, registerBlockVnni, kRegisterRows, kBlock};
 constexpr Kernel kAvx2{quantiseRowsAvx2, registerBlockAvx2, kAvx2Rows, kLanes};
 
-// A thread's share of y = W·x: whole blocks of 32 outputs; a last block past N summed whole and
-// stored in part.
-template <const Kernel& kernel>
+// The fused epilogue (packed_matrices.h) on a stored block: `count` rows of `outputs` columns from
+// column n, `stride` apart (the residual's rows likewise); GELU as ggml's node gives it
+// (ggml_gelu.h). In AVX2, which every VNNI CPU has too.
+template <bool Gelu>
+WSERVE_F16C_TARGET void finishBlock(float* out, int stride, int count, int n, int outputs, const float* bias, const float* residual,
+                                    const float* geluTable) {
+  for (int r = 0; r < count; r++) {
+    float* y = out + static_cast<size_t>(r) * stride;
+    const float* add = residual ? residual + static_cast<size_t>(r) * stride : nullptr;
+    int j = 0;
+    for (; j + 8 <= outputs; j += 8) {
+      __m256 v = _mm256_loadu_ps(y + j);
+      if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + n + j));
+      if (Gelu) v = ggmlGelu8(v, geluTable);
+      if (add) v = _mm256_add_ps(_mm256_loadu_ps(add + j), v);
+      _mm256_storeu_ps(y + j, v);
+    }
+    for (; j < outputs; j++) {
+      float v = bias ? y[j] + bias[n + j] : y[j];
+      if (Gelu) v = ggmlGelu1(v, geluTable);
+      y[j] = add ? add[j] + v : v;
+    }
+  }
+}
+
+// A thread's share of GELU?(W·x + src[2]) + src[3] (those present): whole blocks of 32 outputs;
+// a last block past N summed whole and stored in part.
+template <const Kernel& kernel, bool Gelu>
 void int8LinearOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   const Int8Packs::Pack& p = *static_cast<const Int8Packs::Pack*>(userdata);
-  const ggml_tensor *w = dst->src[0], *xt = dst->src[1];
+  const ggml_tensor *w = dst->src[0], *xt = dst->src[1], *bias = dst->src[2], *residual = dst->src[3];
   const int K = static_cast<int>(w->ne[0]), N = static_cast<int>(w->ne[1]), M = static_cast<int>(xt->ne[1]);
   const int blocks = (N + kBlock - 1) / kBlock, first = ith * blocks / nth, last = (ith + 1) * blocks / nth;
   if (first == last) return;
@@ -253,20 +279,27 @@ void int8LinearOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
   const Rows at{s.rows.data(), s.rowScales};
   const float* x = static_cast<const float*>(xt->data);
   float* y = static_cast<float*>(dst->data);
+  const float* biasData = bias ? static_cast<const float*>(bias->data) : nullptr;
+  const bool epilogue = bias || residual || Gelu;
   for (int m0 = 0; m0 < M; m0 += kBlock) {
     const int rows = std::min(kBlock, M - m0);
     kernel.quantiseRows(x, m0, M, K, at);
     for (int n = first * kBlock; n < std::min(N, last * kBlock); n += kernel.outputs) {
       const int outputs = std::min(kernel.outputs, N - n);
-      float* out = y + static_cast<size_t>(m0) * N + n;
+      const size_t corner = static_cast<size_t>(m0) * N + n;
       for (int r0 = 0; r0 < rows; r0 += kernel.rows) {
         const int count = std::min(kernel.rows, rows - r0);
+        float* out = y + corner + static_cast<size_t>(r0) * N;
         if (outputs == kernel.outputs) {
-          kernel.registerBlock(p, K, n, at, r0, count, out + static_cast<size_t>(r0) * N, N);
-          continue;
+          kernel.registerBlock(p, K, n, at, r0, count, out, N);
+        } else {
+          kernel.registerBlock(p, K, n, at, r0, count, &s.outputs[0][0], kBlock);
+          for (int r = 0; r < count; r++) std::memcpy(out + static_cast<size_t>(r) * N, s.outputs[r], outputs * sizeof(float));
         }
-        kernel.registerBlock(p, K, n, at, r0, count, &s.outputs[0][0], kBlock);
-        for (int r = 0; r < count; r++) std::memcpy(out + static_cast<size_t>(r0 + r) * N, s.outputs[r], outputs * sizeof(float));
+        if (epilogue) {
+          const float* add = residual ? static_cast<const float*>(residual->data) + corner + static_cast<size_t>(r0) * N : nullptr;
+          finishBlock<Gelu>(out, N, count, n, outputs, biasData, add, p.geluTable);
+        }
       }
     }
   }
@@ -287,18 +320,23 @@ bool Int8Packs::add(const ggml_tensor* w) {
   if (!packable(w)) return false;
   Pack& p = packs_[w];
   quantiseMatrix(w, p);
+  p.geluTable = geluTable_;
   bytes_ += p.quads.size() * sizeof(uint32_t) + p.offsets.size() * sizeof(int32_t) + p.scales.size() * sizeof(float);
   return true;
 }
 
-ggml_tensor* Int8Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) const {
+ggml_tensor* Int8Packs::product(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, const Epilogue& then) const {
   const auto it = packs_.find(w);
   if (it == packs_.end()) return nullptr;
 #ifdef WSERVE_X86
-  ggml_custom_op_t op = vnniRuns() ? int8LinearOp<kVnni> : int8LinearOp<kAvx2>;
-  return customProduct(ctx, w, x, op, const_cast<Pack*>(&it->second), kInt8ProductName);
+  const bool vnni = vnniRuns(), fused = fusableEpilogue(w, x, then), gelu = fused && then.gelu;
+  ggml_custom_op_t op = vnni ? (gelu ? int8LinearOp<kVnni, true> : int8LinearOp<kVnni, false>)
+                             : (gelu ? int8LinearOp<kAvx2, true> : int8LinearOp<kAvx2, false>);
+  void* pack = const_cast<Pack*>(&it->second);
+  if (fused) return customProduct(ctx, w, x, op, pack, kInt8ProductName, then.bias, then.residual);
+  return applyEpilogue(ctx, customProduct(ctx, w, x, op, pack, kInt8ProductName), then);
 #else
-  (void)ctx, (void)x;
+  (void)ctx, (void)x, (void)then;
   return nullptr;
 #endif
 }

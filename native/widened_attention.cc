@@ -18,7 +18,7 @@ namespace {
 
 using namespace avx2;
 
-constexpr int kMostQueries = 8;  // a block's queries: AVX-512's 8, AVX2's 3
+constexpr int kMostQueries = 8;  // a block's queries: AVX-512's 8, AVX2's 6
 
 struct Scratch {
   std::vector<uint32_t> keys;                         // [T/16 groups][kPairs][16 keys]
@@ -32,10 +32,12 @@ thread_local Scratch scratch;
 // The kernels take their operands as pointers: scratch is thread_local, and its address fetched
 // inside their loops (a call, in a shared library) spilled every vector.
 
-// AVX2 + FMA: the scores of 3 queries against every key. Per pair of dimensions, 16 keys widened
-// to 4 vectors (even and odd dimension, two halves) and 12 FMA: with the 6 sums, 13 of the 16
-// registers (4 queries spilled them).
-constexpr int kAvx2Block = 3;
+// AVX2 + FMA: the scores of 6 queries against every key. Per pair of dimensions, 16 keys widened
+// straight from memory, even dimensions first (2 vectors, 12 FMA), then odd (2, 12 FMA): 12 sums,
+// 2 keys' vectors and a broadcast fill 15 of the 16 registers. Each sum takes the even FMA before
+// the odd one, as before; widening both at once left room for 3 queries only (64 GFLOP/s a Zen 3
+// core against 84 now, bench/README.md).
+constexpr int kAvx2Block = 6;
 
 WSERVE_AVX2_TARGET void scoreBlockAvx2(const uint32_t* keys, const float (*queries)[kHeadDim], float* scores, int paddedT) {
   for (int g = 0; g < paddedT / kLanes; g++) {
@@ -43,13 +45,20 @@ WSERVE_AVX2_TARGET void scoreBlockAvx2(const uint32_t* keys, const float (*queri
     __m256 acc[kAvx2Block][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
     for (int i = 0; i < kPairs; i++) {
-      const __m256i w0 = loadWords(k + i * kLanes), w1 = loadWords(k + i * kLanes + 8);
-      const __m256 even0 = evenOf(w0), odd0 = oddOf(w0), even1 = evenOf(w1), odd1 = oddOf(w1);
-#pragma GCC unroll 4
+      const uint32_t* pair = k + i * kLanes;
+      const __m256 even0 = evenOf(loadWords(pair)), even1 = evenOf(loadWords(pair + 8));
+#pragma GCC unroll 6
       for (int q = 0; q < kAvx2Block; q++) {
-        const __m256 qe = _mm256_broadcast_ss(&queries[q][2 * i]), qo = _mm256_broadcast_ss(&queries[q][2 * i + 1]);
-        acc[q][0] = _mm256_fmadd_ps(odd0, qo, _mm256_fmadd_ps(even0, qe, acc[q][0]));
-        acc[q][1] = _mm256_fmadd_ps(odd1, qo, _mm256_fmadd_ps(even1, qe, acc[q][1]));
+        const __m256 qe = _mm256_broadcast_ss(&queries[q][2 * i]);
+        acc[q][0] = _mm256_fmadd_ps(even0, qe, acc[q][0]);
+        acc[q][1] = _mm256_fmadd_ps(even1, qe, acc[q][1]);
+      }
+      const __m256 odd0 = oddOf(loadWords(pair)), odd1 = oddOf(loadWords(pair + 8));
+#pragma GCC unroll 6
+      for (int q = 0; q < kAvx2Block; q++) {
+        const __m256 qo = _mm256_broadcast_ss(&queries[q][2 * i + 1]);
+        acc[q][0] = _mm256_fmadd_ps(odd0, qo, acc[q][0]);
+        acc[q][1] = _mm256_fmadd_ps(odd1, qo, acc[q][1]);
       }
     }
     for (int q = 0; q < kAvx2Block; q++) {
@@ -59,8 +68,9 @@ WSERVE_AVX2_TARGET void scoreBlockAvx2(const uint32_t* keys, const float (*queri
   }
 }
 
-// The 3 rows of probabilities (f32, paddedT apart) times V, 16 dimensions at a time: per key
-// pair, 12 FMA for 4 widenings. Normalised into the output rows present.
+// The 6 rows of probabilities (f32, paddedT apart) times V, 16 dimensions at a time: per key
+// pair, the first key's 2 vectors widened and 12 FMA, then the second's. Normalised into the
+// output rows present.
 WSERVE_AVX2_TARGET void valueBlockAvx2(const uint32_t* values, const float* probs, int paddedT, const float* inverseSums,
                                        float* const* out) {
   for (int c = 0; c < kHeadDim / kLanes; c++) {
@@ -68,13 +78,19 @@ WSERVE_AVX2_TARGET void valueBlockAvx2(const uint32_t* values, const float* prob
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_ps();
     for (int pair = 0; pair < paddedT / 2; pair++) {
       const uint32_t* v = values + static_cast<size_t>(pair) * kPairs * 2 + c * kLanes;
-      const __m256i w0 = loadWords(v), w1 = loadWords(v + 8);
-      const __m256 first0 = evenOf(w0), second0 = oddOf(w0), first1 = evenOf(w1), second1 = oddOf(w1);
-#pragma GCC unroll 4
+      const __m256 first0 = evenOf(loadWords(v)), first1 = evenOf(loadWords(v + 8));
+#pragma GCC unroll 6
       for (int q = 0; q < kAvx2Block; q++) {
-        const __m256 p0 = _mm256_broadcast_ss(probs + q * paddedT + 2 * pair), p1 = _mm256_broadcast_ss(probs + q * paddedT + 2 * pair + 1);
-        acc[q][0] = _mm256_fmadd_ps(second0, p1, _mm256_fmadd_ps(first0, p0, acc[q][0]));
-        acc[q][1] = _mm256_fmadd_ps(second1, p1, _mm256_fmadd_ps(first1, p0, acc[q][1]));
+        const __m256 p0 = _mm256_broadcast_ss(probs + q * paddedT + 2 * pair);
+        acc[q][0] = _mm256_fmadd_ps(first0, p0, acc[q][0]);
+        acc[q][1] = _mm256_fmadd_ps(first1, p0, acc[q][1]);
+      }
+      const __m256 second0 = oddOf(loadWords(v)), second1 = oddOf(loadWords(v + 8));
+#pragma GCC unroll 6
+      for (int q = 0; q < kAvx2Block; q++) {
+        const __m256 p1 = _mm256_broadcast_ss(probs + q * paddedT + 2 * pair + 1);
+        acc[q][0] = _mm256_fmadd_ps(second0, p1, acc[q][0]);
+        acc[q][1] = _mm256_fmadd_ps(second1, p1, acc[q][1]);
       }
     }
     for (int q = 0; q < kAvx2Block; q++) {

@@ -4,7 +4,8 @@
 // (native/int8_linear.cc). Most of this project's machines have AVX-512, so the addon runs here as
 // on such a CPU: the prebuild with ggml's haswell module alone beside it (bench/emulate.mjs), from
 // which the addon takes its kernels. By default there: jfk exactly and ggml's transcript of
-// several windows within 2 %, both attentions and every product of a block ours.
+// several windows within 2 %, both attentions and every product of a block ours, its bias, GELU
+// and residual addition fused into it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,7 +77,7 @@ describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
   });
   afterAll(() => dir && existsSync(dir) && rmSync(dir, { recursive: true }));
 
-  it('picks our encoder attention, packed bf16 cross caches and int8 products by default: jfk exactly, the windows within 2 % of ggml, both attentions and the blocks\' products ours', () => {
+  it('picks our encoder attention, packed bf16 cross caches and int8 products by default: jfk exactly, the windows within 2 % of ggml, both attentions and the blocks\' products ours, biases, GELU and residuals fused', () => {
     const run = underModule('haswell', files);
     expect(run.loaded).toMatchObject({
       crossCache: 'bf16 (WHISPER_SERVE_CROSS_CACHE=auto)',
@@ -91,6 +92,10 @@ describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
     const graphs = ops('encoder bf16 attention').map((o) => o.nodes / 4);
     expect(ops('encoder int8 product').map((o) => o.nodes)).toEqual(graphs.map((g) => g * (4 * 6 + 4 * 2)));
     expect(ops('encoder MUL_MAT f16').map((o) => o.nodes)).toEqual(graphs.map((g) => g * 2));
+    // The blocks' biases, GELU and residual additions fused into the products: GELU nodes only
+    // after the convolutions, none in the decoder.
+    expect(ops('encoder GELU').map((o) => o.nodes)).toEqual(graphs.map((g) => g * 2));
+    expect(ops('decoder GELU')).toEqual([]);
     expect(ops('decoder bf16 cross attention').length).toBe(2);
     expect(ops('decoder int8 product').length).toBe(2);
     expect(run.ops.map((o) => o.op)).not.toContain('encoder FLASH_ATTN_EXT');
