@@ -5,7 +5,7 @@
 // audio, in one run on one machine. Writes bench/results/cpu-<time>.json and prints a table per
 // audio. Not a test: nothing here asserts a speed.
 //
-//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --models tiny.en,base --type q8_0 --busy --skip-faster-whisper --emulate icelake --setting WHISPER_SERVE_MATRICES=file]
+//   npm run bench [-- --minutes 10 --repeat 1 --audio speech,clauses,jfk --text Apache-2.0,MPL-2.0 --models tiny.en,base --type q8_0 --busy --skip-faster-whisper --emulate icelake --setting WHISPER_SERVE_MATRICES=file]
 //
 // --setting NAME=VALUE: our default run once more under that environment variable, in the same
 // rounds (a setting's cost or gain, measured beside the default).
@@ -82,8 +82,12 @@ const cli = join(root, 'build', 'whisper-cli');
 const jfk = join(root, '..', 'shared', 'audio', 'jfk.wav');
 const JFK_TEXT = 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.';
 const GPL = '/usr/share/common-licenses/GPL-3'; // on every Debian machine (base-files)
+// --text a,b: the speech cases read these files, one after the other, instead of the GPL (text
+// the engines were not tuned on: a held-out check, e.g. /usr/share/common-licenses/Apache-2.0,MPL-2.0).
+const texts = arg('text', GPL).split(',').map((f) => (f.includes('/') ? f : join('/usr/share/common-licenses', f)));
+const textName = texts.map((f) => f.split('/').pop()).join('+');
 const needs = [...models.map((m) => [MODELS[m].ggml, 'npm run models:test-weights']), ...(emulated ? [] : [[cli, 'node scripts/build-native.mjs --whisper-cli']]), [jfk, '../shared/audio/jfk.wav'], [join(root, 'dist', 'index.js'), 'npm run build']];
-if (audioCases.some((c) => c.startsWith('speech'))) needs.push([GPL, 'Debian base-files']);
+if (audioCases.some((c) => c.startsWith('speech'))) needs.push(...texts.map((f) => [f, f === GPL ? 'Debian base-files' : '--text: a file that exists']));
 const espoken = audioCases.some((c) => c.startsWith('speech') || c === 'clauses');
 for (const [file, how] of needs) {
   if (!existsSync(file)) {
@@ -107,11 +111,12 @@ mkdirSync(cacheDir, { recursive: true });
 const toWav16k = (input, output) => execFileSync(ffmpeg, ['-v', 'error', '-y', '-i', input, '-ar', '16000', '-ac', '1', '-c:a', 'pcm_s16le', output]);
 const wavSeconds = (file) => (statSync(file).size - 44) / 32000;
 
-/** ~N minutes of espeak-ng reading the GPL (at 165 words per minute), and the words it read. */
+/** ~N minutes of espeak-ng reading the GPL or --text (at 165 words per minute), and the words it read. */
 function makeSpeech(pauses) {
-  const words = readFileSync(GPL, 'utf8').replace(/\s+/g, ' ').trim().split(' ');
+  const words = texts.map((f) => readFileSync(f, 'utf8')).join(' ').replace(/\s+/g, ' ').trim().split(' ');
   const text = words.slice(0, Math.round(minutes * 165 * 1.05)).join(' ');
-  const wav = join(cacheDir, `gpl-${minutes}min${pauses ? '-pauses' : ''}.wav`);
+  const stem = texts[0] === GPL && texts.length === 1 ? 'gpl' : textName.replace(/[^\w.+-]/g, '_');
+  const wav = join(cacheDir, `${stem}-${minutes}min${pauses ? '-pauses' : ''}.wav`);
   if (!existsSync(wav)) {
     const raw = `${wav}.espeak.wav`;
     const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -119,7 +124,7 @@ function makeSpeech(pauses) {
     execFileSync('espeak-ng', ['-v', 'en-us', '-s', '165', ...(pauses ? ['-m'] : []), '-w', raw, input], { maxBuffer: 1 << 26 });
     toWav16k(raw, wav);
   }
-  return { name: pauses ? 'speech-pauses' : 'speech', wav, seconds: wavSeconds(wav), reference: text, what: `espeak-ng en-us reading the GPL-3 text${pauses ? ', 1.5 s between sentences' : ''}` };
+  return { name: pauses ? 'speech-pauses' : 'speech', wav, seconds: wavSeconds(wav), reference: text, what: `espeak-ng en-us reading ${textName}${pauses ? ', 1.5 s between sentences' : ''}` };
 }
 
 /**
@@ -306,6 +311,7 @@ for (const m of models) {
     const makers = { speech: () => makeSpeech(false), 'speech-pauses': () => makeSpeech(true), clauses: makeClauses, jfk: makeJfk };
     const audio = makers[name]?.();
     if (!audio) throw new Error(`unknown --audio case ${name} (${Object.keys(makers).join(', ')})`);
+    writeFileSync(audio.wav.replace(/\.wav$/, '.txt'), audio.reference); // the words read, beside the audio: for WER by hand
     cases.push({ model: m, ...runCase(audio, chosen, `${m} · ${audio.name}`) });
     if (busy && name === audioCases[0]) {
       const headline = chosen.filter((e) => e.name === HEADLINE || e.name.includes('(default'));

@@ -14,6 +14,7 @@
 #define WSERVE_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
 #define WSERVE_AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")))
 #define WSERVE_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define WSERVE_F16C_TARGET __attribute__((target("avx2,fma,f16c")))
 #endif
 
 namespace wserve {

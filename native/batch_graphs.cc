@@ -5,6 +5,7 @@
 #include "bf16_linear.h"
 #include "cross_attention.h"
 #include "encoder_attention.h"
+#include "layer_norm.h"
 
 namespace wserve {
 
@@ -13,7 +14,7 @@ namespace {
 constexpr float kNormEps = 1e-5f;
 
 ggml_tensor* layerNorm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* w, ggml_tensor* b) {
-  return ggml_add(ctx, ggml_mul(ctx, ggml_norm(ctx, x, kNormEps), w), b);
+  return wserve::layerNorm(ctx, x, w, b, kNormEps);
 }
 
 // A product over several windows (x 3-D) takes CUDA's batched cuBLAS path, which with

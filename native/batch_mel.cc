@@ -89,7 +89,9 @@ void logMelWindow(const float* samples, int n, const std::vector<float>& filters
   };
   const int framesWithAudio = std::min(kMelFrames, (n + kFrame / 2) / kHop + 1);
   const int groups = (framesWithAudio + kLaneCount - 1) / kLaneCount;
-  threads = std::max(1, std::min(threads, groups / 25 + 1));
+  // A thread a 100 frames (1 s of audio) at most: below that, starting one costs more than it saves.
+  constexpr int kFramesPerThread = 100;
+  threads = std::max(1, std::min(threads, groups / (kFramesPerThread / kLaneCount) + 1));
   std::vector<float> peaks(threads, -10.0f);  // log10(1e-10): the value of an all-zero frame
   parallelFor(static_cast<size_t>(threads), threads, [&](size_t id) {
     Complex4 frame[kFrame], spectrum[kFrame], scratch[2 * kFrame];

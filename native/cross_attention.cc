@@ -153,7 +153,7 @@ void packOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
     const float* from = static_cast<const float*>((isKey ? k : v)->data) + static_cast<size_t>(w) * T * state + h * kHeadDim;
     uint32_t* to = headOf(isKey ? cacheK : cacheV, slot, h, T);
     if (userdata) {
-      (isKey ? packKeysPortable : packValuesPortable)(from, T, state, to);
+      (isKey ? packKeysAvx2 : packValuesAvx2)(from, T, state, to);
     } else {
       (isKey ? packKeys : packValues)(from, T, state, to);
     }

@@ -14,8 +14,6 @@ namespace wserve {
 const float* ggmlGeluTable(ggml_backend_t cpu);
 
 #ifdef WSERVE_X86
-#define WSERVE_F16C_TARGET __attribute__((target("avx2,fma,f16c")))
-
 // ggml_vec_gelu_f32 on 8 floats: x rounded to f16 as ggml rounds it (to nearest even), looked up.
 WSERVE_F16C_TARGET inline __m256 ggmlGelu8(__m256 x, const float* table) {
   const __m256i index = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));

@@ -178,8 +178,8 @@ int packHead(const ggml_tensor* dst, int w, int h) {
   const size_t from = static_cast<size_t>(w) * T * state + static_cast<size_t>(h) * kHeadDim;
   scratch.keys.resize(bf16::packedWords(T));
   scratch.values.resize(bf16::packedWords(T));
-  packKeysPortable(static_cast<const float*>(k->data) + from, T, state, scratch.keys.data());
-  packValuesPortable(static_cast<const float*>(v->data) + from, T, state, scratch.values.data());
+  packKeysAvx2(static_cast<const float*>(k->data) + from, T, state, scratch.keys.data());
+  packValuesAvx2(static_cast<const float*>(v->data) + from, T, state, scratch.values.data());
   scratch.scores.resize(static_cast<size_t>(kMostQueries) * paddedKeys(T));
   return T;
 }

@@ -5,7 +5,7 @@
 // on such a CPU: the prebuild with ggml's haswell module alone beside it (bench/emulate.mjs), from
 // which the addon takes its kernels. By default there: jfk exactly and ggml's transcript of
 // several windows within 2 %, both attentions and every product of a block ours, its bias, GELU
-// and residual addition fused into it.
+// and residual addition fused into it, every layer norm ours.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,7 +77,7 @@ describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
   });
   afterAll(() => dir && existsSync(dir) && rmSync(dir, { recursive: true }));
 
-  it('picks our encoder attention, packed bf16 cross caches and int8 products by default: jfk exactly, the windows within 2 % of ggml, both attentions and the blocks\' products ours, biases, GELU and residuals fused', () => {
+  it('picks our encoder attention, packed bf16 cross caches and int8 products by default: jfk exactly, the windows within 2 % of ggml, both attentions and the blocks\' products ours, biases, GELU and residuals fused, layer norms ours', () => {
     const run = underModule('haswell', files);
     expect(run.loaded).toMatchObject({
       crossCache: 'bf16 (WHISPER_SERVE_CROSS_CACHE=auto)',
@@ -96,6 +96,9 @@ describe.skipIf(!ready)('an AVX2 CPU (ggml\'s haswell module alone)', () => {
     // after the convolutions, none in the decoder.
     expect(ops('encoder GELU').map((o) => o.nodes)).toEqual(graphs.map((g) => g * 2));
     expect(ops('decoder GELU')).toEqual([]);
+    // Every layer norm in our one-pass op (native/layer_norm.h): a block's two and the last one.
+    expect(ops('encoder layer norm').map((o) => o.nodes)).toEqual(graphs.map((g) => g * (4 * 2 + 1)));
+    expect(run.ops.filter((o) => / (NORM|MUL)$/.test(o.op))).toEqual([]);
     expect(ops('decoder bf16 cross attention').length).toBe(2);
     expect(ops('decoder int8 product').length).toBe(2);
     expect(run.ops.map((o) => o.op)).not.toContain('encoder FLASH_ATTN_EXT');
