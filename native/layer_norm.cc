@@ -1,12 +1,11 @@
 #include "layer_norm.h"
 
-#include <ggml-backend.h>
-
 #include <cmath>
 #include <cstring>
 
 #include "amx_tiles.h"
 #include "backends.h"
+#include "packed_matrices.h"
 
 namespace wserve {
 
@@ -14,8 +13,9 @@ namespace {
 
 #ifdef WSERVE_X86
 
-// ggml_vec_cvar_f32's AVX2 branch: each 8 squares summed in float in its order, then in double.
-WSERVE_AVX2_TARGET double squaredDeviations(const float* x, int n, float mean, int& done) {
+// ggml_vec_cvar_f32's AVX2 branch: each 8 squares summed in float in its order, then in double;
+// the rest one at a time.
+WSERVE_AVX2_TARGET double squaredDeviations(const float* x, int n, float mean) {
   double sum = 0;
   int i = 0;
   for (; i + 7 < n; i += 8) {
@@ -24,7 +24,7 @@ WSERVE_AVX2_TARGET double squaredDeviations(const float* x, int n, float mean, i
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     sum += static_cast<double>(_mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h))));
   }
-  done = i;
+  for (; i < n; i++) sum += static_cast<double>((x[i] - mean) * (x[i] - mean));
   return sum;
 }
 
@@ -40,10 +40,7 @@ WSERVE_AVX2_TARGET void normaliseRow(const float* x, const float* w, const float
   double total = (parts[0] + parts[1]) + (parts[2] + parts[3]);
   for (; i < n; i++) total += x[i];
   const float mean = static_cast<float>(total) / static_cast<float>(n);
-  int from = 0;
-  double squares = squaredDeviations(x, n, mean, from);
-  for (int j = from; j < n; j++) squares += static_cast<double>((x[j] - mean) * (x[j] - mean));
-  const float variance = static_cast<float>(squares / n);
+  const float variance = static_cast<float>(squaredDeviations(x, n, mean) / n);
   const float scale = 1.0f / std::sqrt(variance + eps);
   // ggml's order: (x − mean), × scale, × w, + b, each rounded. The empty asm keeps the product a
   // value of its own: GCC would otherwise fuse it and the addition into one FMA (C++ builds
@@ -73,10 +70,6 @@ void layerNormOp(ggml_tensor* dst, int ith, int nth, void* userdata) {
     normaliseRow(static_cast<const float*>(x->data) + r * n, static_cast<const float*>(w->data), static_cast<const float*>(b->data), n, eps,
                  static_cast<float*>(dst->data) + r * n);
   }
-}
-
-bool hostF32(const ggml_tensor* t) {
-  return t->type == GGML_TYPE_F32 && ggml_is_contiguous(t) && (!t->buffer || ggml_backend_buffer_is_host(t->buffer));
 }
 
 #endif  // WSERVE_X86

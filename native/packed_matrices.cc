@@ -21,10 +21,11 @@ ggml_tensor* customProduct(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, gg
   return ggml_reshape_4d(ctx, y, w->ne[1], x->ne[1], x->ne[2], x->ne[3]);
 }
 
+bool hostF32(const ggml_tensor* t) {
+  return t->type == GGML_TYPE_F32 && ggml_is_contiguous(t) && (!t->buffer || ggml_backend_buffer_is_host(t->buffer));
+}
+
 bool fusableEpilogue(const ggml_tensor* w, const ggml_tensor* x, const Epilogue& then) {
-  auto hostF32 = [](const ggml_tensor* t) {
-    return t->type == GGML_TYPE_F32 && ggml_is_contiguous(t) && (!t->buffer || ggml_backend_buffer_is_host(t->buffer));
-  };
   if (then.bias && !(hostF32(then.bias) && ggml_nelements(then.bias) == w->ne[1])) return false;
   return !then.residual || (hostF32(then.residual) && ggml_nelements(then.residual) == w->ne[1] * ggml_nrows(x));
 }

@@ -37,6 +37,10 @@ class PackedMatrices {
 ggml_tensor* customProduct(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x, ggml_custom_op_t op, void* userdata, const char* name,
                            ggml_tensor* bias = nullptr, ggml_tensor* residual = nullptr);
 
+// Whether t is f32, contiguous, in host memory or not yet allocated (a graph's intermediate): what
+// our CPU ops read in place.
+bool hostF32(const ggml_tensor* t);
+
 // Whether an op can fuse `then` onto w·x: an f32 bias of w's outputs and a residual of the
 // product's shape, both contiguous in host memory.
 bool fusableEpilogue(const ggml_tensor* w, const ggml_tensor* x, const Epilogue& then);
